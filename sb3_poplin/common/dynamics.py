@@ -1,0 +1,313 @@
+"""Probabilistic ensemble of Gaussian MLPs (the PE model of PETS, used by POPLIN).
+
+Every member is evaluated in one batched call: the weights of layer ``l`` are stored as one tensor
+``[E, in_l, out_l]`` and inputs as ``[E, N, in]``, so the whole ensemble is a chain of ``baddbmm``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch as th
+from torch import nn
+from torch.nn import functional as F
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "silu": nn.SiLU,
+    "swish": nn.SiLU,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+}
+
+
+PETS_WEIGHT_DECAYS = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)
+
+
+class EnsembleLinear(nn.Module):
+    """``E`` independent linear layers applied in one batched matmul.
+
+    :param n_members: number of ensemble members ``E``
+    :param in_features: input size
+    :param out_features: output size
+    """
+
+    def __init__(self, n_members: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.n_members = n_members
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(th.empty(n_members, in_features, out_features))
+        self.bias = nn.Parameter(th.zeros(n_members, 1, out_features))
+        # Truncated normal with std 1/(2 sqrt(in)): the PETS initialisation, each member drawn independently.
+        std = 1.0 / (2.0 * math.sqrt(in_features))
+        nn.init.trunc_normal_(self.weight, std=std, a=-2 * std, b=2 * std)
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        """:param x: ``[E, N, in]`` :return: ``[E, N, out]``"""
+        return th.baddbmm(self.bias, x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"n_members={self.n_members}, in_features={self.in_features}, out_features={self.out_features}"
+
+
+class ProbabilisticEnsemble(nn.Module):
+    """Ensemble of Gaussian MLPs mapping inputs to the mean and log-variance of a target.
+
+    The inputs are whitened with a normaliser held as float buffers (saved with the state dict); dimensions whose
+    standard deviation is (near) zero are left unscaled instead of being divided by ~0.
+    The log-variance is squashed between learned soft bounds (``max_logvar`` / ``min_logvar``) as in PETS.
+
+    :param in_dim: input size (observation + action, for a dynamics model)
+    :param out_dim: output size (state delta, plus a reward column for a learned reward)
+    :param n_members: number of members ``E``
+    :param hidden_sizes: hidden layer widths
+    :param activation: activation name (``silu``/``swish``, ``relu``, ``tanh``, ``elu``)
+    :param weight_decays: L2 penalty per layer (one per hidden layer plus the output layer); a single float applies to all.
+        Default: PETS' (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4) for 4 hidden layers, else evenly spaced from 2.5e-5 to 1e-4
+    :param init_max_logvar: initial value of the learned upper bound of the log-variance
+    :param init_min_logvar: initial value of the learned lower bound of the log-variance
+    :param logvar_bound_coef: weight of the penalty that keeps the learned bounds tight
+    :param n_elites: number of members used for prediction, chosen on hold-out loss (default: all)
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        n_members: int = 5,
+        hidden_sizes: Sequence[int] = (200, 200, 200, 200),
+        activation: str = "silu",
+        weight_decays: float | Sequence[float] | None = None,
+        init_max_logvar: float = 0.5,
+        init_min_logvar: float = -10.0,
+        logvar_bound_coef: float = 0.01,
+        n_elites: int | None = None,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"Unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        n_elites = n_members if n_elites is None else n_elites
+        if not 1 <= n_elites <= n_members:
+            raise ValueError(f"n_elites must be in [1, n_members={n_members}], got {n_elites}")
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+        self.n_members = n_members
+        self.n_elites = n_elites
+        sizes = [in_dim, *hidden_sizes, 2 * out_dim]
+        self.layers = nn.ModuleList(EnsembleLinear(n_members, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.activation = ACTIVATIONS[activation]()
+        if weight_decays is None:
+            n_layers = len(self.layers)
+            weight_decays = PETS_WEIGHT_DECAYS if n_layers == 5 else np.linspace(2.5e-5, 1e-4, n_layers).tolist()
+        if isinstance(weight_decays, (int, float)):
+            weight_decays = [float(weight_decays)] * len(self.layers)
+        if len(weight_decays) != len(self.layers):
+            raise ValueError(f"weight_decays needs {len(self.layers)} values (one per layer), got {len(weight_decays)}")
+        self.weight_decays = [float(w) for w in weight_decays]
+        self.max_logvar = nn.Parameter(th.full((1, 1, out_dim), float(init_max_logvar)))
+        self.min_logvar = nn.Parameter(th.full((1, 1, out_dim), float(init_min_logvar)))
+        self.logvar_bound_coef = logvar_bound_coef
+        self.register_buffer("input_mean", th.zeros(in_dim))
+        self.register_buffer("input_std", th.ones(in_dim))
+        # Indices of the elite members, sorted; all members until the first hold-out evaluation.
+        self.register_buffer("elite_idx", th.arange(n_elites, dtype=th.long))
+        self._elite_cache: list[tuple[th.Tensor, th.Tensor]] | None = None
+
+    # ------------------------------------------------------------------ normaliser
+    @th.no_grad()
+    def fit_input_normalizer(self, inputs: th.Tensor, min_std: float = 1e-6) -> None:
+        """Set the input whitening from data.
+
+        :param inputs: ``[N, in_dim]``
+        :param min_std: dimensions with a smaller std (e.g. constant ones) keep std 1 so they are not blown up
+        """
+        mean = inputs.mean(dim=0)
+        std = inputs.std(dim=0, unbiased=False) if inputs.shape[0] > 1 else th.ones_like(mean)
+        std = th.where(std < min_std, th.ones_like(std), std)
+        self.input_mean.copy_(mean)
+        self.input_std.copy_(std)
+        self._elite_cache = None
+
+    # ------------------------------------------------------------------ forward
+    def _bounded_logvar(self, raw_logvar: th.Tensor) -> th.Tensor:
+        # Soft clamp between the learned bounds: smooth, so gradients reach the bounds themselves.
+        logvar = self.max_logvar - F.softplus(self.max_logvar - raw_logvar)
+        return self.min_logvar + F.softplus(logvar - self.min_logvar)
+
+    def forward(self, inputs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """All members on their own inputs.
+
+        :param inputs: ``[E, N, in_dim]`` (unnormalised)
+        :return: mean and log-variance, each ``[E, N, out_dim]``
+        """
+        x = (inputs - self.input_mean) / self.input_std
+        for layer in self.layers[:-1]:
+            x = self.activation(layer(x))
+        out = self.layers[-1](x)
+        mean, raw_logvar = out[..., : self.out_dim], out[..., self.out_dim :]
+        return mean, self._bounded_logvar(raw_logvar)
+
+    def _elite_layers(self) -> list[tuple[th.Tensor, th.Tensor]]:
+        """Weights of the elite members only, gathered once per model update instead of once per planning call."""
+        if self._elite_cache is None or self._elite_cache[0][0].device != self.elite_idx.device:
+            idx = self.elite_idx
+            self._elite_cache = [(layer.weight[idx].detach(), layer.bias[idx].detach()) for layer in self.layers]
+        return self._elite_cache
+
+    def forward_elites(self, inputs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """Elite members only, for planning (no gradients).
+
+        :param inputs: ``[n_elites, N, in_dim]`` (unnormalised)
+        :return: mean and log-variance, each ``[n_elites, N, out_dim]``
+        """
+        x = (inputs - self.input_mean) / self.input_std
+        layers = self._elite_layers()
+        for weight, bias in layers[:-1]:
+            x = self.activation(th.baddbmm(bias, x, weight))
+        weight, bias = layers[-1]
+        out = th.baddbmm(bias, x, weight)
+        mean, raw_logvar = out[..., : self.out_dim], out[..., self.out_dim :]
+        return mean, self._bounded_logvar(raw_logvar)
+
+    def invalidate_cache(self) -> None:
+        """Forget the gathered elite weights (call after the parameters changed outside :meth:`fit`)."""
+        self._elite_cache = None
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._elite_cache = None
+        super()._load_from_state_dict(*args, **kwargs)
+
+    # ------------------------------------------------------------------ losses
+    def nll_loss(self, inputs: th.Tensor, targets: th.Tensor) -> th.Tensor:
+        """Gaussian negative log-likelihood (up to a constant), summed over members, with the log-variance bound
+        penalty and the per-layer weight decay.
+
+        :param inputs: ``[E, B, in_dim]``
+        :param targets: ``[E, B, out_dim]``
+        """
+        mean, logvar = self(inputs)
+        inv_var = th.exp(-logvar)
+        nll = (((mean - targets) ** 2) * inv_var + logvar).mean(dim=(1, 2)).sum()
+        bound_penalty = self.logvar_bound_coef * (self.max_logvar.sum() - self.min_logvar.sum())
+        decay = sum(wd * 0.5 * (layer.weight**2).sum() for wd, layer in zip(self.weight_decays, self.layers))
+        return nll + bound_penalty + decay
+
+    @th.no_grad()
+    def member_mse(self, inputs: th.Tensor, targets: th.Tensor, batch_size: int = 4096) -> th.Tensor:
+        """Mean squared error of each member's mean on the same data.
+
+        :param inputs: ``[N, in_dim]``
+        :param targets: ``[N, out_dim]``
+        :return: ``[E]``
+        """
+        total = th.zeros(self.n_members, device=inputs.device)
+        for start in range(0, inputs.shape[0], batch_size):
+            x = inputs[start : start + batch_size].unsqueeze(0).expand(self.n_members, -1, -1)
+            mean, _ = self(x)
+            total += ((mean - targets[start : start + batch_size]) ** 2).mean(dim=2).sum(dim=1)
+        return total / max(inputs.shape[0], 1)
+
+    # ------------------------------------------------------------------ training
+    def _member_keys(self) -> list[str]:
+        """State-dict keys whose first dimension indexes the members."""
+        return [f"layers.{i}.{name}" for i in range(len(self.layers)) for name in ("weight", "bias")]
+
+    def fit(
+        self,
+        inputs: th.Tensor,
+        targets: th.Tensor,
+        optimizer: th.optim.Optimizer,
+        max_epochs: int = 5,
+        batch_size: int = 32,
+        holdout_ratio: float = 0.1,
+        max_holdout: int = 5000,
+        patience: int = 5,
+        max_updates: int | None = None,
+        bootstrap: bool = True,
+        generator: th.Generator | None = None,
+    ) -> dict[str, float]:
+        """Train every member on its own bootstrap resample, stop early on hold-out MSE and pick the elites.
+
+        :param inputs: ``[N, in_dim]``
+        :param targets: ``[N, out_dim]``
+        :param optimizer: optimiser over this module's parameters
+        :param max_epochs: maximal number of passes over the training split
+        :param batch_size: minibatch size per member
+        :param holdout_ratio: share of the data kept out of training to evaluate the members
+        :param max_holdout: cap on the number of hold-out samples
+        :param patience: epochs without hold-out improvement of any member before stopping
+        :param max_updates: cap on the number of gradient steps (keeps iterations affordable on large buffers)
+        :param bootstrap: resample the training split with replacement for each member
+        :param generator: random generator for the split, resampling and shuffling
+        :return: ``{"loss", "holdout_mse", "epochs", "updates"}``
+        """
+        n = inputs.shape[0]
+        device = inputs.device
+        perm = th.randperm(n, generator=generator, device="cpu").to(device)
+        n_holdout = min(int(n * holdout_ratio), max_holdout) if n >= 10 else 0
+        hold_idx, train_idx = perm[:n_holdout], perm[n_holdout:]
+        n_train = train_idx.shape[0]
+        self.fit_input_normalizer(inputs[train_idx])
+        if bootstrap:
+            member_idx = train_idx[th.randint(n_train, (self.n_members, n_train), generator=generator).to(device)]
+        else:
+            member_idx = train_idx.unsqueeze(0).expand(self.n_members, -1)
+
+        def holdout_scores() -> th.Tensor:
+            if n_holdout == 0:
+                return self.member_mse(inputs[train_idx], targets[train_idx])
+            return self.member_mse(inputs[hold_idx], targets[hold_idx])
+
+        best = holdout_scores()
+        best_state = {k: v.clone() for k, v in self.state_dict().items()}
+        epochs_since_improvement = 0
+        losses: list[float] = []
+        updates = 0
+        epoch = 0
+        self.train()
+        for epoch in range(1, max_epochs + 1):  # noqa: B007 (epoch is reported)
+            order = th.argsort(th.rand(self.n_members, n_train, generator=generator), dim=1).to(device)
+            shuffled = th.gather(member_idx, 1, order)  # [E, n_train], each member its own order
+            for start in range(0, n_train, batch_size):
+                batch = shuffled[:, start : start + batch_size]  # [E, B]
+                loss = self.nll_loss(inputs[batch], targets[batch])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                updates += 1
+                if max_updates is not None and updates >= max_updates:
+                    break
+            scores = holdout_scores()
+            improved = scores < best - 1e-8 * best.abs()
+            if improved.any():
+                # Keep, per member, the parameters of its best epoch (members are independent slices).
+                state = self.state_dict()
+                for key in self._member_keys():
+                    best_state[key][improved] = state[key][improved].clone()
+                best = th.where(improved, scores, best)
+                epochs_since_improvement = 0
+            else:
+                epochs_since_improvement += 1
+            if epochs_since_improvement >= patience or (max_updates is not None and updates >= max_updates):
+                break
+        # The shared entries (bounds, normaliser) take their final values; per-member ones their best epoch.
+        member_keys = set(self._member_keys())
+        for key, value in self.state_dict().items():
+            if key not in member_keys:
+                best_state[key] = value
+        self.load_state_dict(best_state)
+        best = holdout_scores()
+        self.elite_idx.copy_(th.sort(th.argsort(best)[: self.n_elites]).values)
+        self._elite_cache = None
+        self.eval()
+        return {
+            "loss": float(np.mean(losses)) if losses else float("nan"),
+            "holdout_mse": float(best[self.elite_idx].mean().item()),
+            "epochs": float(epoch),
+            "updates": float(updates),
+        }

@@ -1,0 +1,140 @@
+"""The policy network that POPLIN plans around and distils into, and its SB3 policy wrapper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+
+POLICY_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
+
+
+class PolicyNetwork(nn.Module):
+    """Deterministic MLP ``obs -> action in [-1, 1]`` (tanh output) with whitened inputs.
+
+    Besides the usual forward pass, it evaluates many parameter vectors at once (:meth:`forward_batched`):
+    POPLIN-P gives every CEM candidate its own perturbed weights ``theta + omega``, evaluated as batched matmuls.
+    The flat parameter layout is ``[W_0, b_0, W_1, b_1, ...]`` with ``W_l`` of shape ``[out_l, in_l]`` (nn.Linear's).
+
+    :param obs_dim: observation size
+    :param act_dim: action size
+    :param hidden_sizes: hidden layer widths
+    :param activation: hidden activation name (``tanh``, ``relu``, ``silu``, ``elu``)
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: list[int], activation: str = "tanh") -> None:
+        super().__init__()
+        if activation not in POLICY_ACTIVATIONS:
+            raise ValueError(f"Unknown policy activation {activation!r}; choose one of {sorted(POLICY_ACTIVATIONS)}")
+        sizes = [obs_dim, *hidden_sizes, act_dim]
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.activation = POLICY_ACTIVATIONS[activation]()
+        self.register_buffer("obs_mean", th.zeros(obs_dim))
+        self.register_buffer("obs_std", th.ones(obs_dim))
+        # (offset, out, in) of each weight and (offset, out) of each bias in the flat vector
+        self._layout: list[tuple[int, int, int]] = []
+        offset = 0
+        for linear in self.linears:
+            self._layout.append((offset, linear.out_features, linear.in_features))
+            offset += linear.weight.numel() + linear.bias.numel()
+        self.n_params = offset
+
+    @th.no_grad()
+    def fit_obs_normalizer(self, obs: th.Tensor, min_std: float = 1e-6) -> None:
+        """Whiten inputs with the data's statistics (constant dimensions keep std 1).
+
+        :param obs: ``[N, obs_dim]``
+        """
+        std = obs.std(dim=0, unbiased=False) if obs.shape[0] > 1 else th.ones_like(obs[0])
+        self.obs_mean.copy_(obs.mean(dim=0))
+        self.obs_std.copy_(th.where(std < min_std, th.ones_like(std), std))
+
+    def forward(self, obs: th.Tensor) -> th.Tensor:
+        """:param obs: ``[..., obs_dim]`` :return: ``[..., act_dim]`` in [-1, 1]"""
+        x = (obs - self.obs_mean) / self.obs_std
+        for linear in self.linears[:-1]:
+            x = self.activation(linear(x))
+        return th.tanh(self.linears[-1](x))
+
+    def flat_parameters(self) -> th.Tensor:
+        """The parameters as one vector ``[n_params]`` in the layout of :meth:`forward_batched`."""
+        return th.cat([t.reshape(-1) for linear in self.linears for t in (linear.weight, linear.bias)])
+
+    @th.no_grad()
+    def set_flat_parameters(self, flat: th.Tensor) -> None:
+        """Write a vector ``[n_params]`` back into the layers."""
+        for linear, (offset, out_f, in_f) in zip(self.linears, self._layout):
+            linear.weight.copy_(flat[offset : offset + out_f * in_f].view(out_f, in_f))
+            linear.bias.copy_(flat[offset + out_f * in_f : offset + out_f * in_f + out_f])
+
+    def forward_batched(self, obs: th.Tensor, flat_params: th.Tensor) -> th.Tensor:
+        """Each of ``C`` parameter vectors on its own rows.
+
+        :param obs: ``[C, P, obs_dim]``
+        :param flat_params: ``[C, n_params]``
+        :return: ``[C, P, act_dim]`` in [-1, 1]
+        """
+        x = (obs - self.obs_mean) / self.obs_std
+        n_layers = len(self._layout)
+        for i, (offset, out_f, in_f) in enumerate(self._layout):
+            weight = flat_params[:, offset : offset + out_f * in_f].view(-1, out_f, in_f)
+            bias = flat_params[:, offset + out_f * in_f : offset + out_f * in_f + out_f].unsqueeze(1)
+            x = th.baddbmm(bias, x, weight.transpose(1, 2))  # [C, P, in] @ [C, in, out]
+            x = self.activation(x) if i < n_layers - 1 else th.tanh(x)
+        return x
+
+
+class POPLINPolicy(BasePolicy):
+    """SB3 policy holding the distilled policy network.
+
+    ``policy.predict(obs)`` runs the network alone (policy control): no model, no planning.
+    Planning (MPC) lives in the algorithm (``model.predict``).
+
+    :param observation_space: a flat Box observation space
+    :param action_space: a Box action space
+    :param lr_schedule: learning rate schedule of the distillation optimiser
+    :param net_arch: hidden layer widths
+    :param activation: hidden activation name
+    :param optimizer_class: optimiser of the distillation
+    :param optimizer_kwargs: its keyword arguments (besides the learning rate)
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | None = None,
+        activation: str = "tanh",
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            squash_output=True,
+        )
+        self.net_arch = [64, 64] if net_arch is None else list(net_arch)
+        self.activation_name = activation
+        obs_dim = int(spaces.flatdim(observation_space))
+        act_dim = int(spaces.flatdim(action_space))
+        self.actor = PolicyNetwork(obs_dim, act_dim, self.net_arch, activation)
+        self.optimizer = self.optimizer_class(self.actor.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(net_arch=self.net_arch, activation=self.activation_name)
+        return data
+
+    def forward(self, obs: th.Tensor, deterministic: bool = True) -> th.Tensor:
+        return self._predict(obs, deterministic)
+
+    def _predict(self, observation: th.Tensor, deterministic: bool = True) -> th.Tensor:
+        # The distilled policy is deterministic; exploration comes from planning, not from this network.
+        return self.actor(observation.float().flatten(start_dim=1))

@@ -1,0 +1,186 @@
+"""Imagined trajectories through the learned ensemble: particles, propagation and predicted returns.
+
+Layout: imagined states are kept as ``[P, n_envs, pop, obs_dim]`` with the particle axis outermost, so that
+the rows that share an ensemble member are contiguous and the member-batched call needs no copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch as th
+
+from sb3_poplin.common.dynamics import ProbabilisticEnsemble
+
+# (obs [..., obs_dim], action in env units [..., act_dim], next_obs [..., obs_dim]) -> reward [...] / done [...]
+RewardFn = Callable[[th.Tensor, th.Tensor, th.Tensor], th.Tensor]
+TerminationFn = Callable[[th.Tensor, th.Tensor, th.Tensor], th.Tensor]
+
+PROPAGATIONS = ("expectation", "fixed_model", "random_model")
+PROPAGATION_ALIASES = {"E": "expectation", "TSinf": "fixed_model", "TS1": "random_model"}
+
+# (t, states [P, n_envs, pop, obs_dim]) -> actions in [-1, 1], [P, n_envs, pop, act_dim]
+ActionFn = Callable[[int, th.Tensor], th.Tensor]
+
+
+def canonical_propagation(name: str) -> str:
+    """Map ``E`` / ``TSinf`` / ``TS1`` (the PETS names) or the long names to the long names."""
+    name = PROPAGATION_ALIASES.get(name, name)
+    if name not in PROPAGATIONS:
+        raise ValueError(f"Unknown propagation {name!r}; choose one of {PROPAGATIONS} or their PETS names E, TSinf, TS1")
+    return name
+
+
+class ModelRollout:
+    """Predicts the return of candidate action generators by rolling them through the ensemble.
+
+    Propagation of particles (PETS):
+    - ``expectation`` (E): one particle per candidate, the next state is the mean prediction averaged over the
+      elite members, no sampling (what the POPLIN paper used);
+    - ``fixed_model`` (TSinf): ``num_particles`` sampled particles, each bound to one member for the whole horizon;
+    - ``random_model`` (TS1): sampled particles that switch to a random member at every step.
+
+    A particle whose episode terminates inside the horizon stops collecting reward.
+
+    :param dynamics: the ensemble; its output is the state delta (plus a reward column when ``learned_reward``)
+    :param reward_fn: ``r(obs, action, next_obs)`` with actions in env units, or None with ``learned_reward``
+    :param termination_fn: ``done(obs, action, next_obs)``, or None for a task that never terminates
+    :param horizon: planning horizon
+    :param action_low: lower action bounds in env units ``[act_dim]``
+    :param action_high: upper action bounds in env units ``[act_dim]``
+    :param propagation: ``expectation``, ``fixed_model`` or ``random_model`` (or E, TSinf, TS1)
+    :param num_particles: particles per candidate (a multiple of the number of elite members for sampled propagation)
+    :param learned_reward: read the reward from the ensemble's last output instead of ``reward_fn``
+    """
+
+    def __init__(
+        self,
+        dynamics: ProbabilisticEnsemble,
+        reward_fn: RewardFn | None,
+        termination_fn: TerminationFn | None,
+        horizon: int,
+        action_low: th.Tensor,
+        action_high: th.Tensor,
+        propagation: str = "expectation",
+        num_particles: int = 1,
+        learned_reward: bool = False,
+    ) -> None:
+        self.dynamics = dynamics
+        self.reward_fn = reward_fn
+        self.termination_fn = termination_fn
+        self.horizon = horizon
+        self.propagation = canonical_propagation(propagation)
+        self.learned_reward = learned_reward
+        if reward_fn is None and not learned_reward:
+            raise ValueError("A rollout needs a reward_fn or learned_reward=True")
+        n_elites = dynamics.n_elites
+        if self.propagation == "expectation":
+            num_particles = 1
+        elif num_particles % n_elites != 0:
+            raise ValueError(
+                f"num_particles={num_particles} must be a multiple of the number of elite members ({n_elites}) "
+                f"for {self.propagation!r} propagation"
+            )
+        self.num_particles = num_particles
+        self.action_low = action_low
+        self.action_high = action_high
+        self.obs_dim = dynamics.out_dim - (1 if learned_reward else 0)
+
+    def unscale_action(self, action: th.Tensor) -> th.Tensor:
+        """[-1, 1] -> env units."""
+        return self.action_low + 0.5 * (action + 1.0) * (self.action_high - self.action_low)
+
+    def predict_next(self, obs: th.Tensor, action: th.Tensor, generator: th.Generator | None = None) -> tuple[th.Tensor, th.Tensor | None]:
+        """One imagined step for every particle.
+
+        :param obs: ``[P, R, obs_dim]`` (R rows per particle)
+        :param action: ``[P, R, act_dim]`` in [-1, 1]
+        :return: next states ``[P, R, obs_dim]`` and the learned reward ``[P, R]`` (None without a reward head)
+        """
+        n_particles, rows, _ = obs.shape
+        n_elites = self.dynamics.n_elites
+        inputs = th.cat([obs, action], dim=-1)
+        if self.propagation == "expectation":
+            # [1, R, in] -> every elite on the same rows, then average their means: [R, out]
+            mean, _ = self.dynamics.forward_elites(inputs.expand(n_elites, -1, -1))
+            out = mean.mean(dim=0, keepdim=True)
+        else:
+            if self.propagation == "random_model":
+                # A fresh random member per particle and step: permute the flat rows, split them evenly over members.
+                flat = inputs.reshape(n_particles * rows, -1)
+                perm = th.randperm(flat.shape[0], generator=generator, device="cpu").to(flat.device)
+                member_inputs = flat[perm].view(n_elites, -1, flat.shape[-1])
+            else:
+                # Particle p uses member p // (P / E) for the whole horizon: a free view.
+                member_inputs = inputs.view(n_elites, -1, inputs.shape[-1])
+            mean, logvar = self.dynamics.forward_elites(member_inputs)
+            noise = th.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            out = mean + noise * th.exp(0.5 * logvar)
+            out = out.reshape(n_particles * rows, -1)
+            if self.propagation == "random_model":
+                unpermuted = th.empty_like(out)
+                unpermuted[perm] = out
+                out = unpermuted
+            out = out.view(n_particles, rows, -1)
+        next_obs = obs + out[..., : self.obs_dim]
+        reward = out[..., self.obs_dim] if self.learned_reward else None
+        return next_obs, reward
+
+    @th.no_grad()
+    def evaluate(
+        self,
+        obs0: th.Tensor,
+        population: int,
+        action_fn: ActionFn,
+        generator: th.Generator | None = None,
+    ) -> th.Tensor:
+        """Predicted return of every candidate, averaged over its particles.
+
+        :param obs0: current real observations ``[n_envs, obs_dim]``
+        :param population: candidates per env
+        :param action_fn: ``(t, states [P, n_envs, pop, obs_dim]) -> actions [P, n_envs, pop, act_dim]`` in [-1, 1]
+        :param generator: random generator for sampled propagation
+        :return: ``[n_envs, pop]``
+        """
+        n_envs, obs_dim = obs0.shape
+        n_particles = self.num_particles
+        obs = obs0.view(1, n_envs, 1, obs_dim).expand(n_particles, n_envs, population, obs_dim)
+        returns = obs0.new_zeros(n_particles, n_envs, population)
+        alive = th.ones(n_particles, n_envs, population, dtype=th.bool, device=obs0.device)
+        for t in range(self.horizon):
+            action = action_fn(t, obs)
+            flat_obs = obs.reshape(n_particles, n_envs * population, obs_dim)
+            flat_action = action.reshape(n_particles, n_envs * population, -1)
+            next_obs, learned = self.predict_next(flat_obs, flat_action, generator)
+            next_obs = next_obs.view(n_particles, n_envs, population, obs_dim)
+            if learned is not None:
+                reward = learned.view(n_particles, n_envs, population)
+            else:
+                assert self.reward_fn is not None
+                reward = self.reward_fn(obs, self.unscale_action(action), next_obs)
+            returns = returns + reward * alive
+            if self.termination_fn is not None:
+                alive = alive & ~self.termination_fn(obs, self.unscale_action(action), next_obs)
+            obs = next_obs
+        return returns.mean(dim=0)
+
+    @th.no_grad()
+    def imagine(self, obs0: th.Tensor, action_fn: ActionFn) -> tuple[th.Tensor, th.Tensor]:
+        """One mean-prediction trajectory per env (used for reference action sequences and hallucinated data).
+
+        :param obs0: ``[n_envs, obs_dim]``
+        :param action_fn: as in :meth:`evaluate`, called with ``[1, n_envs, 1, obs_dim]``
+        :return: states ``[n_envs, H, obs_dim]`` (s_0 .. s_{H-1}) and actions ``[n_envs, H, act_dim]``
+        """
+        n_envs, obs_dim = obs0.shape
+        obs = obs0.view(1, n_envs, 1, obs_dim)
+        states, actions = [], []
+        for t in range(self.horizon):
+            action = action_fn(t, obs)
+            states.append(obs.view(n_envs, obs_dim))
+            actions.append(action.view(n_envs, -1))
+            mean, _ = self.dynamics.forward_elites(
+                th.cat([obs, action], dim=-1).view(1, n_envs, -1).expand(self.dynamics.n_elites, -1, -1)
+            )
+            obs = obs + mean.mean(dim=0)[..., :obs_dim].view(1, n_envs, 1, obs_dim)
+        return th.stack(states, dim=1), th.stack(actions, dim=1)

@@ -1,0 +1,7 @@
+"""sb3-poplin: POPLIN (model-based planning with policy networks) as Stable-Baselines3 algorithms."""
+
+from sb3_poplin.poplin_a import POPLIN_A
+from sb3_poplin.poplin_p import POPLIN_P
+from sb3_poplin.version import __version__
+
+__all__ = ["POPLIN_A", "POPLIN_P", "__version__"]

@@ -1,0 +1,627 @@
+"""The algorithm shared by POPLIN-A, POPLIN-P and the planning baselines.
+
+Data flows one way: env -> replay buffer -> (dynamics, policy) training; obs -> planner -> (CEM <-> rollout ->
+dynamics, reward) -> action. The algorithm owns the ensemble, the planner and the distillation scheme.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from collections import deque
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+
+from sb3_poplin.common.buffers import PlanningReplayBuffer
+from sb3_poplin.common.cem import CEMOptimizer
+from sb3_poplin.common.distillation import Distillation, DistillationData
+from sb3_poplin.common.dynamics import ProbabilisticEnsemble
+from sb3_poplin.common.planners import Planner
+from sb3_poplin.common.policies import POPLINPolicy
+from sb3_poplin.common.rollout import ModelRollout, canonical_propagation
+from sb3_poplin.common.tasks import get_task_fns, resolve_callable, task_kwargs_from_env
+from sb3_poplin.version import __version__
+
+SelfPlanningAlgorithm = TypeVar("SelfPlanningAlgorithm", bound="PlanningAlgorithm")
+
+PREDICT_MODES = ("mpc", "policy")
+
+
+def _env_id_and_kwargs(env: GymEnv | str | None) -> tuple[str | None, dict[str, Any]]:
+    """The gymnasium id of the (first) env and its reward-relevant constructor settings."""
+    if env is None:
+        return None, {}
+    if isinstance(env, str):
+        return env, {}
+    while isinstance(env, VecEnvWrapper):
+        env = env.venv
+    if isinstance(env, VecEnv):
+        if hasattr(env, "envs"):
+            env = env.envs[0]  # DummyVecEnv: the env object is here
+        else:
+            spec = env.get_attr("spec", indices=[0])[0]
+            return (spec.id if spec is not None else None), {}
+    spec = getattr(env, "spec", None)
+    if spec is None:
+        spec = getattr(getattr(env, "unwrapped", None), "spec", None)
+    env_id = spec.id if spec is not None else None
+    try:
+        kwargs = task_kwargs_from_env(env) if env_id is not None else {}
+    except ValueError:
+        kwargs = {}
+    return env_id, kwargs
+
+
+class PlanningAlgorithm(OffPolicyAlgorithm):
+    """Model-based RL with a probabilistic ensemble and CEM planning (Algorithm 1 of the POPLIN paper).
+
+    Loop: act randomly for ``learning_starts`` steps, then plan every step with CEM through the learned model and
+    execute the first action; every ``train_freq`` (default: one episode) train the ensemble on all data, then
+    distil the planner into the policy network.
+
+    Subclasses say what the CEM noise means (:meth:`_make_planner`) and how the policy is distilled
+    (:meth:`_make_distillation`).
+
+    :param policy: policy class or alias (``MlpPolicy``)
+    :param env: the environment (gymnasium id, env or VecEnv) with a Box action space and flat Box observations
+    :param learning_rate: learning rate of the policy distillation
+    :param buffer_size: replay buffer size
+    :param learning_starts: random steps before the first planning
+    :param train_freq: train every N steps (int) or ``(N, "step"|"episode")``; default: every episode (with several
+        envs: every ``max_episode_steps`` steps)
+    :param population_size: CEM candidates per env and iteration
+    :param n_elites: CEM elites
+    :param cem_iterations: CEM iterations per real step
+    :param cem_alpha: weight of the previous distribution in CEM's smoothed update (PETS' alpha)
+    :param horizon: planning horizon
+    :param init_sigma: initial std of the planning noise
+    :param propagation: particle propagation: ``expectation`` (E), ``fixed_model`` (TSinf), ``random_model`` (TS1)
+    :param num_particles: particles per candidate for sampled propagation
+    :param ensemble_size: members of the dynamics ensemble
+    :param n_elite_members: members used for planning, chosen on hold-out loss (default: all)
+    :param dynamics_net_arch: hidden widths of each member
+    :param dynamics_activation: hidden activation of the members
+    :param dynamics_weight_decay: L2 per layer (one float for all, a list, or None for PETS' schedule)
+    :param dynamics_learning_rate: Adam learning rate of the ensemble
+    :param dynamics_epochs: max epochs per training of the ensemble
+    :param dynamics_batch_size: minibatch size per member
+    :param dynamics_holdout_ratio: share of the data held out for early stopping and elite selection
+    :param dynamics_patience: epochs without hold-out improvement before stopping
+    :param dynamics_max_updates: cap on gradient steps per training (None: no cap)
+    :param policy_epochs: max epochs of each distillation
+    :param policy_batch_size: minibatch size of the distillation
+    :param policy_holdout_ratio: hold-out share of the distillation
+    :param policy_patience: distillation epochs without hold-out improvement before stopping
+    :param policy_max_updates: cap on gradient steps per distillation (None: no cap)
+    :param reward_fn: reward ``r(obs, action, next_obs)`` as a callable or ``"module:function"``; default: the
+        registered function of the env id
+    :param termination_fn: termination ``done(obs, action, next_obs)``, same forms; default: the registered one
+    :param predict_with: what ``model.predict`` uses: ``mpc`` (plan with the model) or ``policy`` (the network alone)
+    :param replay_buffer_kwargs: extra arguments of the replay buffer
+    :param policy_kwargs: arguments of the policy (``net_arch``, ``activation``)
+    :param stats_window_size: episodes averaged for the rollout logs
+    :param tensorboard_log: tensorboard log folder
+    :param verbose: 0 none, 1 info, 2 debug
+    :param seed: random seed
+    :param device: ``cpu``, ``cuda`` or ``auto``
+    :param _init_setup_model: build the networks at construction (False when loading)
+    """
+
+    policy: POPLINPolicy
+    replay_buffer: PlanningReplayBuffer
+    #: default tensorboard run name
+    tb_log_name: ClassVar[str] = "PLANNING"
+    #: default of ``init_sigma`` when None is given
+    default_init_sigma: ClassVar[float] = 0.25
+    #: whether the algorithm has a policy network to distil (PETS and random shooting do not)
+    uses_policy_network: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        policy: str | type[POPLINPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-3,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 1000,
+        train_freq: int | tuple[int, str] | None = None,
+        population_size: int = 500,
+        n_elites: int = 50,
+        cem_iterations: int = 5,
+        cem_alpha: float = 0.1,
+        horizon: int = 30,
+        init_sigma: float | None = None,
+        propagation: str = "expectation",
+        num_particles: int = 20,
+        ensemble_size: int = 5,
+        n_elite_members: int | None = None,
+        dynamics_net_arch: list[int] | None = None,
+        dynamics_activation: str = "silu",
+        dynamics_weight_decay: float | list[float] | None = None,
+        dynamics_learning_rate: float = 1e-3,
+        dynamics_epochs: int = 5,
+        dynamics_batch_size: int = 32,
+        dynamics_holdout_ratio: float = 0.1,
+        dynamics_patience: int = 5,
+        dynamics_max_updates: int | None = None,
+        policy_epochs: int = 100,
+        policy_batch_size: int = 64,
+        policy_holdout_ratio: float = 0.2,
+        policy_patience: int = 5,
+        policy_max_updates: int | None = None,
+        reward_fn: Any = None,
+        termination_fn: Any = None,
+        predict_with: str = "mpc",
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        if env is not None and not isinstance(env, str):
+            self._check_spaces(env.observation_space, env.action_space)
+        self.task_env_id, self.task_kwargs = _env_id_and_kwargs(env)
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=policy_batch_size,
+            train_freq=1,
+            gradient_steps=1,
+            replay_buffer_class=PlanningReplayBuffer,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            supported_action_spaces=(spaces.Box,),
+            support_multi_env=True,
+            sde_support=False,
+        )
+        self._check_spaces(self.observation_space, self.action_space)
+        self.train_freq_arg = train_freq
+        self.population_size = population_size
+        self.n_elites = n_elites
+        self.cem_iterations = cem_iterations
+        self.cem_alpha = cem_alpha
+        self.horizon = horizon
+        self.init_sigma = self.default_init_sigma if init_sigma is None else init_sigma
+        self.propagation = canonical_propagation(propagation)
+        self.num_particles = num_particles
+        self.ensemble_size = ensemble_size
+        self.n_elite_members = n_elite_members
+        self.dynamics_net_arch = [200, 200, 200, 200] if dynamics_net_arch is None else list(dynamics_net_arch)
+        self.dynamics_activation = dynamics_activation
+        self.dynamics_weight_decay = dynamics_weight_decay
+        self.dynamics_learning_rate = dynamics_learning_rate
+        self.dynamics_epochs = dynamics_epochs
+        self.dynamics_batch_size = dynamics_batch_size
+        self.dynamics_holdout_ratio = dynamics_holdout_ratio
+        self.dynamics_patience = dynamics_patience
+        self.dynamics_max_updates = dynamics_max_updates
+        self.policy_epochs = policy_epochs
+        self.policy_batch_size = policy_batch_size
+        self.policy_holdout_ratio = policy_holdout_ratio
+        self.policy_patience = policy_patience
+        self.policy_max_updates = policy_max_updates
+        self.reward_fn_spec = reward_fn
+        self.termination_fn_spec = termination_fn
+        self.predict_with = predict_with
+        self.sb3_poplin_version = __version__
+        self.algorithm_name = type(self).__name__
+        self._n_model_updates = 0
+        if predict_with not in PREDICT_MODES:
+            raise ValueError(f"predict_with must be one of {PREDICT_MODES}, got {predict_with!r}")
+        if _init_setup_model:
+            self._setup_model()
+
+    # ------------------------------------------------------------------ checks
+    @staticmethod
+    def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        if not isinstance(action_space, spaces.Box):
+            raise ValueError(
+                f"POPLIN plans continuous actions: the action space must be a gymnasium Box, got {action_space}. "
+                "For Discrete/MultiDiscrete actions use a model-free algorithm (e.g. PPO or DQN)."
+            )
+        if not np.all(np.isfinite(action_space.low)) or not np.all(np.isfinite(action_space.high)):
+            raise ValueError(
+                f"The action space must be bounded (finite low/high), got {action_space}: "
+                "wrap the env with gymnasium.wrappers.ClipAction or RescaleAction to give it bounds."
+            )
+        if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+            raise ValueError(
+                f"POPLIN's dynamics model needs flat vector observations (a 1-D Box), got {observation_space}. "
+                "For Dict observations use gymnasium.wrappers.FlattenObservation; image observations are not supported."
+            )
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def obs_dim(self) -> int:
+        return int(self.observation_space.shape[0])  # type: ignore[index]
+
+    @property
+    def act_dim(self) -> int:
+        return int(self.action_space.shape[0])  # type: ignore[index]
+
+    def _resolve_task(self) -> tuple[Any, Any]:
+        """Reward and termination functions: the user's, else the registry's for the env id."""
+        reward_fn = termination_fn = None
+        if self.reward_fn_spec is not None:
+            reward_fn = resolve_callable(self.reward_fn_spec)
+        if self.termination_fn_spec is not None:
+            termination_fn = resolve_callable(self.termination_fn_spec)
+        if reward_fn is None:
+            if self.task_env_id is None:
+                raise ValueError(
+                    "POPLIN needs the reward function r(obs, action, next_obs) of the task and none is known for this env "
+                    "(it has no gymnasium id). Pass reward_fn= (a callable or 'module:function') and termination_fn=."
+                )
+            registered_reward, registered_termination = get_task_fns(self.task_env_id, **self.task_kwargs)
+            reward_fn = registered_reward
+            if termination_fn is None and self.termination_fn_spec is None:
+                termination_fn = registered_termination
+        return reward_fn, termination_fn
+
+    def _setup_model(self) -> None:
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        reward_fn, termination_fn = self._resolve_task()
+        self._convert_train_freq_arg()
+
+        self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
+        self.policy = self.policy.to(self.device)
+
+        self.dynamics = ProbabilisticEnsemble(
+            in_dim=self.obs_dim + self.act_dim,
+            out_dim=self.obs_dim,
+            n_members=self.ensemble_size,
+            hidden_sizes=self.dynamics_net_arch,
+            activation=self.dynamics_activation,
+            weight_decays=self.dynamics_weight_decay,
+            n_elites=self.n_elite_members,
+        ).to(self.device)
+        self.dynamics.optimizer = th.optim.Adam(self.dynamics.parameters(), lr=self.dynamics_learning_rate)
+
+        action_low = th.as_tensor(self.action_space.low, dtype=th.float32, device=self.device)  # type: ignore[attr-defined]
+        action_high = th.as_tensor(self.action_space.high, dtype=th.float32, device=self.device)  # type: ignore[attr-defined]
+        self.model_rollout = ModelRollout(
+            self.dynamics,
+            reward_fn,
+            termination_fn,
+            horizon=self.horizon,
+            action_low=action_low,
+            action_high=action_high,
+            propagation=self.propagation,
+            num_particles=self.num_particles,
+        )
+        cem = CEMOptimizer(self.population_size, self.n_elites, self.cem_iterations, self.cem_alpha)
+        self.planner = self._make_planner(self.model_rollout, cem)
+        self.distillation = self._make_distillation()
+
+        replay_buffer_kwargs = dict(self.replay_buffer_kwargs)
+        replay_buffer_kwargs.setdefault("noise_dim", self.planner.step_noise_dim)
+        if self.replay_buffer is None:
+            self.replay_buffer = PlanningReplayBuffer(
+                self.buffer_size,
+                self.observation_space,
+                self.action_space,
+                device=self.device,
+                n_envs=self.n_envs,
+                **replay_buffer_kwargs,
+            )
+        self._reset_plans()
+        self._plan_times: deque[float] = deque(maxlen=1000)
+
+    def _convert_train_freq_arg(self) -> None:
+        train_freq = self.train_freq_arg
+        if train_freq is None:
+            if self.n_envs == 1:
+                train_freq = (1, "episode")
+            else:
+                # SB3 trains on episodes only with one env; several envs train every (typical) episode length.
+                max_steps = None
+                if self.env is not None:
+                    spec = self.env.get_attr("spec", indices=[0])[0]
+                    max_steps = getattr(spec, "max_episode_steps", None)
+                train_freq = (int(max_steps or 1000), "step")
+        self.train_freq = train_freq  # type: ignore[assignment]
+        self._convert_train_freq()
+
+    @abstractmethod
+    def _make_planner(self, rollout: ModelRollout, cem: CEMOptimizer) -> Planner:
+        """The planner of this algorithm."""
+
+    @abstractmethod
+    def _make_distillation(self) -> Distillation | None:
+        """The distillation scheme of this algorithm (None when there is no policy network)."""
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """Seed python, numpy, torch, the action space, and the generators of planning and model training.
+
+        :param seed: the seed (None: a random one for the generators)
+        """
+        super().set_random_seed(seed)
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        self.plan_generator = th.Generator(device=self.device)
+        self.plan_generator.manual_seed(seed)
+        self.train_generator = th.Generator()
+        self.train_generator.manual_seed(seed + 1)
+
+    # ------------------------------------------------------------------ planning
+    def _reset_plans(self) -> None:
+        """Forget the warm starts of the training envs (start of a run)."""
+        self._rollout_plan_mean: th.Tensor | None = None
+
+    @th.no_grad()
+    def plan(self, observation: np.ndarray, mean: th.Tensor | None = None) -> Any:
+        """Plan one step for a batch of raw (unnormalised) observations.
+
+        :param observation: ``[n_envs, obs_dim]``
+        :param mean: warm start ``[n_envs, noise_dim]`` or None
+        :return: the planner's :class:`PlanOutput`
+        """
+        obs = th.as_tensor(observation, dtype=th.float32, device=self.device).reshape(-1, self.obs_dim)
+        start = time.perf_counter()
+        out = self.planner.plan(obs, mean, self.plan_generator)
+        if self.device.type == "cuda":
+            th.cuda.synchronize(self.device)
+        self._plan_times.append(time.perf_counter() - start)
+        return out
+
+    def _raw_observation(self, observation: np.ndarray) -> np.ndarray:
+        if self._vec_normalize_env is not None:
+            return self._vec_normalize_env.unnormalize_obs(observation)
+        return observation
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Act with the model (MPC, default) or with the distilled policy alone (``predict_with="policy"``).
+
+        With MPC, ``state`` carries the CEM warm start from one step to the next and ``episode_start`` resets it, as
+        ``evaluate_policy``, ``EvalCallback`` and rl-zoo3's enjoy do for recurrent policies. Planning samples
+        candidates whatever ``deterministic`` says; seed it with :meth:`set_random_seed`.
+
+        :param observation: observation(s) as given by the env (normalised if the env is a VecNormalize)
+        :param state: the previous call's returned state (None at the start)
+        :param episode_start: which envs start a new episode ``[n_envs]``
+        :param deterministic: passed to the policy in ``policy`` mode
+        :return: action(s) in env units and the next state
+        """
+        observation = np.asarray(observation)
+        if not np.all(np.isfinite(observation)):
+            raise ValueError("The observation passed to predict contains NaN or inf: check the env (VecCheckNan finds where).")
+        if self.predict_with == "policy":
+            return self.policy.predict(self._raw_observation(observation), state, episode_start, deterministic)
+        vectorized = observation.ndim > 1
+        obs = self._raw_observation(observation).reshape(-1, self.obs_dim)
+        n_envs = obs.shape[0]
+        mean = None
+        if state is not None:
+            mean = th.as_tensor(state[0], dtype=th.float32, device=self.device).reshape(n_envs, -1)
+            if episode_start is not None and np.any(episode_start):
+                reset = th.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1), device=self.device)
+                mean = th.where(reset.unsqueeze(1), self.planner.initial_mean(n_envs, self.device), mean)
+        out = self.plan(obs, mean)
+        action = self.policy.unscale_action(out.action.cpu().numpy())
+        next_state = (self.planner.warm_start(out.mean).cpu().numpy(),)
+        if not vectorized:
+            action = action[0]
+        return action, next_state
+
+    # ------------------------------------------------------------------ collection
+    def _sample_action(
+        self, learning_starts: int, action_noise: Any = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self.num_timesteps < learning_starts or self._n_model_updates == 0:
+            scaled_action = np.array([self.policy.scale_action(self.action_space.sample()) for _ in range(n_envs)])
+            self._last_executed_noise = None
+        else:
+            raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
+            assert raw_obs is not None
+            out = self.plan(np.asarray(raw_obs), self._rollout_plan_mean)
+            self._rollout_plan_mean = self.planner.warm_start(out.mean)
+            self._on_plan(raw_obs, out)
+            scaled_action = out.action.cpu().numpy()
+            self._last_executed_noise = out.executed_noise.cpu().numpy()
+            self.logger.record_mean("time/plan_ms", 1000.0 * self._plan_times[-1])
+        scaled_action = np.clip(scaled_action, -1.0, 1.0).astype(np.float32)
+        return self.policy.unscale_action(scaled_action), scaled_action
+
+    def _on_plan(self, raw_obs: np.ndarray, out: Any) -> None:
+        """Hook called after each planned real step (e.g. to keep the elites' actions for distillation)."""
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """Store the transition with its planned noise; reject non-finite data; reset the plans of finished episodes."""
+        if self._vec_normalize_env is not None:
+            next_raw = self._vec_normalize_env.get_original_obs()
+            raw_reward = self._vec_normalize_env.get_original_reward()
+        else:
+            self._last_original_obs, next_raw, raw_reward = self._last_obs, new_obs, reward
+        next_obs = np.array(next_raw, dtype=np.float32, copy=True)
+        for i, done in enumerate(dones):
+            terminal = infos[i].get("terminal_observation") if done else None
+            if terminal is not None:
+                next_obs[i] = self._raw_observation(terminal) if self._vec_normalize_env is not None else terminal
+        if not np.all(np.isfinite(next_obs)) or not np.all(np.isfinite(raw_reward)):
+            bad = [i for i in range(len(dones)) if not (np.all(np.isfinite(next_obs[i])) and np.isfinite(raw_reward[i]))]
+            raise ValueError(
+                f"Env(s) {bad} returned NaN or inf in the observation or reward at step {self.num_timesteps}. "
+                "The transition was not stored; the model and the replay buffer are intact (save them with save() and "
+                "save_replay_buffer()). Fix the env or wrap it with stable_baselines3.common.vec_env.VecCheckNan to "
+                "find the cause."
+            )
+        noise = self._last_executed_noise
+        assert isinstance(replay_buffer, PlanningReplayBuffer)
+        replay_buffer.add(self._last_original_obs, next_obs, buffer_action, raw_reward, dones, infos, noise=noise)  # type: ignore[arg-type]
+        self._last_obs = new_obs  # type: ignore[assignment]
+        if self._vec_normalize_env is not None:
+            self._last_original_obs = next_raw
+        if self._rollout_plan_mean is not None and np.any(dones):
+            reset = th.as_tensor(np.asarray(dones, dtype=bool), device=self.device).unsqueeze(1)
+            initial = self.planner.initial_mean(len(dones), self.device)
+            self._rollout_plan_mean = th.where(reset, initial, self._rollout_plan_mean)
+
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
+        out = super()._setup_learn(*args, **kwargs)
+        self._reset_plans()
+        self._last_executed_noise = None
+        return out
+
+    # ------------------------------------------------------------------ training
+    def _dynamics_dataset(self, data: dict[str, np.ndarray]) -> tuple[th.Tensor, th.Tensor]:
+        obs = th.as_tensor(data["observations"], dtype=th.float32, device=self.device)
+        actions = th.as_tensor(data["actions"], dtype=th.float32, device=self.device)
+        next_obs = th.as_tensor(data["next_observations"], dtype=th.float32, device=self.device)
+        return th.cat([obs, actions], dim=1), next_obs - obs
+
+    def train(self, gradient_steps: int, batch_size: int) -> None:
+        """Train the ensemble on all data, then distil the policy (lines 6 of Algorithm 1)."""
+        data = self.replay_buffer.all_transitions()
+        inputs, targets = self._dynamics_dataset(data)
+        start = time.perf_counter()
+        model_info = self.dynamics.fit(
+            inputs,
+            targets,
+            self.dynamics.optimizer,
+            max_epochs=self.dynamics_epochs,
+            batch_size=self.dynamics_batch_size,
+            holdout_ratio=self.dynamics_holdout_ratio,
+            patience=self.dynamics_patience,
+            max_updates=self.dynamics_max_updates,
+            generator=self.train_generator,
+        )
+        self._n_model_updates += 1
+        self.logger.record("train/dynamics_loss", model_info["loss"])
+        self.logger.record("train/dynamics_holdout_mse", model_info["holdout_mse"])
+        self.logger.record("train/dynamics_epochs", model_info["epochs"])
+        self.logger.record("time/dynamics_train_s", time.perf_counter() - start)
+        if self.distillation is not None:
+            start = time.perf_counter()
+            self._update_learning_rate(self.policy.optimizer)
+            policy_info = self.distillation.distill(self.policy.actor, self.policy.optimizer, self._distillation_data(data))
+            for key, value in policy_info.items():
+                self.logger.record(f"train/{key}", value)
+            self.logger.record("time/distillation_s", time.perf_counter() - start)
+        self._n_updates += 1
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        if self._plan_times:
+            self.logger.record("time/plan_ms_median", 1000.0 * float(np.median(self._plan_times)))
+
+    def _distillation_data(self, data: dict[str, np.ndarray]) -> DistillationData:
+        """Real states and the planned actions executed there (the random warm-up steps are skipped)."""
+        planned = np.any(data["noises"] != 0.0, axis=1) if data["noises"].shape[1] > 0 else np.ones(len(data["actions"]), bool)
+        if not planned.any():
+            planned[:] = True  # nothing planned yet: clone the random data so the policy sees the state distribution
+        return DistillationData(
+            observations=th.as_tensor(data["observations"][planned], dtype=th.float32, device=self.device),
+            actions=th.as_tensor(data["actions"][planned], dtype=th.float32, device=self.device),
+            noises=th.as_tensor(data["noises"][planned], dtype=th.float32, device=self.device),
+        )
+
+    def learn(
+        self: SelfPlanningAlgorithm,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfPlanningAlgorithm:
+        """Train for ``total_timesteps`` real steps (see SB3's ``learn``); tensorboard runs are named after the class."""
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name or self.tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    # ------------------------------------------------------------------ save / load
+    def _excluded_save_params(self) -> list[str]:
+        return [
+            *super()._excluded_save_params(),
+            "dynamics",
+            "model_rollout",
+            "planner",
+            "distillation",
+            "plan_generator",
+            "train_generator",
+            "_rollout_plan_mean",
+            "_plan_times",
+            "_last_executed_noise",
+        ]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer", "dynamics", "dynamics.optimizer"], []
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfPlanningAlgorithm],
+        path: Any,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfPlanningAlgorithm:
+        """Load a model saved with :meth:`save`; everything (policy, ensemble, normalisers, optimisers) is in the zip.
+
+        Raises a ValueError when the zip was written by an incompatible sb3-poplin version or another algorithm, or
+        when ``env`` is a different task than the one the model was trained on.
+        """
+        from stable_baselines3.common.save_util import load_from_zip_file
+
+        data, _, _ = load_from_zip_file(path, device="cpu", custom_objects=custom_objects, load_data=True)
+        if data is None:
+            raise ValueError(f"{path} holds no model data: is it a file written by model.save()?")
+        saved_version = data.get("sb3_poplin_version")
+        if saved_version is None or saved_version.split(".")[:2] != __version__.split(".")[:2]:
+            raise ValueError(
+                f"{path} was saved by sb3-poplin {saved_version or '(unknown: not an sb3-poplin model)'}, "
+                f"this is {__version__}; install sb3-poplin=={saved_version} to load it, or retrain."
+            )
+        saved_algorithm = data.get("algorithm_name")
+        if saved_algorithm != cls.__name__:
+            raise ValueError(f"{path} holds a {saved_algorithm} model: load it with {saved_algorithm}.load().")
+        if env is not None:
+            env_id, _ = _env_id_and_kwargs(env)
+            saved_id = data.get("task_env_id")
+            if env_id is not None and saved_id is not None and env_id != saved_id and data.get("reward_fn_spec") is None:
+                raise ValueError(
+                    f"{path} was trained on {saved_id} and plans with its reward; the env given is {env_id}. "
+                    f"Pass an env of {saved_id}, or build a new model for {env_id}."
+                )
+        return super().load(
+            path, env=env, device=device, custom_objects=custom_objects, print_system_info=print_system_info,
+            force_reset=force_reset, **kwargs,
+        )
+

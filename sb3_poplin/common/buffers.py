@@ -1,0 +1,95 @@
+"""Replay buffer that also keeps the planning noise executed at every real step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+
+
+class PlanningReplayBuffer(ReplayBuffer):
+    """SB3 replay buffer of (obs, action, next_obs, reward, done) plus the planned noise of each step.
+
+    The noise is what the planner executed at that step: the action noise around the policy for POPLIN-A, the
+    parameter noise of the policy for POPLIN-P (needed by AVG distillation), the action itself for PETS, and zeros
+    for the random warm-up steps. It is pickled with the rest by ``save_replay_buffer``.
+
+    :param buffer_size: max number of transitions per env
+    :param observation_space: observation space
+    :param action_space: action space
+    :param device: device of sampled tensors
+    :param n_envs: number of parallel envs
+    :param noise_dim: size of the noise stored per step
+    :param optimize_memory_usage: not supported (next observations are needed for every transition)
+    :param handle_timeout_termination: keep truncation apart from termination
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        noise_dim: int = 0,
+        optimize_memory_usage: bool = False,
+        handle_timeout_termination: bool = True,
+    ) -> None:
+        if optimize_memory_usage:
+            raise ValueError("PlanningReplayBuffer does not support optimize_memory_usage=True: set it to False")
+        super().__init__(
+            buffer_size,
+            observation_space,
+            action_space,
+            device=device,
+            n_envs=n_envs,
+            optimize_memory_usage=False,
+            handle_timeout_termination=handle_timeout_termination,
+        )
+        self.noise_dim = noise_dim
+        self.noises = np.zeros((self.buffer_size, self.n_envs, noise_dim), dtype=np.float32)
+
+    def add(  # type: ignore[override]
+        self,
+        obs: np.ndarray,
+        next_obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        done: np.ndarray,
+        infos: list[dict[str, Any]],
+        noise: np.ndarray | None = None,
+    ) -> None:
+        """Add one step of every env; ``noise`` is ``[n_envs, noise_dim]`` (zeros when None)."""
+        if noise is None:
+            self.noises[self.pos] = 0.0
+        else:
+            self.noises[self.pos] = np.asarray(noise, dtype=np.float32).reshape(self.n_envs, self.noise_dim)
+        super().add(obs, next_obs, action, reward, done, infos)
+
+    def size_transitions(self) -> int:
+        """Number of stored transitions over all envs."""
+        return self.size() * self.n_envs
+
+    def all_transitions(self) -> dict[str, np.ndarray]:
+        """Every stored transition, flattened over envs.
+
+        :return: ``observations [N, obs_dim]``, ``actions [N, act_dim]`` (in [-1, 1]), ``next_observations``,
+            ``rewards [N]``, ``dones [N]`` (terminations only, truncations excluded), ``noises [N, noise_dim]``
+        """
+        n = self.size()
+
+        def flat(array: np.ndarray) -> np.ndarray:
+            return array[:n].reshape(n * self.n_envs, *array.shape[2:])
+
+        dones = self.dones[:n] * (1 - self.timeouts[:n]) if self.handle_timeout_termination else self.dones[:n]
+        return {
+            "observations": flat(self.observations).reshape(n * self.n_envs, -1),
+            "actions": flat(self.actions).reshape(n * self.n_envs, -1),
+            "next_observations": flat(self.next_observations).reshape(n * self.n_envs, -1),
+            "rewards": flat(self.rewards),
+            "dones": dones.reshape(-1),
+            "noises": flat(self.noises),
+        }

@@ -21,15 +21,26 @@ Some rewards cannot be computed exactly from the observation. :func:`reward_mode
 
 * ``"exact"``: the function reproduces the env's reward up to float rounding.
 * ``"approximate"``: some term of the reward depends on a quantity that is not in the observation, so it is estimated.
-  The v5 locomotion envs (HalfCheetah, Hopper, Walker2d, Ant, Swimmer, Humanoid) reward the forward velocity
-  ``(x_after - x_before) / dt``, but by default the x (and y) position is excluded from the observation. The approximate
-  mode estimates the mean velocity over the step by the average of the velocity at the start (``obs``) and at the end
-  (``next_obs``) of the step (for Humanoid, of the centre of mass, which is not in the observation at all, so the root
-  body velocity stands in for it). When the env is made with ``exclude_current_positions_from_observation=False`` the
-  position is in ``obs[..., 0]`` and the forward reward is exact: ``(next_obs[..., 0] - obs[..., 0]) / dt``. The contact
-  cost of Ant and Humanoid needs the external contact forces, which are only observed when
-  ``use_contact_forces=True`` (Ant) or ``include_cfrc_ext_in_observation=True`` (Humanoid); without them the contact
-  cost is taken as zero and the reward is approximate. See ``docs/rewards.md`` for measured errors.
+  The termination functions are exact in all cases (they only use observed quantities).
+
+What is approximate and why:
+
+* The v5 locomotion envs reward the forward velocity ``(x_after - x_before) / dt``, but by default
+  (``exclude_current_positions_from_observation=True``) the x (and y) position is not observed and the observed
+  velocity is only the one at the end of the step. The approximate mode uses the trapezoidal estimate
+  ``(v(obs) + v(next_obs)) / 2``, which tracks the displacement better than ``v(next_obs)`` alone. When the env is made
+  with ``exclude_current_positions_from_observation=False``, x is ``obs[..., 0]`` and the reward is exact,
+  ``(next_obs[..., 0] - obs[..., 0]) / dt``, for HalfCheetah, Hopper, Walker2d and Swimmer.
+* Ant and Humanoid are never exact: their reward uses MuJoCo body positions (``xpos``/``xipos``), which after
+  ``mj_step`` hold the kinematics of the last RK4 stage, not of the observed final state. With x observed the position
+  difference is still used (error ~1e-2 for Ant, ~1e-3 for Humanoid). Humanoid rewards the velocity of the centre of
+  mass, which is recovered from the observed ``cinert`` (and ``cvel``) blocks; without them the root's velocity stands
+  in for it. Their contact cost needs the external contact forces, observed when ``include_cfrc_ext_in_observation``
+  (the v5 default; Ant-v4 called it ``use_contact_forces``); without them it is taken as zero.
+* InvertedDoublePendulum rewards the tip position from the site kinematics (same RK4-stage caveat) and penalises the
+  unclipped pole velocities, which the observation clips to +-10 (error ~1e-4).
+
+See ``docs/rewards.md`` (written by ``benchmarks/reward_accuracy.py``) for the measured errors.
 """
 
 from __future__ import annotations

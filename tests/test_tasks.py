@@ -282,6 +282,17 @@ def test_unknown_env_id_raises_helpful_error() -> None:
         reward_mode("NoSuchEnv-v0")
     with pytest.raises(ValueError, match="Known ids"):
         task_kwargs_from_env(gym.make("CartPole-v1"))
+    # Same class name as Hopper-v5's (HopperEnv), different reward: must not be mistaken for v5.
+    with pytest.raises(ValueError, match="Hopper-v4"):
+        task_kwargs_from_env(gym.make("Hopper-v4"))
+
+
+@pytest.mark.parametrize("env_id", known_env_ids())
+def test_env_built_without_make_is_recognised(env_id: str) -> None:
+    env_class = type(gym.make(env_id).unwrapped)
+    direct = env_class()
+    assert direct.spec is None
+    assert task_kwargs_from_env(direct) == task_kwargs_from_env(gym.make(env_id))
 
 
 def test_unknown_kwarg_raises() -> None:

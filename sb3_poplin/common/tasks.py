@@ -54,6 +54,8 @@ import gymnasium as gym
 import torch as th
 
 __all__ = [
+    "FIXED_SWIMMER_ID",
+    "PETS_HALF_CHEETAH_ID",
     "RewardFn",
     "TerminationFn",
     "get_task_fns",
@@ -126,14 +128,14 @@ class _Task:
 
 
 _TASKS: dict[str, _Task] = {}
-# Class name of ``env.unwrapped`` -> env id, to recognise envs created without ``gym.make`` (they have no spec).
+# "module.Class" of ``env.unwrapped`` -> env id, to recognise envs created without ``gym.make`` (no spec) or registered
+# under another id. The module names the version (hopper_v4 and hopper_v5 both define HopperEnv).
 _CLASS_TO_ID: dict[str, str] = {}
 
 
-def _register(env_id: str, task: _Task, class_name: str | None = None) -> None:
+def _register(env_id: str, task: _Task, env_class: str) -> None:
     _TASKS[env_id] = task
-    if class_name is not None:
-        _CLASS_TO_ID[class_name] = env_id
+    _CLASS_TO_ID[env_class] = env_id
 
 
 def _attr(name: str, cast: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -176,7 +178,7 @@ _register(
         build=_pendulum,
         obs_dim=lambda **_: 3,
     ),
-    class_name="PendulumEnv",
+    env_class="gymnasium.envs.classic_control.pendulum.PendulumEnv",
 )
 
 
@@ -201,7 +203,7 @@ _register(
         build=_mountain_car,
         obs_dim=lambda **_: 2,
     ),
-    class_name="Continuous_MountainCarEnv",
+    env_class="gymnasium.envs.classic_control.continuous_mountain_car.Continuous_MountainCarEnv",
 )
 
 
@@ -223,7 +225,7 @@ def _inverted_pendulum() -> tuple[RewardFn, TerminationFn]:
 _register(
     "InvertedPendulum-v5",
     _Task(defaults={}, readers={}, build=_inverted_pendulum, obs_dim=lambda **_: 4),
-    class_name="InvertedPendulumEnv",
+    env_class="gymnasium.envs.mujoco.inverted_pendulum_v5.InvertedPendulumEnv",
 )
 
 # Both poles of inverted_double_pendulum.xml are 0.6 long and hinge about the y axis; the tip site is at their end.
@@ -266,7 +268,7 @@ _register(
         mode=lambda **_: APPROXIMATE,
         obs_dim=lambda **_: 9,
     ),
-    class_name="InvertedDoublePendulumEnv",
+    env_class="gymnasium.envs.mujoco.inverted_double_pendulum_v5.InvertedDoublePendulumEnv",
 )
 
 
@@ -291,7 +293,7 @@ _register(
         build=_reacher,
         obs_dim=lambda **_: 10,
     ),
-    class_name="ReacherEnv",
+    env_class="gymnasium.envs.mujoco.reacher_v5.ReacherEnv",
 )
 
 
@@ -320,7 +322,7 @@ _register(
         build=_pusher,
         obs_dim=lambda **_: 23,
     ),
-    class_name="PusherEnv",
+    env_class="gymnasium.envs.mujoco.pusher_v5.PusherEnv",
 )
 
 
@@ -394,7 +396,7 @@ _register(
         mode=_mode_from_exclude,
         obs_dim=lambda **kw: 18 - kw[_EXCLUDE],
     ),
-    class_name="HalfCheetahEnv",
+    env_class="gymnasium.envs.mujoco.half_cheetah_v5.HalfCheetahEnv",
 )
 
 
@@ -421,7 +423,7 @@ _register(
         mode=_mode_from_exclude,
         obs_dim=lambda **kw: 10 - 2 * kw[_EXCLUDE],
     ),
-    class_name="SwimmerEnv",
+    env_class="gymnasium.envs.mujoco.swimmer_v5.SwimmerEnv",
 )
 
 
@@ -533,7 +535,7 @@ _register(
         mode=_mode_from_exclude,
         obs_dim=lambda **kw: 12 - kw[_EXCLUDE],
     ),
-    class_name="HopperEnv",
+    env_class="gymnasium.envs.mujoco.hopper_v5.HopperEnv",
 )
 
 _register(
@@ -562,7 +564,7 @@ _register(
         mode=_mode_from_exclude,
         obs_dim=lambda **kw: 18 - kw[_EXCLUDE],
     ),
-    class_name="Walker2dEnv",
+    env_class="gymnasium.envs.mujoco.walker2d_v5.Walker2dEnv",
 )
 
 
@@ -636,7 +638,7 @@ _register(
         mode=lambda **_: APPROXIMATE,
         obs_dim=lambda **kw: 29 - 2 * kw[_EXCLUDE] + 78 * kw["include_cfrc_ext_in_observation"],
     ),
-    class_name="AntEnv",
+    env_class="gymnasium.envs.mujoco.ant_v5.AntEnv",
 )
 
 # Centre of mass of humanoid.xml's torso body in its own frame (model.body_ipos[1]), needed to recover the torso's
@@ -782,7 +784,7 @@ _register(
         mode=lambda **_: APPROXIMATE,
         obs_dim=_humanoid_obs_dim,
     ),
-    class_name="HumanoidEnv",
+    env_class="gymnasium.envs.mujoco.humanoid_v5.HumanoidEnv",
 )
 
 
@@ -813,7 +815,7 @@ _register(
         build=lambda **kw: _velocity_in_obs(kw["forward_reward_weight"], kw["ctrl_cost_weight"], 0),
         obs_dim=lambda **_: 18,
     ),
-    class_name="PETSHalfCheetahEnv",
+    env_class="sb3_poplin.envs.PETSHalfCheetahEnv",
 )
 
 _register(
@@ -825,7 +827,7 @@ _register(
         build=lambda **kw: _velocity_in_obs(kw["forward_reward_weight"], kw["ctrl_cost_weight"], -1),
         obs_dim=lambda **_: 9,
     ),
-    class_name="FixedSwimmerEnv",
+    env_class="sb3_poplin.envs.FixedSwimmerEnv",
 )
 
 
@@ -894,11 +896,11 @@ def _env_id_of(env: gym.Env) -> str:
     for spec in (getattr(env, "spec", None), getattr(unwrapped, "spec", None)):
         if spec is not None and spec.id in _TASKS:
             return spec.id
-    class_name = type(unwrapped).__name__
-    if class_name in _CLASS_TO_ID:
-        return _CLASS_TO_ID[class_name]
+    env_class = f"{type(unwrapped).__module__}.{type(unwrapped).__qualname__}"
+    if env_class in _CLASS_TO_ID:
+        return _CLASS_TO_ID[env_class]
     spec = getattr(unwrapped, "spec", None)
-    raise ValueError(_unknown_id_message(spec.id if spec is not None else class_name))
+    raise ValueError(_unknown_id_message(spec.id if spec is not None else env_class))
 
 
 def task_kwargs_from_env(env: gym.Env) -> dict[str, Any]:

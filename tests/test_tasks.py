@@ -91,6 +91,8 @@ EXACT_CASES = [
         policies=(random_policy, full_throttle),
         terminates=True,
     ),
+    # The observed qvel is clipped to +-10: with a state bound of 10 the strict inequality of the env must be kept.
+    Case("Hopper-v5", {**KEEP_POS, "healthy_state_range": (-10.0, 10.0)}, policies=(full_throttle,), terminates=True),
     # Keeps stepping after falling: the healthy reward must switch off without terminating.
     Case("Hopper-v5", {**KEEP_POS, "terminate_when_unhealthy": False}, policies=(full_throttle,)),
     Case("Walker2d-v5", KEEP_POS, policies=(random_policy, full_throttle), terminates=True),

@@ -428,9 +428,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         return action, next_state
 
     # ------------------------------------------------------------------ collection
-    def _sample_action(
-        self, learning_starts: int, action_noise: Any = None, n_envs: int = 1
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
         if self.num_timesteps < learning_starts or self._n_model_updates == 0:
             scaled_action = np.array([self.policy.scale_action(self.action_space.sample()) for _ in range(n_envs)])
             self._last_executed_noise = None
@@ -621,7 +619,11 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
                     f"Pass an env of {saved_id}, or build a new model for {env_id}."
                 )
         return super().load(
-            path, env=env, device=device, custom_objects=custom_objects, print_system_info=print_system_info,
-            force_reset=force_reset, **kwargs,
+            path,
+            env=env,
+            device=device,
+            custom_objects=custom_objects,
+            print_system_info=print_system_info,
+            force_reset=force_reset,
+            **kwargs,
         )
-

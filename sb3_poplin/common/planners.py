@@ -208,11 +208,13 @@ class PolicyActionPlanner(Planner):
         _, reference = self.rollout.imagine(obs0, follow_policy)
         return reference.reshape(obs0.shape[0], -1)  # [n_envs, H * act_dim]
 
-    def bounds(self, obs0: th.Tensor, context: th.Tensor | None) -> tuple[th.Tensor | None, th.Tensor | None]:
-        if context is None:
-            # replan: the reference moves with the imagined state; noise wider than the action range is useless.
-            return None, None
-        return -1.0 - context, 1.0 - context
+    def bounds(self, obs0: th.Tensor, context: th.Tensor | None) -> tuple[th.Tensor, th.Tensor]:
+        # The noise spans at most the width of the action range; the action itself is clipped to [-1, 1].
+        # Bounding the noise by the distance of the reference action to the action bounds (as PETS does for
+        # plain actions) would pin the variance to ~0 wherever the tanh policy saturates, and CEM could never
+        # move a saturated action back.
+        two = th.full((self.noise_dim,), 2.0, device=obs0.device)
+        return -two, two
 
     def action_fn(self, noise: th.Tensor, context: th.Tensor | None) -> ActionFn:
         n_envs, k, _ = noise.shape

@@ -90,7 +90,9 @@ class ModelRollout:
         """[-1, 1] -> env units."""
         return self.action_low + 0.5 * (action + 1.0) * (self.action_high - self.action_low)
 
-    def predict_next(self, obs: th.Tensor, action: th.Tensor, generator: th.Generator | None = None) -> tuple[th.Tensor, th.Tensor | None]:
+    def predict_next(
+        self, obs: th.Tensor, action: th.Tensor, generator: th.Generator | None = None
+    ) -> tuple[th.Tensor, th.Tensor | None]:
         """One imagined step for every particle.
 
         :param obs: ``[P, R, obs_dim]`` (R rows per particle)

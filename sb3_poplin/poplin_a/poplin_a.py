@@ -36,12 +36,12 @@ class POPLIN_A(PlanningAlgorithm):
         authors' code did so); 0 clones the executed actions only
     :param bc_elite_capacity: at most this many (state, elite action) pairs are kept (newest first)
     :param kwargs: every other argument of :class:`~sb3_poplin.common.base.PlanningAlgorithm` (CEM, horizon, ensemble,
-        distillation schedule, reward function, ``predict_with``, ...); ``init_sigma`` defaults to 0.25
+        distillation schedule, reward function, ``predict_with``, ...); ``init_sigma`` defaults to 0.5 (variance 0.25)
     """
 
     policy_aliases: ClassVar[dict[str, type[POPLINPolicy]]] = {"MlpPolicy": MlpPolicy}
     tb_log_name: ClassVar[str] = "POPLIN_A"
-    default_init_sigma: ClassVar[float] = 0.25
+    default_init_sigma: ClassVar[float] = 0.5
 
     def __init__(
         self,

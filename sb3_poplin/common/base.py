@@ -191,7 +191,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             support_multi_env=True,
             sde_support=False,
         )
-        self._check_spaces(self.observation_space, self.action_space)
+        if self.env is not None:
+            self._check_spaces(self.observation_space, self.action_space)
         self.train_freq_arg = train_freq
         self.population_size = population_size
         self.n_elites = n_elites
@@ -327,6 +328,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
 
     def _convert_train_freq_arg(self) -> None:
         train_freq = self.train_freq_arg
+        if isinstance(train_freq, list):  # from a saved zip (JSON) or a YAML file
+            train_freq = tuple(train_freq)
         if train_freq is None:
             if self.n_envs == 1:
                 train_freq = (1, "episode")

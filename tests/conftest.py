@@ -1,0 +1,27 @@
+"""Shared fixtures: tiny configurations that exercise every code path in seconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+#: the smallest config that still plans through a trained model
+TINY: dict[str, Any] = dict(
+    learning_starts=50,
+    train_freq=(50, "step"),
+    population_size=24,
+    n_elites=4,
+    cem_iterations=2,
+    horizon=4,
+    ensemble_size=2,
+    dynamics_net_arch=[16, 16],
+    dynamics_epochs=2,
+    policy_epochs=2,
+    buffer_size=2_000,
+)
+
+
+@pytest.fixture
+def tiny_kwargs() -> dict[str, Any]:
+    return dict(TINY)

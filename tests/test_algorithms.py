@@ -1,0 +1,261 @@
+"""POPLIN_A and POPLIN_P through the SB3 API: learn, predict, save/load, callbacks, spaces, errors."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback, StopTrainingOnRewardThreshold
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+from sb3_poplin import POPLIN_A, POPLIN_P
+
+ALGOS = [POPLIN_A, POPLIN_P]
+VARIANTS = [(POPLIN_A, "init"), (POPLIN_A, "replan"), (POPLIN_P, "uni"), (POPLIN_P, "sep")]
+
+
+def pendulum_reward(obs: th.Tensor, action: th.Tensor, next_obs: th.Tensor) -> th.Tensor:
+    """Pendulum-v1's reward, importable as 'tests.test_algorithms:pendulum_reward'."""
+    theta = th.atan2(obs[..., 1], obs[..., 0])
+    u = action[..., 0].clamp(-2.0, 2.0)
+    return -(theta**2 + 0.1 * obs[..., 2] ** 2 + 0.001 * u**2)
+
+
+@pytest.mark.parametrize(("algo", "variant"), VARIANTS)
+def test_learn_and_both_predict_paths(algo: type, variant: str, tiny_kwargs: dict[str, Any]) -> None:
+    model = algo("MlpPolicy", "Pendulum-v1", planning_variant=variant, seed=0, **tiny_kwargs).learn(150)
+    assert model.replay_buffer.size() == 150
+    assert model._n_model_updates >= 2
+    obs, _ = gym.make("Pendulum-v1").reset(seed=1)
+    action, plan = model.predict(obs, deterministic=True)
+    assert action.shape == (1,) and -2.0 <= action[0] <= 2.0
+    action2, plan2 = model.predict(obs, state=plan, episode_start=np.array([False]))
+    assert plan2[0].shape == plan[0].shape == (1, model.planner.noise_dim)
+    policy_action, _ = model.policy.predict(obs, deterministic=True)
+    assert policy_action.shape == (1,) and -2.0 <= policy_action[0] <= 2.0
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_save_load_gives_identical_predictions(algo: type, tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    model = algo("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(120)
+    obs = np.stack([gym.make("Pendulum-v1").reset(seed=s)[0] for s in range(4)])
+    path = tmp_path / "model.zip"
+    model.save(path)
+    loaded = algo.load(path, env=make_vec_env("Pendulum-v1", n_envs=1))
+
+    # Policy path: the network alone.
+    assert np.array_equal(model.policy.predict(obs, deterministic=True)[0], loaded.policy.predict(obs, deterministic=True)[0])
+    # MPC path: same planner seed -> the same plan, with the same ensemble, normalisers and elites.
+    model.set_random_seed(7)
+    loaded.set_random_seed(7)
+    a1, s1 = model.predict(obs)
+    a2, s2 = loaded.predict(obs)
+    assert np.array_equal(a1, a2) and np.array_equal(s1[0], s2[0])
+    a1, _ = model.predict(obs, state=s1, episode_start=np.zeros(4, bool))
+    a2, _ = loaded.predict(obs, state=s2, episode_start=np.zeros(4, bool))
+    assert np.array_equal(a1, a2)
+    # Everything the zip must hold.
+    for a, b in zip(model.dynamics.state_dict().values(), loaded.dynamics.state_dict().values()):
+        assert th.equal(a, b)
+    assert loaded.dynamics.optimizer.state_dict()["state"], "the ensemble's optimiser state must be saved"
+    assert loaded.policy.optimizer.state_dict()["state"], "the policy's optimiser state must be saved"
+    assert loaded._n_model_updates == model._n_model_updates
+    # A loaded model keeps learning.
+    loaded.learn(60, reset_num_timesteps=False)
+
+
+def test_load_without_env_and_switch_to_policy(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(100)
+    model.save(tmp_path / "p.zip")
+    loaded = POPLIN_P.load(tmp_path / "p.zip")
+    obs = gym.make("Pendulum-v1").reset(seed=0)[0]
+    assert loaded.predict(obs)[0].shape == (1,)
+    loaded.predict_with = "policy"
+    assert np.array_equal(loaded.predict(obs, deterministic=True)[0], model.policy.predict(obs, deterministic=True)[0])
+
+
+def test_replay_buffer_keeps_planned_noise_across_save(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(120)
+    buffer = model.replay_buffer
+    assert buffer.noises.shape[-1] == model.policy.actor.n_params
+    planned = np.abs(buffer.noises[:120, 0]).sum(axis=1) > 0
+    assert not planned[:50].any(), "random warm-up steps store zero noise"
+    assert planned[100:].all(), "every planned step stores its parameter noise"
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    other = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=1, **tiny_kwargs)
+    other.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert np.array_equal(other.replay_buffer.noises[:120], buffer.noises[:120])
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_same_seed_twice_is_identical(algo: type, tiny_kwargs: dict[str, Any]) -> None:
+    runs = []
+    for _ in range(2):
+        model = algo("MlpPolicy", "Pendulum-v1", seed=3, **tiny_kwargs).learn(130)
+        runs.append((model.replay_buffer.actions[:130].copy(), model.replay_buffer.rewards[:130].copy()))
+    assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_several_envs_share_one_batched_plan(algo: type, tiny_kwargs: dict[str, Any]) -> None:
+    env = make_vec_env("Pendulum-v1", n_envs=3, seed=0)
+    model = algo("MlpPolicy", env, seed=0, **tiny_kwargs).learn(240)
+    assert model.replay_buffer.size() * 3 >= 240 and model.replay_buffer.n_envs == 3
+    obs = env.reset()
+    actions, state = model.predict(obs)
+    assert actions.shape == (3, 1) and state[0].shape[0] == 3
+    # Envs plan independently: different observations give different plans.
+    assert not np.allclose(state[0][0], state[0][1])
+    mean, _ = evaluate_policy(model, env, n_eval_episodes=3)
+    assert np.isfinite(mean)
+
+
+def test_vecnormalize_does_not_break_the_model(tiny_kwargs: dict[str, Any]) -> None:
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0), norm_reward=True)
+    model = POPLIN_P("MlpPolicy", env, seed=0, **tiny_kwargs).learn(150)
+    # The buffer holds raw observations (cos, sin within [-1, 1]) and raw rewards, which the reward function expects.
+    obs = model.replay_buffer.observations[:150, 0]
+    assert np.abs(obs[:, :2]).max() <= 1.0 + 1e-6
+    assert model.replay_buffer.rewards[:150].min() < -1.0
+    normalized_obs = env.reset()
+    action, _ = model.predict(normalized_obs)
+    assert np.all(np.abs(action) <= 2.0)
+
+
+def test_callbacks_progress_bar_and_logger(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    eval_env = make_vec_env("Pendulum-v1", n_envs=1, seed=5)
+    stop = StopTrainingOnRewardThreshold(reward_threshold=1e9)
+    eval_callback = EvalCallback(
+        eval_env, n_eval_episodes=1, eval_freq=100, callback_on_new_best=stop, log_path=str(tmp_path / "eval")
+    )
+    checkpoint = CheckpointCallback(save_freq=100, save_path=str(tmp_path / "ckpt"), save_replay_buffer=True)
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, tensorboard_log=str(tmp_path / "tb"), **tiny_kwargs)
+    model.set_logger(configure(str(tmp_path / "log"), ["csv"]))
+    model.learn(200, callback=[eval_callback, checkpoint], progress_bar=True)
+    assert os.path.exists(tmp_path / "eval" / "evaluations.npz")
+    assert any(name.endswith(".zip") for name in os.listdir(tmp_path / "ckpt"))
+    header = open(tmp_path / "log" / "progress.csv").readline().strip().split(",")
+    for key in ("train/dynamics_loss", "train/dynamics_holdout_mse", "train/policy_loss", "train/n_updates", "time/plan_ms"):
+        assert key in header, key
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_tensorboard_run_is_named_after_the_algorithm(algo: type, tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    pytest.importorskip("tensorboard")
+    algo("MlpPolicy", "Pendulum-v1", tensorboard_log=str(tmp_path), **tiny_kwargs).learn(60)
+    assert os.listdir(tmp_path) == [f"{algo.__name__}_1"]
+
+
+def test_stop_on_reward_threshold_stops_early(tiny_kwargs: dict[str, Any]) -> None:
+    stop = StopTrainingOnRewardThreshold(reward_threshold=-1e9)
+    eval_callback = EvalCallback(
+        make_vec_env("Pendulum-v1", n_envs=1), n_eval_episodes=1, eval_freq=60, callback_on_new_best=stop
+    )
+    model = POPLIN_A("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(1000, callback=eval_callback)
+    assert model.num_timesteps == 60
+
+
+class _SpaceEnv(gym.Env):
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        self.observation_space, self.action_space = observation_space, action_space
+
+    def reset(self, seed: int | None = None, options: dict | None = None):  # type: ignore[override]
+        return self.observation_space.sample(), {}
+
+    def step(self, action):  # type: ignore[override]
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+@pytest.mark.parametrize(
+    ("observation_space", "action_space", "match"),
+    [
+        (spaces.Box(-1, 1, (3,)), spaces.Discrete(3), "Box"),
+        (spaces.Box(-1, 1, (3,)), spaces.MultiDiscrete([2, 2]), "Box"),
+        (spaces.Box(0, 255, (32, 32, 3), np.uint8), spaces.Box(-1, 1, (1,)), "flat vector"),
+        (spaces.Dict({"a": spaces.Box(-1, 1, (2,))}), spaces.Box(-1, 1, (1,)), "FlattenObservation"),
+        (spaces.Box(-1, 1, (3,)), spaces.Box(-np.inf, np.inf, (1,)), "bounded"),
+    ],
+)
+@pytest.mark.parametrize("algo", ALGOS)
+def test_unsupported_spaces_are_refused_clearly(algo: type, observation_space, action_space, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        algo("MlpPolicy", _SpaceEnv(observation_space, action_space), reward_fn=pendulum_reward)
+
+
+def test_unknown_env_needs_a_reward_function(tiny_kwargs: dict[str, Any]) -> None:
+    env = _SpaceEnv(spaces.Box(-1, 1, (3,)), spaces.Box(-2, 2, (1,)))
+    with pytest.raises(ValueError, match="reward_fn"):
+        POPLIN_P("MlpPolicy", env, **tiny_kwargs)
+    model = POPLIN_P("MlpPolicy", env, reward_fn="tests.test_algorithms:pendulum_reward", **tiny_kwargs)
+    assert model.model_rollout.reward_fn.__name__ == "pendulum_reward"
+
+
+def test_user_reward_function_is_used_and_saved(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    model = POPLIN_A("MlpPolicy", "Pendulum-v1", reward_fn="tests.test_algorithms:pendulum_reward", **tiny_kwargs)
+    model.save(tmp_path / "a.zip")
+    assert POPLIN_A.load(tmp_path / "a.zip").model_rollout.reward_fn.__name__ == "pendulum_reward"
+
+
+class _NanEnv(gym.Wrapper):
+    def step(self, action):  # type: ignore[override]
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.count = getattr(self, "count", 0) + 1
+        return obs, (np.nan if self.count == 30 else reward), terminated, truncated, info
+
+
+def test_nan_reward_is_refused_without_losing_data(tiny_kwargs: dict[str, Any]) -> None:
+    model = POPLIN_P("MlpPolicy", DummyVecEnv([lambda: _NanEnv(gym.make("Pendulum-v1"))]), **tiny_kwargs)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        model.learn(100)
+    assert model.replay_buffer.size() == 29
+    assert np.isfinite(model.replay_buffer.rewards[:29]).all()
+
+
+def test_zip_from_another_algorithm_or_version_is_refused(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    POPLIN_A("MlpPolicy", "Pendulum-v1", **tiny_kwargs).save(tmp_path / "a.zip")
+    with pytest.raises(ValueError, match="POPLIN_A"):
+        POPLIN_P.load(tmp_path / "a.zip")
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", **tiny_kwargs)
+    model.sb3_poplin_version = "0.0.1"
+    model.save(tmp_path / "old.zip")
+    with pytest.raises(ValueError, match="0.0.1"):
+        POPLIN_P.load(tmp_path / "old.zip")
+
+
+def test_zip_for_another_env_is_refused(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    POPLIN_P("MlpPolicy", "InvertedPendulum-v5", **tiny_kwargs).save(tmp_path / "ip.zip")
+    with pytest.raises(ValueError, match="trained on InvertedPendulum-v5 .* the env given is InvertedPendulumClone-v0"):
+        # Same spaces (4-dim obs, 1-dim action) but another task id: its reward may differ.
+        POPLIN_P.load(tmp_path / "ip.zip", env=_renamed_inverted_pendulum())
+
+
+def _renamed_inverted_pendulum() -> gym.Env:
+    env = gym.make("InvertedPendulum-v5")
+    env.spec.id = "InvertedPendulumClone-v0"  # type: ignore[union-attr]
+    return env
+
+
+def test_predict_refuses_nan_observations(tiny_kwargs: dict[str, Any]) -> None:
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", **tiny_kwargs)
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(np.array([np.nan, 0.0, 0.0], dtype=np.float32))
+
+
+def test_interrupted_run_resumes_from_checkpoint_and_buffer(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(100)
+    model.save(tmp_path / "ckpt.zip")
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    resumed = POPLIN_P.load(tmp_path / "ckpt.zip", env=make_vec_env("Pendulum-v1", n_envs=1))
+    resumed.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert resumed.num_timesteps == 100 and resumed.replay_buffer.size() == 100
+    resumed.learn(50, reset_num_timesteps=False)
+    assert resumed.num_timesteps == 150 and resumed.replay_buffer.size() == 150
+    assert resumed._n_model_updates == model._n_model_updates + 1

@@ -1,0 +1,96 @@
+"""The probabilistic ensemble: batched members, fitting, normaliser, elites."""
+
+from __future__ import annotations
+
+import torch as th
+
+from sb3_poplin.common.dynamics import EnsembleLinear, ProbabilisticEnsemble
+
+
+def _target(x: th.Tensor) -> th.Tensor:
+    return th.stack([th.sin(2 * x[:, 0]) * x[:, 1], x[:, 0] ** 2 - 0.5 * x[:, 1]], dim=1)
+
+
+def test_batched_layer_equals_each_member() -> None:
+    th.manual_seed(0)
+    layer = EnsembleLinear(4, 3, 5)
+    x = th.randn(4, 7, 3)
+    out = layer(x)
+    for e in range(4):
+        assert th.allclose(out[e], x[e] @ layer.weight[e] + layer.bias[e], atol=1e-6)
+
+
+def test_members_are_different_at_initialisation() -> None:
+    th.manual_seed(0)
+    model = ProbabilisticEnsemble(3, 2, n_members=5, hidden_sizes=(8,))
+    mean, _ = model(th.ones(5, 1, 3))
+    assert mean.std(dim=0).min() > 1e-4
+
+
+def test_fits_a_known_function_and_predicts_calibrated_noise() -> None:
+    th.manual_seed(0)
+    gen = th.Generator().manual_seed(0)
+    model = ProbabilisticEnsemble(2, 2, n_members=4, n_elites=3, hidden_sizes=(64, 64))
+    x = th.rand(3000, 2, generator=gen) * 4 - 2
+    noise_std = 0.05
+    y = _target(x) + noise_std * th.randn(3000, 2, generator=gen)
+    optimizer = th.optim.Adam(model.parameters(), lr=2e-3)
+    info = model.fit(x, y, optimizer, max_epochs=60, batch_size=64, patience=10, generator=gen)
+    x_test = th.rand(500, 2, generator=gen) * 4 - 2
+    mean, logvar = model.forward_elites(x_test.expand(3, -1, -1))
+    mse = ((mean.mean(0) - _target(x_test)) ** 2).mean().item()
+    assert mse < 0.02 * _target(x_test).var().item(), mse
+    assert info["holdout_mse"] < 0.01
+    # The predicted aleatoric std is of the order of the true noise (not collapsed, not blown up).
+    predicted_std = logvar.exp().sqrt().mean().item()
+    assert 0.3 * noise_std < predicted_std < 3 * noise_std, predicted_std
+    assert model.elite_idx.shape == (3,) and len(set(model.elite_idx.tolist())) == 3
+
+
+def test_elites_are_the_members_with_lowest_holdout_error() -> None:
+    th.manual_seed(1)
+    model = ProbabilisticEnsemble(2, 2, n_members=5, n_elites=2, hidden_sizes=(32,))
+    x = th.randn(800, 2)
+    y = _target(x)
+    model.fit(x, y, th.optim.Adam(model.parameters(), lr=1e-3), max_epochs=3, batch_size=64)
+    # Spoil member 0 and 1 so they must not be elites after a new selection round.
+    with th.no_grad():
+        for layer in model.layers:
+            layer.weight[:2] += 5.0
+    model.fit(x, y, th.optim.SGD(model.parameters(), lr=0.0), max_epochs=1, batch_size=64)
+    assert not set(model.elite_idx.tolist()) & {0, 1}
+
+
+def test_normalizer_guards_constant_dimensions() -> None:
+    model = ProbabilisticEnsemble(3, 1, n_members=2, hidden_sizes=(8,))
+    x = th.randn(100, 3)
+    x[:, 1] = 7.0  # constant input (e.g. an unused sensor): std 0 must not become a division by ~0
+    model.fit_input_normalizer(x)
+    assert model.input_std[1] == 1.0
+    assert th.isfinite(model(x.expand(2, -1, -1))[0]).all()
+    y = x[:, :1] * 2
+    model.fit(x, y, th.optim.Adam(model.parameters(), lr=1e-3), max_epochs=2)
+    assert th.isfinite(model.input_std).all() and (model.input_std > 0).all()
+
+
+def test_logvar_stays_within_learned_bounds() -> None:
+    model = ProbabilisticEnsemble(2, 2, n_members=2, hidden_sizes=(8,))
+    with th.no_grad():
+        model.layers[-1].bias[..., 2:] = 1e3  # a huge raw log-variance
+    _, logvar = model(th.randn(2, 5, 2))
+    assert (logvar <= model.max_logvar + 1e-3).all()  # soft bounds: at most a hair over
+    with th.no_grad():
+        model.layers[-1].bias[..., 2:] = -1e3
+    _, logvar = model(th.randn(2, 5, 2))
+    assert (logvar >= model.min_logvar - 1e-3).all()
+
+
+def test_state_dict_round_trip_keeps_normalizer_and_elites() -> None:
+    model = ProbabilisticEnsemble(2, 2, n_members=3, n_elites=2, hidden_sizes=(8,))
+    x = th.randn(200, 2) * 3 + 1
+    model.fit(x, _target(x), th.optim.Adam(model.parameters()), max_epochs=1)
+    clone = ProbabilisticEnsemble(2, 2, n_members=3, n_elites=2, hidden_sizes=(8,))
+    clone.load_state_dict(model.state_dict())
+    inputs = th.randn(2, 4, 2)
+    assert th.equal(clone.forward_elites(inputs)[0], model.forward_elites(inputs)[0])
+    assert th.equal(clone.input_mean, model.input_mean) and th.equal(clone.elite_idx, model.elite_idx)

@@ -1,0 +1,208 @@
+"""CEM, rollouts and planners on a known analytic model (no learning involved)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch as th
+
+from sb3_poplin.common.cem import CEMOptimizer
+from sb3_poplin.common.planners import ActionSequencePlanner, PolicyActionPlanner, PolicyParameterPlanner
+from sb3_poplin.common.policies import PolicyNetwork
+from sb3_poplin.common.rollout import ModelRollout
+
+DT = 0.1
+
+
+class PointMassModel:
+    """Exact dynamics of a 1-D point mass with the ensemble's planning interface: obs (x, v), action a (force)."""
+
+    def __init__(self, n_elites: int = 1, logvar: float = -30.0) -> None:
+        self.n_elites = n_elites
+        self.out_dim = 2
+        self.logvar = logvar
+
+    def forward_elites(self, inputs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        x, v, a = inputs[..., 0], inputs[..., 1], inputs[..., 2]
+        delta = th.stack([v * DT, a * DT], dim=-1)
+        return delta, th.full_like(delta, self.logvar)
+
+
+def point_mass_reward(obs: th.Tensor, action: th.Tensor, next_obs: th.Tensor) -> th.Tensor:
+    return -(next_obs[..., 0] ** 2) - 0.1 * next_obs[..., 1] ** 2 - 0.01 * action[..., 0] ** 2
+
+
+def true_return(obs0: np.ndarray, actions: np.ndarray) -> float:
+    """Return of an open-loop action sequence on the real point mass."""
+    x, v = obs0
+    total = 0.0
+    for a in np.clip(actions, -1, 1):
+        x, v = x + v * DT, v + a * DT
+        total += -(x**2) - 0.1 * v**2 - 0.01 * a**2
+    return float(total)
+
+
+def make_rollout(horizon: int = 20, **kwargs) -> ModelRollout:
+    return ModelRollout(
+        PointMassModel(kwargs.pop("n_elites", 1)),  # type: ignore[arg-type]
+        point_mass_reward,
+        kwargs.pop("termination_fn", None),
+        horizon=horizon,
+        action_low=-th.ones(1),
+        action_high=th.ones(1),
+        **kwargs,
+    )
+
+
+def test_cem_beats_random_shooting_with_the_same_budget() -> None:
+    obs0 = th.tensor([[1.5, -0.3], [-1.0, 0.5]])
+    horizon = 20
+    cem_returns, rs_returns = [], []
+    for seed in range(3):
+        gen = th.Generator().manual_seed(seed)
+        rollout = make_rollout(horizon)
+        cem = ActionSequencePlanner(rollout, CEMOptimizer(100, 10, 5, alpha=0.1), act_dim=1, init_sigma=0.5)
+        # Random shooting: one iteration of the same total number of candidates, best sample executed.
+        rs = ActionSequencePlanner(rollout, CEMOptimizer(500, 1, 1), act_dim=1, init_sigma=0.5, return_mean=False)
+        for planner, store in ((cem, cem_returns), (rs, rs_returns)):
+            out = planner.plan(obs0, generator=gen)
+            for i in range(2):
+                store.append(true_return(obs0[i].numpy(), out.mean[i].numpy()))
+    assert np.mean(cem_returns) > np.mean(rs_returns) + 0.1 * abs(np.mean(rs_returns)), (cem_returns, rs_returns)
+
+
+def test_cem_returns_the_elite_mean_and_respects_bounds() -> None:
+    gen = th.Generator().manual_seed(0)
+    cem = CEMOptimizer(population_size=64, n_elites=8, n_iterations=1, alpha=0.0)
+    seen = []
+
+    def evaluate(samples: th.Tensor) -> th.Tensor:
+        seen.append(samples.clone())
+        return -(samples - 0.3).pow(2).sum(-1)
+
+    lower, upper = -th.ones(3), th.ones(3)
+    result = cem.optimize(evaluate, th.zeros(2, 3), th.full((2, 3), 4.0), lower, upper, gen)
+    samples = seen[0]
+    assert samples.min() >= -1 and samples.max() <= 1
+    # alpha=0: the new mean is exactly the mean of the top-8 samples (not the best one).
+    top = th.topk(-(samples - 0.3).pow(2).sum(-1), 8, dim=1).indices
+    expected = th.gather(samples, 1, top.unsqueeze(-1).expand(-1, -1, 3)).mean(1)
+    assert th.allclose(result.mean, expected)
+    assert not th.allclose(result.mean, result.best)
+
+
+def test_cem_ranks_nan_returns_last() -> None:
+    gen = th.Generator().manual_seed(0)
+    cem = CEMOptimizer(population_size=16, n_elites=4, n_iterations=1, alpha=0.0)
+
+    def evaluate(samples: th.Tensor) -> th.Tensor:
+        returns = -samples.pow(2).sum(-1)
+        returns[:, :8] = float("nan")
+        return returns
+
+    result = cem.optimize(evaluate, th.zeros(1, 2), th.ones(1, 2), generator=gen)
+    assert th.isfinite(result.elite_returns).all() and th.isfinite(result.mean).all()
+
+
+def test_termination_stops_reward_accumulation() -> None:
+    # Terminates as soon as x' < 0.9: from x=1 and v=-1, that is the second step.
+    rollout = make_rollout(horizon=5, termination_fn=lambda o, a, n: n[..., 0] < 0.9)
+    obs0 = th.tensor([[1.0, -1.0]])
+    returns = rollout.evaluate(obs0, 1, lambda t, s: th.zeros(*s.shape[:-1], 1))
+    x1, x2 = 0.9, 0.8  # positions after steps 1 and 2 with zero force
+    expected = -(x1**2) - 0.1 - (x2**2) - 0.1
+    assert returns.item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("propagation", ["expectation", "fixed_model", "random_model"])
+def test_propagation_modes_agree_on_a_noiseless_model(propagation: str) -> None:
+    rollout = make_rollout(horizon=6, n_elites=2, propagation=propagation, num_particles=4)
+    obs0 = th.tensor([[0.5, 0.2], [-0.3, 0.1]])
+    actions = th.linspace(-1, 1, 6)
+    returns = rollout.evaluate(obs0, 3, lambda t, s: actions[t].expand(*s.shape[:-1], 1))
+    reference = [true_return(obs0[i].numpy(), actions.numpy()) for i in range(2)]
+    assert returns.shape == (2, 3)
+    assert np.allclose(returns.numpy(), np.array(reference)[:, None], atol=1e-4)
+
+
+def test_sampled_propagation_needs_particles_per_member() -> None:
+    with pytest.raises(ValueError, match="multiple"):
+        make_rollout(n_elites=3, propagation="TSinf", num_particles=4)
+    with pytest.raises(ValueError, match="propagation"):
+        make_rollout(propagation="DS")
+
+
+def test_sampled_propagation_spreads_particles() -> None:
+    model = PointMassModel(n_elites=2, logvar=np.log(0.01))
+    rollout = ModelRollout(model, point_mass_reward, None, 3, -th.ones(1), th.ones(1), "random_model", num_particles=4)  # type: ignore[arg-type]
+    obs = th.zeros(4, 10, 2)
+    next_obs, _ = rollout.predict_next(obs, th.zeros(4, 10, 1), th.Generator().manual_seed(0))
+    assert next_obs.std() > 0.05  # std 0.1 noise per dimension reached every particle
+
+
+def test_parameter_planner_batched_weights_equal_a_per_candidate_loop() -> None:
+    th.manual_seed(0)
+    policy = PolicyNetwork(2, 1, [8])
+    policy.fit_obs_normalizer(th.randn(50, 2) * 2 + 1)
+    for variant in ("uni", "sep"):
+        planner = PolicyParameterPlanner(make_rollout(4), CEMOptimizer(5, 2, 1), 1, 0.1, policy, variant)
+        noise = 0.3 * th.randn(2, 5, planner.noise_dim)  # [n_envs, K, noise_dim]
+        states = th.randn(3, 2, 5, 2)  # [P, n_envs, K, obs_dim]
+        theta = planner.prepare(states[0, :, 0])
+        fn = planner.action_fn(noise, theta)
+        for t in (0, 3):
+            batched = fn(t, states)
+            for env in range(2):
+                for k in range(5):
+                    reference = PolicyNetwork(2, 1, [8])
+                    reference.load_state_dict(policy.state_dict())
+                    step = noise[env, k].view(-1, policy.n_params)[0 if variant == "uni" else t]
+                    reference.set_flat_parameters(theta + step)
+                    with th.no_grad():
+                        expected = reference(states[:, env, k])
+                    assert th.allclose(batched[:, env, k], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make_planner",
+    [
+        lambda r, c, p: PolicyActionPlanner(r, c, 1, 0.5, p, "init"),
+        lambda r, c, p: PolicyActionPlanner(r, c, 1, 0.5, p, "replan"),
+        lambda r, c, p: PolicyParameterPlanner(r, c, 1, 0.3, p, "uni"),
+        lambda r, c, p: PolicyParameterPlanner(r, c, 1, 0.3, p, "sep"),
+        lambda r, c, p: ActionSequencePlanner(r, c, 1, 0.5),
+    ],
+    ids=["A-init", "A-replan", "P-uni", "P-sep", "PETS"],
+)
+def test_planners_improve_on_their_starting_point(make_planner) -> None:
+    th.manual_seed(0)
+    policy = PolicyNetwork(2, 1, [16])
+    rollout = make_rollout(15)
+    planner = make_planner(rollout, CEMOptimizer(200, 20, 5), policy)
+    obs0 = th.tensor([[1.5, 0.0], [-1.0, -0.5]])
+    gen = th.Generator().manual_seed(1)
+    out = planner.plan(obs0, generator=gen)
+    context = planner.prepare(obs0)
+    zero = planner.initial_mean(2, obs0.device)
+
+    def predicted(mean: th.Tensor) -> th.Tensor:
+        return rollout.evaluate(obs0, 1, planner.action_fn(mean.unsqueeze(1), context))[:, 0]
+
+    assert (predicted(out.mean) > predicted(zero) + 0.5).all()
+    # Far right: push left; far left moving left: push right.
+    assert out.action[0, 0] < 0 and out.action[1, 0] > 0
+    assert out.action.abs().max() <= 1.0
+    assert out.executed_noise.shape == (2, planner.step_noise_dim)
+    assert out.elite_first_actions.shape == (2, 20, 1)
+
+
+def test_warm_start_shifts_sequences_and_keeps_uniform_noise() -> None:
+    policy = PolicyNetwork(2, 1, [4])
+    sep = PolicyParameterPlanner(make_rollout(3), CEMOptimizer(4, 2, 1), 1, 0.1, policy, "sep")
+    uni = PolicyParameterPlanner(make_rollout(3), CEMOptimizer(4, 2, 1), 1, 0.1, policy, "uni")
+    mean = th.arange(sep.noise_dim, dtype=th.float32).unsqueeze(0)
+    shifted = sep.warm_start(mean)
+    n = policy.n_params
+    assert th.equal(shifted[0, : 2 * n], mean[0, n:]) and (shifted[0, 2 * n :] == 0).all()
+    uni_mean = th.randn(1, uni.noise_dim)
+    assert th.equal(uni.warm_start(uni_mean), uni_mean)

@@ -23,7 +23,7 @@ class PointMassModel:
         self.logvar = logvar
 
     def forward_elites(self, inputs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        x, v, a = inputs[..., 0], inputs[..., 1], inputs[..., 2]
+        v, a = inputs[..., 1], inputs[..., 2]
         delta = th.stack([v * DT, a * DT], dim=-1)
         return delta, th.full_like(delta, self.logvar)
 

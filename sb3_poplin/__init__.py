@@ -1,7 +1,9 @@
 """sb3-poplin: POPLIN (model-based planning with policy networks) as Stable-Baselines3 algorithms."""
 
+from sb3_poplin.pets import PETS
 from sb3_poplin.poplin_a import POPLIN_A
 from sb3_poplin.poplin_p import POPLIN_P
+from sb3_poplin.rs import RS
 from sb3_poplin.version import __version__
 
-__all__ = ["POPLIN_A", "POPLIN_P", "__version__"]
+__all__ = ["PETS", "POPLIN_A", "POPLIN_P", "RS", "__version__"]

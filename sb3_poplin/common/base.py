@@ -15,6 +15,8 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
@@ -23,7 +25,7 @@ from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import Distillation, DistillationData
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble
-from sb3_poplin.common.planners import Planner
+from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.rollout import ModelRollout, canonical_propagation
 from sb3_poplin.common.tasks import get_task_fns, resolve_callable, task_kwargs_from_env
@@ -32,6 +34,7 @@ from sb3_poplin.version import __version__
 SelfPlanningAlgorithm = TypeVar("SelfPlanningAlgorithm", bound="PlanningAlgorithm")
 
 PREDICT_MODES = ("mpc", "policy")
+DISTILLATION_DATA = ("real", "hallucination")
 
 
 def _env_id_and_kwargs(env: GymEnv | str | None) -> tuple[str | None, dict[str, Any]]:
@@ -57,6 +60,49 @@ def _env_id_and_kwargs(env: GymEnv | str | None) -> tuple[str | None, dict[str, 
     except ValueError:
         kwargs = {}
     return env_id, kwargs
+
+
+class PolicyControlEvaluation(BaseCallback):
+    """Evaluates the distilled policy alone (policy control) every ``eval_freq`` steps on a fresh env of the same id.
+
+    Logs ``eval/policy_control_return`` next to ``eval/mpc_control_return`` (the mean return of the latest training
+    episodes, which are MPC-controlled), and appends ``(timesteps, mean, std)`` to ``model.policy_control_history``.
+
+    :param eval_freq: steps between evaluations
+    :param n_episodes: episodes per evaluation
+    """
+
+    def __init__(self, eval_freq: int, n_episodes: int) -> None:
+        super().__init__()
+        self.eval_freq = eval_freq
+        self.n_episodes = n_episodes
+
+    def _on_step(self) -> bool:
+        model = self.model
+        assert isinstance(model, PlanningAlgorithm)
+        if self.n_calls % self.eval_freq != 0:
+            return True
+        if model.task_env_id is None:
+            raise ValueError("policy_eval_freq needs an env made from a gymnasium id, to build an evaluation env")
+        env = make_vec_env(model.task_env_id, n_envs=1, seed=model.seed if model.seed is not None else 0)
+        returns = []
+        for _ in range(self.n_episodes):
+            obs = env.reset()
+            done, total = False, 0.0
+            while not done:
+                # The env gives raw observations, which the policy network expects.
+                action, _ = model.policy.predict(obs, deterministic=True)
+                obs, reward, dones, _ = env.step(action)
+                total += float(reward[0])
+                done = bool(dones[0])
+            returns.append(total)
+        env.close()
+        mean, std = float(np.mean(returns)), float(np.std(returns))
+        model.policy_control_history.append((model.num_timesteps, mean, std))
+        self.logger.record("eval/policy_control_return", mean)
+        if model.ep_info_buffer:
+            self.logger.record("eval/mpc_control_return", float(np.mean([info["r"] for info in model.ep_info_buffer])))
+        return True
 
 
 class PlanningAlgorithm(OffPolicyAlgorithm):
@@ -104,6 +150,14 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         registered function of the env id
     :param termination_fn: termination ``done(obs, action, next_obs)``, same forms; default: the registered one
     :param predict_with: what ``model.predict`` uses: ``mpc`` (plan with the model) or ``policy`` (the network alone)
+    :param distillation_data: ``real`` (distil on real states only) or ``hallucination`` (also on the imagined states
+        and actions of the best elite candidates, as in the paper's ablation)
+    :param hallucination_elites: with hallucinated data, how many of the best elites per planned step are imagined
+    :param extra_pairs_capacity: at most this many extra (state, action) pairs (imagined, or elite actions of
+        POPLIN-A) are kept for distillation, newest first; they are not saved in the zip
+    :param policy_eval_freq: every this many steps, evaluate the distilled policy alone (policy control) and log it as
+        ``eval/policy_control_return`` beside the MPC return of training (0: never)
+    :param policy_eval_episodes: episodes of each policy-control evaluation
     :param replay_buffer_kwargs: extra arguments of the replay buffer
     :param policy_kwargs: arguments of the policy (``net_arch``, ``activation``)
     :param stats_window_size: episodes averaged for the rollout logs
@@ -158,6 +212,11 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         reward_fn: Any = None,
         termination_fn: Any = None,
         predict_with: str = "mpc",
+        distillation_data: str = "real",
+        hallucination_elites: int = 5,
+        extra_pairs_capacity: int = 50_000,
+        policy_eval_freq: int = 0,
+        policy_eval_episodes: int = 5,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -221,11 +280,22 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         self.reward_fn_spec = reward_fn
         self.termination_fn_spec = termination_fn
         self.predict_with = predict_with
+        self.distillation_data = distillation_data
+        self.hallucination_elites = hallucination_elites
+        self.extra_pairs_capacity = extra_pairs_capacity
+        self.policy_eval_freq = policy_eval_freq
+        self.policy_eval_episodes = policy_eval_episodes
+        self.policy_control_history: list[tuple[int, float, float]] = []
+        self._buffer_adds_at_last_train = 0
         self.sb3_poplin_version = __version__
         self.algorithm_name = type(self).__name__
         self._n_model_updates = 0
         if predict_with not in PREDICT_MODES:
             raise ValueError(f"predict_with must be one of {PREDICT_MODES}, got {predict_with!r}")
+        if distillation_data not in DISTILLATION_DATA:
+            raise ValueError(f"distillation_data must be one of {DISTILLATION_DATA}, got {distillation_data!r}")
+        if not self.uses_policy_network and (predict_with == "policy" or policy_eval_freq > 0):
+            raise ValueError(f"{type(self).__name__} has no policy network: use predict_with='mpc' and policy_eval_freq=0")
         if _init_setup_model:
             self._setup_model()
 
@@ -310,7 +380,11 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         )
         cem = CEMOptimizer(self.population_size, self.n_elites, self.cem_iterations, self.cem_alpha)
         self.planner = self._make_planner(self.model_rollout, cem)
+        if self.distillation_data == "hallucination":
+            self.planner.imagine_elites = min(self.hallucination_elites, self.n_elites)
         self.distillation = self._make_distillation()
+        self._extra_pairs: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        self._n_extra_pairs = 0
 
         replay_buffer_kwargs = dict(self.replay_buffer_kwargs)
         replay_buffer_kwargs.setdefault("noise_dim", self.planner.step_noise_dim)
@@ -447,8 +521,20 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         scaled_action = np.clip(scaled_action, -1.0, 1.0).astype(np.float32)
         return self.policy.unscale_action(scaled_action), scaled_action
 
-    def _on_plan(self, raw_obs: np.ndarray, out: Any) -> None:
-        """Hook called after each planned real step (e.g. to keep the elites' actions for distillation)."""
+    def _on_plan(self, raw_obs: np.ndarray, out: PlanOutput) -> None:
+        """Called after each planned real step: keeps the hallucinated (imagined state, action) pairs."""
+        if out.imagined_states is not None and out.imagined_actions is not None:
+            self._add_extra_pairs(
+                out.imagined_states.reshape(-1, self.obs_dim).cpu().numpy(),
+                out.imagined_actions.reshape(-1, self.act_dim).cpu().numpy(),
+            )
+
+    def _add_extra_pairs(self, states: np.ndarray, actions: np.ndarray) -> None:
+        """Keep extra distillation pairs, dropping the oldest beyond ``extra_pairs_capacity``."""
+        self._extra_pairs.append((states.astype(np.float32), actions.astype(np.float32)))
+        self._n_extra_pairs += len(actions)
+        while self._n_extra_pairs > self.extra_pairs_capacity and len(self._extra_pairs) > 1:
+            self._n_extra_pairs -= len(self._extra_pairs.popleft()[1])
 
     def _store_transition(
         self,
@@ -530,20 +616,29 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             for key, value in policy_info.items():
                 self.logger.record(f"train/{key}", value)
             self.logger.record("time/distillation_s", time.perf_counter() - start)
+        self._buffer_adds_at_last_train = self.replay_buffer.n_added
         self._n_updates += 1
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if self._plan_times:
             self.logger.record("time/plan_ms_median", 1000.0 * float(np.median(self._plan_times)))
 
     def _distillation_data(self, data: dict[str, np.ndarray]) -> DistillationData:
-        """Real states and the planned actions executed there (the random warm-up steps are skipped)."""
-        planned = np.any(data["noises"] != 0.0, axis=1) if data["noises"].shape[1] > 0 else np.ones(len(data["actions"]), bool)
+        """Real states with the planned actions executed there (the random warm-up steps are skipped), the extra pairs
+        (imagined or elite), and the noise of the steps planned since the last distillation."""
+        noises = data["noises"]
+        planned = np.any(noises != 0.0, axis=1) if noises.shape[1] > 0 else np.ones(len(noises), dtype=bool)
         if not planned.any():
-            planned[:] = True  # nothing planned yet: clone the random data so the policy sees the state distribution
+            planned[:] = True  # nothing planned yet: use the warm-up data, so the policy sees the state distribution
+        obs, actions = data["observations"][planned], data["actions"][planned]
+        if self._extra_pairs:
+            obs = np.concatenate([obs, *(s for s, _ in self._extra_pairs)])
+            actions = np.concatenate([actions, *(a for _, a in self._extra_pairs)])
+        recent = self.replay_buffer.recent_noises(self.replay_buffer.n_added - self._buffer_adds_at_last_train)
+        recent = recent[np.any(recent != 0.0, axis=1)] if recent.shape[1] > 0 else recent
         return DistillationData(
-            observations=th.as_tensor(data["observations"][planned], dtype=th.float32, device=self.device),
-            actions=th.as_tensor(data["actions"][planned], dtype=th.float32, device=self.device),
-            noises=th.as_tensor(data["noises"][planned], dtype=th.float32, device=self.device),
+            observations=th.as_tensor(obs, dtype=th.float32, device=self.device),
+            actions=th.as_tensor(actions, dtype=th.float32, device=self.device),
+            noises=th.as_tensor(recent, dtype=th.float32, device=self.device),
         )
 
     def learn(
@@ -556,6 +651,9 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         progress_bar: bool = False,
     ) -> SelfPlanningAlgorithm:
         """Train for ``total_timesteps`` real steps (see SB3's ``learn``); tensorboard runs are named after the class."""
+        if self.policy_eval_freq > 0:
+            policy_eval = PolicyControlEvaluation(self.policy_eval_freq, self.policy_eval_episodes)
+            callback = CallbackList([policy_eval, *([callback] if isinstance(callback, BaseCallback) else callback or [])])
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
@@ -578,6 +676,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             "_rollout_plan_mean",
             "_plan_times",
             "_last_executed_noise",
+            "_extra_pairs",
+            "_n_extra_pairs",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:

@@ -51,6 +51,8 @@ class PlanningReplayBuffer(ReplayBuffer):
         )
         self.noise_dim = noise_dim
         self.noises = np.zeros((self.buffer_size, self.n_envs, noise_dim), dtype=np.float32)
+        #: steps added since creation (keeps counting when the buffer wraps around)
+        self.n_added = 0
 
     def add(  # type: ignore[override]
         self,
@@ -68,6 +70,14 @@ class PlanningReplayBuffer(ReplayBuffer):
         else:
             self.noises[self.pos] = np.asarray(noise, dtype=np.float32).reshape(self.n_envs, self.noise_dim)
         super().add(obs, next_obs, action, reward, done, infos)
+        self.n_added += 1
+
+    def recent_noises(self, n_steps: int) -> np.ndarray:
+        """The noise of the last ``n_steps`` steps (at most the buffer's content), flattened over envs
+        ``[n * n_envs, noise_dim]``, in the order they were added."""
+        n_steps = min(n_steps, self.size())
+        rows = (self.pos - n_steps + np.arange(n_steps)) % self.buffer_size
+        return self.noises[rows].reshape(n_steps * self.n_envs, self.noise_dim)
 
     def size_transitions(self) -> int:
         """Number of stored transitions over all envs."""

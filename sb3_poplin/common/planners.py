@@ -32,6 +32,8 @@ class PlanOutput:
     :param elite_first_actions: first actions of the last iteration's elites ``[n_envs, n_elites, act_dim]``
     :param elite_returns: their predicted returns ``[n_envs, n_elites]``
     :param elite_noise: the elite candidates ``[n_envs, n_elites, noise_dim]``
+    :param imagined_states: with ``imagine_elites > 0``: the best elites' imagined states ``[n_envs, k, H, obs_dim]``
+    :param imagined_actions: and the actions taken there ``[n_envs, k, H, act_dim]`` (hallucinated distillation data)
     """
 
     action: th.Tensor
@@ -40,6 +42,8 @@ class PlanOutput:
     elite_first_actions: th.Tensor
     elite_returns: th.Tensor
     elite_noise: th.Tensor
+    imagined_states: th.Tensor | None = None
+    imagined_actions: th.Tensor | None = None
 
 
 class Planner(ABC):
@@ -64,6 +68,8 @@ class Planner(ABC):
         self.horizon = rollout.horizon
         self.init_sigma = init_sigma
         self.return_mean = return_mean
+        #: how many of the best elites to roll out once more (mean prediction) for hallucinated distillation data
+        self.imagine_elites = 0
 
     @property
     @abstractmethod
@@ -133,14 +139,25 @@ class Planner(ABC):
 
         result = self.cem.optimize(evaluate, mean, var, lower, upper, generator)
         chosen = result.mean if self.return_mean else result.best
+        return self._output(obs0, chosen, result.elites, result.elite_returns, context)
+
+    def _output(
+        self, obs0: th.Tensor, chosen: th.Tensor, elites: th.Tensor, elite_returns: th.Tensor, context: Any
+    ) -> PlanOutput:
         action = self.first_actions(obs0, chosen.unsqueeze(1), context)[:, 0]
+        imagined_states = imagined_actions = None
+        if self.imagine_elites > 0:
+            best = elites[:, : self.imagine_elites]  # elites are sorted best first
+            imagined_states, imagined_actions = self.rollout.imagine(obs0, self.action_fn(best, context), best.shape[1])
         return PlanOutput(
             action=action,
             mean=chosen,
             executed_noise=chosen[:, : self.step_noise_dim],
-            elite_first_actions=self.first_actions(obs0, result.elites, context),
-            elite_returns=result.elite_returns,
-            elite_noise=result.elites,
+            elite_first_actions=self.first_actions(obs0, elites, context),
+            elite_returns=elite_returns,
+            elite_noise=elites,
+            imagined_states=imagined_states,
+            imagined_actions=imagined_actions,
         )
 
 
@@ -163,6 +180,30 @@ class ActionSequencePlanner(Planner):
             return sequence[:, :, t].expand(states.shape[0], -1, -1, -1)
 
         return fn
+
+
+class RandomShootingPlanner(ActionSequencePlanner):
+    """Random shooting: ``population_size`` action sequences drawn uniformly in [-1, 1], the best one is executed.
+
+    One round, no refit and no warm start: the baseline that CEM-based planners must beat at equal budget.
+    """
+
+    sequential = True
+
+    def warm_start(self, mean: th.Tensor) -> th.Tensor:
+        return mean  # unused: every step draws afresh
+
+    @th.no_grad()
+    def plan(self, obs0: th.Tensor, mean: th.Tensor | None = None, generator: th.Generator | None = None) -> PlanOutput:
+        n_envs = obs0.shape[0]
+        population = self.cem.population_size
+        candidates = th.rand(n_envs, population, self.noise_dim, generator=generator, device=obs0.device) * 2.0 - 1.0
+        returns = th.nan_to_num(
+            self.rollout.evaluate(obs0, population, self.action_fn(candidates, None), generator), nan=-th.inf
+        )
+        elite_returns, elite_idx = th.topk(returns, self.cem.n_elites, dim=1)
+        elites = th.gather(candidates, 1, elite_idx.unsqueeze(-1).expand(-1, -1, self.noise_dim))
+        return self._output(obs0, elites[:, 0], elites, elite_returns, None)
 
 
 class PolicyActionPlanner(Planner):
@@ -205,7 +246,7 @@ class PolicyActionPlanner(Planner):
         def follow_policy(t: int, states: th.Tensor) -> th.Tensor:
             return policy(states)
 
-        _, reference = self.rollout.imagine(obs0, follow_policy)
+        _, reference = self.rollout.imagine(obs0, follow_policy)  # [n_envs, 1, H, act_dim]
         return reference.reshape(obs0.shape[0], -1)  # [n_envs, H * act_dim]
 
     def bounds(self, obs0: th.Tensor, context: th.Tensor | None) -> tuple[th.Tensor, th.Tensor]:

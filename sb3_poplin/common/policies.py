@@ -35,6 +35,7 @@ class PolicyNetwork(nn.Module):
         self.activation = POLICY_ACTIVATIONS[activation]()
         self.register_buffer("obs_mean", th.zeros(obs_dim))
         self.register_buffer("obs_std", th.ones(obs_dim))
+        self.register_buffer("obs_normalizer_fitted", th.tensor(False))
         # (offset, out, in) of each weight and (offset, out) of each bias in the flat vector
         self._layout: list[tuple[int, int, int]] = []
         offset = 0
@@ -52,6 +53,7 @@ class PolicyNetwork(nn.Module):
         std = obs.std(dim=0, unbiased=False) if obs.shape[0] > 1 else th.ones_like(obs[0])
         self.obs_mean.copy_(obs.mean(dim=0))
         self.obs_std.copy_(th.where(std < min_std, th.ones_like(std), std))
+        self.obs_normalizer_fitted.fill_(True)
 
     def forward(self, obs: th.Tensor) -> th.Tensor:
         """:param obs: ``[..., obs_dim]`` :return: ``[..., act_dim]`` in [-1, 1]"""

@@ -167,22 +167,24 @@ class ModelRollout:
         return returns.mean(dim=0)
 
     @th.no_grad()
-    def imagine(self, obs0: th.Tensor, action_fn: ActionFn) -> tuple[th.Tensor, th.Tensor]:
-        """One mean-prediction trajectory per env (used for reference action sequences and hallucinated data).
+    def imagine(self, obs0: th.Tensor, action_fn: ActionFn, n_candidates: int = 1) -> tuple[th.Tensor, th.Tensor]:
+        """Mean-prediction trajectories (reference action sequences, hallucinated distillation data).
 
         :param obs0: ``[n_envs, obs_dim]``
-        :param action_fn: as in :meth:`evaluate`, called with ``[1, n_envs, 1, obs_dim]``
-        :return: states ``[n_envs, H, obs_dim]`` (s_0 .. s_{H-1}) and actions ``[n_envs, H, act_dim]``
+        :param action_fn: as in :meth:`evaluate`, called with states ``[1, n_envs, n_candidates, obs_dim]``
+        :param n_candidates: trajectories per env
+        :return: states ``[n_envs, n_candidates, H, obs_dim]`` (s_0 .. s_{H-1}) and actions
+            ``[n_envs, n_candidates, H, act_dim]``
         """
         n_envs, obs_dim = obs0.shape
-        obs = obs0.view(1, n_envs, 1, obs_dim)
+        n_elites = self.dynamics.n_elites
+        obs = obs0.view(1, n_envs, 1, obs_dim).expand(1, n_envs, n_candidates, obs_dim)
         states, actions = [], []
         for t in range(self.horizon):
             action = action_fn(t, obs)
-            states.append(obs.view(n_envs, obs_dim))
-            actions.append(action.view(n_envs, -1))
-            mean, _ = self.dynamics.forward_elites(
-                th.cat([obs, action], dim=-1).view(1, n_envs, -1).expand(self.dynamics.n_elites, -1, -1)
-            )
-            obs = obs + mean.mean(dim=0)[..., :obs_dim].view(1, n_envs, 1, obs_dim)
-        return th.stack(states, dim=1), th.stack(actions, dim=1)
+            states.append(obs[0])
+            actions.append(action[0])
+            inputs = th.cat([obs, action], dim=-1).view(1, n_envs * n_candidates, -1)
+            mean, _ = self.dynamics.forward_elites(inputs.expand(n_elites, -1, -1))
+            obs = obs + mean.mean(dim=0)[..., :obs_dim].view(1, n_envs, n_candidates, obs_dim)
+        return th.stack(states, dim=2), th.stack(actions, dim=2)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
-import torch as th
 from stable_baselines3.common.type_aliases import GymEnv
 
 from sb3_poplin.common.base import PlanningAlgorithm
 from sb3_poplin.common.cem import CEMOptimizer
-from sb3_poplin.common.distillation import BehaviorCloning, Distillation, DistillationData
+from sb3_poplin.common.distillation import BehaviorCloning, Distillation
 from sb3_poplin.common.planners import Planner, PlanOutput, PolicyActionPlanner
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.rollout import ModelRollout
@@ -33,8 +31,7 @@ class POPLIN_A(PlanningAlgorithm):
     :param planning_variant: ``init`` or ``replan``
     :param distillation: ``bc`` (behaviour cloning on the planned actions)
     :param bc_elite_actions: also clone the first actions of this many elite candidates per planned step (the
-        authors' code did so); 0 clones the executed actions only
-    :param bc_elite_capacity: at most this many (state, elite action) pairs are kept (newest first)
+        authors' code did so); 0 clones the executed actions only. Kept up to ``extra_pairs_capacity`` pairs
     :param kwargs: every other argument of :class:`~sb3_poplin.common.base.PlanningAlgorithm` (CEM, horizon, ensemble,
         distillation schedule, reward function, ``predict_with``, ...); ``init_sigma`` defaults to 0.5 (variance 0.25)
     """
@@ -50,7 +47,6 @@ class POPLIN_A(PlanningAlgorithm):
         planning_variant: str = "init",
         distillation: str = "bc",
         bc_elite_actions: int = 0,
-        bc_elite_capacity: int = 50_000,
         _init_setup_model: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -60,14 +56,8 @@ class POPLIN_A(PlanningAlgorithm):
         if self.distillation_name not in DISTILLATIONS_A:
             raise ValueError(f"POPLIN_A distils with one of {DISTILLATIONS_A}, got {distillation!r}")
         self.bc_elite_actions = bc_elite_actions
-        self.bc_elite_capacity = bc_elite_capacity
         if _init_setup_model:
             self._setup_model()
-
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        self._elite_pairs: deque[tuple[np.ndarray, np.ndarray]] = deque()
-        self._n_elite_pairs = 0
 
     def _make_planner(self, rollout: ModelRollout, cem: CEMOptimizer) -> Planner:
         return PolicyActionPlanner(rollout, cem, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant)
@@ -83,27 +73,10 @@ class POPLIN_A(PlanningAlgorithm):
         )
 
     def _on_plan(self, raw_obs: np.ndarray, out: PlanOutput) -> None:
+        super()._on_plan(raw_obs, out)
         if self.bc_elite_actions <= 0:
             return
         k = min(self.bc_elite_actions, out.elite_first_actions.shape[1])
         actions = out.elite_first_actions[:, :k].cpu().numpy().reshape(-1, self.act_dim)  # [n_envs * k, act_dim]
         states = np.repeat(np.asarray(raw_obs, dtype=np.float32).reshape(-1, self.obs_dim), k, axis=0)
-        self._elite_pairs.append((states, actions))
-        self._n_elite_pairs += len(actions)
-        while self._n_elite_pairs > self.bc_elite_capacity and len(self._elite_pairs) > 1:
-            self._n_elite_pairs -= len(self._elite_pairs.popleft()[1])
-
-    def _distillation_data(self, data: dict[str, np.ndarray]) -> DistillationData:
-        real = super()._distillation_data(data)
-        if not self._elite_pairs:
-            return real
-        states = th.as_tensor(np.concatenate([s for s, _ in self._elite_pairs]), device=self.device)
-        actions = th.as_tensor(np.concatenate([a for _, a in self._elite_pairs]), device=self.device)
-        return DistillationData(
-            observations=th.cat([real.observations, states]),
-            actions=th.cat([real.actions, actions]),
-            noises=real.noises,
-        )
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_elite_pairs", "_n_elite_pairs"]
+        self._add_extra_pairs(states, actions)

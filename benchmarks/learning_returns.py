@@ -1,0 +1,157 @@
+"""Returns reached by POPLIN-A and POPLIN-P after fixed numbers of real steps, MPC and policy control.
+
+Each (algorithm, env, seed) run trains once and is evaluated at every checkpoint (e.g. 3,000 and 5,000 steps) with
+MPC control (planning with the learned model) and policy control (the distilled network alone), on evaluation
+episodes seeded apart from training. Also times one planning step at the small and at the paper's configuration.
+Writes a markdown table to docs/learning.md.
+
+    python -m benchmarks.learning_returns                       # the full table (about an hour on 2 CPU cores)
+    python -m benchmarks.learning_returns --quick               # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SMALL_CONFIG: dict[str, Any] = dict(
+    learning_starts=200,
+    population_size=100,
+    n_elites=10,
+    horizon=15,
+    ensemble_size=3,
+    dynamics_net_arch=[64, 64],
+    dynamics_epochs=20,
+    dynamics_batch_size=64,
+)
+PAPER_CONFIG: dict[str, Any] = dict(population_size=500, n_elites=50, horizon=30, cem_iterations=5, ensemble_size=5)
+
+
+def _run(job: dict[str, Any]) -> dict[str, Any]:
+    """One training run with evaluations at the checkpoints (in its own process, one thread)."""
+    import torch as th
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from sb3_poplin import POPLIN_A, POPLIN_P
+
+    th.set_num_threads(1)
+    algo = {"POPLIN_A": POPLIN_A, "POPLIN_P": POPLIN_P}[job["algo"]]
+    checkpoints = sorted(job["checkpoints"])
+    results: dict[str, Any] = dict(job)
+
+    class Checkpoints(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps in checkpoints:
+                model = self.model
+                env = make_vec_env(job["env"], n_envs=1, seed=10_000 + job["seed"])
+                for mode in ("mpc", "policy"):
+                    model.predict_with = mode
+                    mean, _ = evaluate_policy(model, env, n_eval_episodes=job["eval_episodes"])
+                    results[f"{mode}@{self.num_timesteps}"] = float(mean)
+                model.predict_with = "mpc"
+            return True
+
+    model = algo("MlpPolicy", job["env"], seed=job["seed"], **job["config"])
+    start = time.perf_counter()
+    model.learn(checkpoints[-1], callback=Checkpoints())
+    results["seconds"] = time.perf_counter() - start
+    results["plan_ms_median"] = 1000 * float(np.median(model._plan_times)) if model._plan_times else float("nan")
+    return results
+
+
+def time_planning(env_id: str, config: dict[str, Any], algo_name: str, repeats: int) -> float:
+    """Median wall time (ms) of one planning step of an untrained model (planning cost does not depend on training)."""
+    import gymnasium as gym
+
+    from sb3_poplin import POPLIN_A, POPLIN_P
+
+    algo = {"POPLIN_A": POPLIN_A, "POPLIN_P": POPLIN_P}[algo_name]
+    model = algo("MlpPolicy", env_id, seed=0, **config)
+    obs, _ = gym.make(env_id).reset(seed=0)
+    state = None
+    model.predict(obs)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _, state = model.predict(obs, state=state)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algos", nargs="+", default=["POPLIN_A", "POPLIN_P"])
+    parser.add_argument("--envs", nargs="+", default=["Pendulum-v1", "InvertedPendulum-v5"])
+    parser.add_argument("--checkpoints", nargs="+", type=int, default=[3000, 5000])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--eval-episodes", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="one seed, 600 steps, Pendulum only")
+    parser.add_argument("--output", default="docs/learning.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.envs, args.checkpoints, args.seeds, args.eval_episodes = ["Pendulum-v1"], [400, 600], 1, 1
+
+    jobs = [
+        dict(algo=a, env=e, seed=s, checkpoints=args.checkpoints, eval_episodes=args.eval_episodes, config=SMALL_CONFIG)
+        for e in args.envs
+        for a in args.algos
+        for s in range(args.seeds)
+    ]
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        results = []
+        for result in pool.imap_unordered(_run, jobs):
+            print(json.dumps({k: v for k, v in result.items() if k != "config"}), flush=True)
+            results.append(result)
+
+    lines = [
+        "# Returns reached (small configuration)",
+        "",
+        f"Command: `python -m benchmarks.learning_returns{' --quick' if args.quick else ''}`. "
+        f"{args.seeds} seeds, mean +/- std over seeds of the mean return of {args.eval_episodes} evaluation episodes. "
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, one torch thread per run.",
+        "",
+        f"Configuration: `{json.dumps(SMALL_CONFIG)}`, other arguments at their defaults (POPLIN-A init, sigma 0.5; "
+        "POPLIN-P sep, BC, sigma 0.03).",
+        "",
+        "| env | algorithm | steps | MPC control | policy control | train time (s) | plan ms/step |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for env in args.envs:
+        for algo in args.algos:
+            runs = [r for r in results if r["env"] == env and r["algo"] == algo]
+            for step in args.checkpoints:
+                mpc = [r[f"mpc@{step}"] for r in runs if f"mpc@{step}" in r]
+                pol = [r[f"policy@{step}"] for r in runs if f"policy@{step}" in r]
+                lines.append(
+                    f"| {env} | {algo} | {step} | {np.mean(mpc):.1f} +/- {np.std(mpc):.1f} | "
+                    f"{np.mean(pol):.1f} +/- {np.std(pol):.1f} | {np.mean([r['seconds'] for r in runs]):.0f} | "
+                    f"{np.mean([r['plan_ms_median'] for r in runs]):.1f} |"
+                )
+
+    lines += ["", "## Planning time per env step (untrained model, median, 2 torch threads)", ""]
+    lines += ["| env | algorithm | config | ms per step |", "|---|---|---|---:|"]
+    repeats = 3 if args.quick else 20
+    for env in ["Pendulum-v1", "HalfCheetah-v5"]:
+        for algo in args.algos:
+            for name, config in (("small", SMALL_CONFIG), ("paper (500 x 30 x 5 iters, 5 x 4x200)", PAPER_CONFIG)):
+                ms = time_planning(env, config, algo, repeats)
+                lines.append(f"| {env} | {algo} | {name} | {ms:.1f} |")
+                print(lines[-1], flush=True)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""The POPLIN family: every variant the paper defines, the distillation schemes, and the planning baselines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_poplin import PETS, POPLIN_A, POPLIN_P, RS
+from sb3_poplin.common.buffers import PlanningReplayBuffer
+from sb3_poplin.common.cem import CEMOptimizer
+from sb3_poplin.common.distillation import AdversarialDistillation, Discriminator, DistillationData, ParameterAverage
+from sb3_poplin.common.planners import ActionSequencePlanner, RandomShootingPlanner
+from sb3_poplin.common.policies import PolicyNetwork
+from tests.test_planning import DT, make_rollout, true_return
+
+COMBINATIONS: list[tuple[type, dict[str, Any]]] = [
+    *[
+        (POPLIN_A, dict(planning_variant=v, distillation="bc", distillation_data=d))
+        for v in ("init", "replan")
+        for d in ("real", "hallucination")
+    ],
+    *[
+        (POPLIN_P, dict(planning_variant=v, distillation=s, distillation_data=d))
+        for v in ("uni", "sep")
+        for s in ("bc", "gan", "avg")
+        for d in ("real", "hallucination")
+    ],
+    (POPLIN_A, dict(bc_elite_actions=3)),
+    (PETS, {}),
+    (RS, {}),
+]
+
+
+def _name(combination: tuple[type, dict[str, Any]]) -> str:
+    algo, kwargs = combination
+    return "-".join([algo.__name__, *map(str, kwargs.values())])
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=[_name(c) for c in COMBINATIONS])
+def test_every_variant_learns_saves_and_loads(combination, tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    algo, kwargs = combination
+    model = algo("MlpPolicy", "Pendulum-v1", seed=0, **kwargs, **tiny_kwargs).learn(200)
+    assert model._n_model_updates >= 3
+    if kwargs.get("distillation_data") == "hallucination":
+        assert model._n_extra_pairs > 0
+    obs = np.stack([gym.make("Pendulum-v1").reset(seed=s)[0] for s in range(3)])
+    model.save(tmp_path / "m.zip")
+    loaded = algo.load(tmp_path / "m.zip", env=make_vec_env("Pendulum-v1", n_envs=1))
+    model.set_random_seed(5)
+    loaded.set_random_seed(5)
+    assert np.array_equal(model.predict(obs)[0], loaded.predict(obs)[0])
+    if model.uses_policy_network:
+        assert np.array_equal(
+            model.policy.predict(obs, deterministic=True)[0], loaded.policy.predict(obs, deterministic=True)[0]
+        )
+    if kwargs.get("distillation") == "gan":
+        for a, b in zip(model.discriminator.state_dict().values(), loaded.discriminator.state_dict().values()):
+            assert th.equal(a, b)
+        assert loaded.discriminator.optimizer.state_dict()["state"]
+
+
+def test_baselines_have_no_policy_control(tiny_kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="no policy network"):
+        PETS("MlpPolicy", "Pendulum-v1", predict_with="policy", **tiny_kwargs)
+
+
+def test_default_sigma_per_variant() -> None:
+    assert POPLIN_P("MlpPolicy", "Pendulum-v1", distillation="bc").init_sigma == 0.03
+    assert POPLIN_P("MlpPolicy", "Pendulum-v1", distillation="avg").init_sigma == 0.1
+    assert POPLIN_P("MlpPolicy", "Pendulum-v1", distillation="avg", init_sigma=0.2).init_sigma == 0.2
+    assert POPLIN_A("MlpPolicy", "Pendulum-v1").init_sigma == 0.5
+    assert POPLIN_A("MlpPolicy", "Pendulum-v1").policy.net_arch == [64, 64]
+    assert POPLIN_P("MlpPolicy", "Pendulum-v1").policy.net_arch == [32]
+
+
+def test_avg_moves_theta_by_the_mean_recorded_noise() -> None:
+    th.manual_seed(0)
+    policy = PolicyNetwork(3, 1, [4])
+    policy.fit_obs_normalizer(th.randn(20, 3))
+    theta = policy.flat_parameters().detach().clone()
+    noises = th.randn(7, policy.n_params)
+    data = DistillationData(th.randn(7, 3), th.zeros(7, 1), noises)
+    ParameterAverage().distill(policy, th.optim.SGD(policy.parameters(), lr=0.0), data)
+    assert th.allclose(policy.flat_parameters(), theta + noises.mean(0), atol=1e-6)
+
+
+def test_avg_reads_the_noise_of_the_steps_since_the_last_update(tiny_kwargs: dict[str, Any]) -> None:
+    """End to end: the update equals the mean of the noise the buffer recorded since the previous update."""
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", distillation="avg", seed=0, **tiny_kwargs).learn(150)
+    buffer = model.replay_buffer
+    theta_before = model.policy.actor.flat_parameters().detach().clone()
+    expected_noise = buffer.noises[100:150, 0].mean(axis=0)  # the steps planned since the update at step 100
+    assert np.abs(buffer.noises[100:150]).sum() > 0
+    model._buffer_adds_at_last_train = 100
+    model.train(gradient_steps=1, batch_size=64)
+    moved = (model.policy.actor.flat_parameters().detach() - theta_before).numpy()
+    assert np.allclose(moved, expected_noise, atol=1e-5)
+
+
+def test_buffer_recent_noises_follow_insertion_order_across_wraparound() -> None:
+    from gymnasium import spaces
+
+    buffer = PlanningReplayBuffer(4, spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (1,)), "cpu", n_envs=1, noise_dim=1)
+    for i in range(6):
+        buffer.add(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}], noise=[[i]])
+    assert buffer.recent_noises(3)[:, 0].tolist() == [3.0, 4.0, 5.0]
+    assert buffer.recent_noises(10)[:, 0].tolist() == [2.0, 3.0, 4.0, 5.0]
+
+
+def test_gan_discriminator_loss_decreases_on_a_fixed_data_set() -> None:
+    th.manual_seed(0)
+    gen = th.Generator().manual_seed(0)
+    policy = PolicyNetwork(3, 1, [16])
+    obs = th.randn(512, 3)
+    planned = th.tanh(2.0 * obs[:, :1] - obs[:, 1:2])  # an expert the untrained policy does not match
+    policy.fit_obs_normalizer(obs)
+    discriminator = Discriminator(3, 1, [32, 32])
+    scheme = AdversarialDistillation(
+        discriminator, th.optim.Adam(discriminator.parameters(), lr=1e-3), sigma=0.03, epochs=1, generator=gen
+    )
+    with th.no_grad():
+        before = scheme.discriminator_loss(policy, obs, planned).item()
+    # Train the discriminator alone (generator frozen by a zero learning rate) on the same data.
+    frozen = th.optim.SGD(policy.parameters(), lr=0.0)
+    for _ in range(15):
+        scheme.distill(policy, frozen, DistillationData(obs, planned))
+    with th.no_grad():
+        after = scheme.discriminator_loss(policy, obs, planned).item()
+    assert after < 0.8 * before, (before, after)
+
+
+def test_gan_generator_moves_policy_towards_the_planned_actions() -> None:
+    th.manual_seed(0)
+    gen = th.Generator().manual_seed(0)
+    policy = PolicyNetwork(2, 1, [16])
+    obs = th.randn(1024, 2)
+    planned = th.full((1024, 1), 0.8)
+    discriminator = Discriminator(2, 1, [32])
+    scheme = AdversarialDistillation(
+        discriminator, th.optim.Adam(discriminator.parameters(), lr=1e-3), sigma=0.01, epochs=20, generator=gen
+    )
+    before = (policy(obs) - planned).pow(2).mean().item()
+    scheme.distill(policy, th.optim.Adam(policy.parameters(), lr=1e-3), DistillationData(obs, planned))
+    after = (policy(obs) - planned).pow(2).mean().item()
+    assert after < 0.5 * before, (before, after)
+
+
+def lq_optimum(obs0: np.ndarray, horizon: int) -> np.ndarray:
+    """Exact optimal open-loop actions of the point mass: its return is a quadratic in the actions (least squares)."""
+    # state_{t+1} = A state_t + B a_t; stack every state as an affine function of the action vector.
+    a_mat = np.array([[1.0, DT], [0.0, 1.0]])
+    b_vec = np.array([0.0, DT])
+    rows, offsets = [], []
+    state_coef, state_off = np.zeros((2, horizon)), obs0.astype(float)
+    for t in range(horizon):
+        state_coef = a_mat @ state_coef
+        state_coef[:, t] += b_vec
+        state_off = a_mat @ state_off
+        # residuals whose squared sum is the cost: x, sqrt(0.1) v, sqrt(0.01) a_t
+        rows += [state_coef[0].copy(), np.sqrt(0.1) * state_coef[1].copy(), np.sqrt(0.01) * np.eye(horizon)[t]]
+        offsets += [state_off[0], np.sqrt(0.1) * state_off[1], 0.0]
+    actions, *_ = np.linalg.lstsq(np.array(rows), -np.array(offsets), rcond=None)
+    return actions
+
+
+def test_pets_reaches_the_optimum_of_a_known_model() -> None:
+    """On the exact point-mass model, PETS' plan scores within 2% of the analytic optimum."""
+    obs0 = th.tensor([[0.1, 0.0]])
+    horizon = 15
+    optimal_actions = lq_optimum(obs0[0].numpy(), horizon)
+    assert np.abs(optimal_actions).max() < 1.0  # the bounds are inactive: the least-squares solution is the optimum
+    optimum = true_return(obs0[0].numpy(), optimal_actions)
+    gen = th.Generator().manual_seed(0)
+    pets = ActionSequencePlanner(make_rollout(horizon), CEMOptimizer(500, 50, 10), 1, 0.5).plan(obs0, generator=gen)
+    reached = true_return(obs0[0].numpy(), pets.mean[0].numpy())
+    assert optimum - 0.02 * abs(optimum) <= reached <= optimum + 1e-6, (reached, optimum)
+    assert optimum > 1.5 * true_return(obs0[0].numpy(), np.zeros(horizon))  # far better than doing nothing
+
+
+def test_random_shooting_does_no_better_than_pets_at_equal_budget() -> None:
+    obs0 = th.tensor([[1.5, 0.0], [-0.8, 0.6], [0.3, -1.0]])
+    rollout = make_rollout(horizon=15)
+    pets_returns, rs_returns = [], []
+    for seed in range(3):
+        gen = th.Generator().manual_seed(seed)
+        pets = ActionSequencePlanner(rollout, CEMOptimizer(100, 10, 5), 1, 0.5).plan(obs0, generator=gen)
+        rs = RandomShootingPlanner(rollout, CEMOptimizer(500, 1, 1), 1, 1.0, return_mean=False).plan(obs0, generator=gen)
+        for i in range(3):
+            pets_returns.append(true_return(obs0[i].numpy(), pets.mean[i].numpy()))
+            rs_returns.append(true_return(obs0[i].numpy(), rs.mean[i].numpy()))
+    assert np.mean(rs_returns) <= np.mean(pets_returns)
+
+
+def test_policy_control_is_evaluated_during_learning(tiny_kwargs: dict[str, Any]) -> None:
+    tiny_kwargs.update(learning_starts=50)
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", policy_eval_freq=100, policy_eval_episodes=1, seed=0, **tiny_kwargs)
+    model.learn(200)
+    steps = [entry[0] for entry in model.policy_control_history]
+    assert steps == [100, 200]
+    assert all(-2000 < entry[1] <= 0 for entry in model.policy_control_history)

@@ -24,7 +24,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import Distillation, DistillationData
-from sb3_poplin.common.dynamics import ProbabilisticEnsemble
+from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.rollout import ModelRollout, canonical_propagation
@@ -34,6 +34,7 @@ from sb3_poplin.version import __version__
 SelfPlanningAlgorithm = TypeVar("SelfPlanningAlgorithm", bound="PlanningAlgorithm")
 
 PREDICT_MODES = ("mpc", "policy")
+LEARNED = "learned"
 DISTILLATION_DATA = ("real", "hallucination")
 
 
@@ -146,9 +147,10 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     :param policy_holdout_ratio: hold-out share of the distillation
     :param policy_patience: distillation epochs without hold-out improvement before stopping
     :param policy_max_updates: cap on gradient steps per distillation (None: no cap)
-    :param reward_fn: reward ``r(obs, action, next_obs)`` as a callable or ``"module:function"``; default: the
-        registered function of the env id
-    :param termination_fn: termination ``done(obs, action, next_obs)``, same forms; default: the registered one
+    :param reward_fn: reward ``r(obs, action, next_obs)`` as a callable or ``"module:function"``, or ``"learned"`` to
+        predict it with an extra output of the ensemble; default: the registered function of the env id
+    :param termination_fn: termination ``done(obs, action, next_obs)``, same forms, or ``"learned"`` (a classifier of
+        the next state); default: the registered one, or learned when the reward is learned
     :param predict_with: what ``model.predict`` uses: ``mpc`` (plan with the model) or ``policy`` (the network alone)
     :param distillation_data: ``real`` (distil on real states only) or ``hallucination`` (also on the imagined states
         and actions of the best elite candidates, as in the paper's ablation)
@@ -327,24 +329,38 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     def act_dim(self) -> int:
         return int(self.action_space.shape[0])  # type: ignore[index]
 
+    @property
+    def learned_reward(self) -> bool:
+        """Whether the planner reads the reward from the ensemble (``reward_fn="learned"``)."""
+        return self.reward_fn_spec == LEARNED
+
     def _resolve_task(self) -> tuple[Any, Any]:
-        """Reward and termination functions: the user's, else the registry's for the env id."""
-        reward_fn = termination_fn = None
-        if self.reward_fn_spec is not None:
-            reward_fn = resolve_callable(self.reward_fn_spec)
-        if self.termination_fn_spec is not None:
+        """Reward and termination functions: the user's, else the registry's for the env id; None where learned."""
+        if self.learned_reward:
+            # A learned reward says the task is unknown: learn its termination too, unless the user gave one.
+            spec = self.termination_fn_spec
+            return None, (None if spec in (None, LEARNED) else resolve_callable(spec))
+        reward_fn = resolve_callable(self.reward_fn_spec) if self.reward_fn_spec is not None else None
+        termination_fn = None
+        if self.termination_fn_spec not in (None, LEARNED):
             termination_fn = resolve_callable(self.termination_fn_spec)
         if reward_fn is None:
             if self.task_env_id is None:
                 raise ValueError(
                     "POPLIN needs the reward function r(obs, action, next_obs) of the task and none is known for this env "
-                    "(it has no gymnasium id). Pass reward_fn= (a callable or 'module:function') and termination_fn=."
+                    "(it has no gymnasium id). Pass reward_fn= (a callable or 'module:function') and termination_fn=, "
+                    "or reward_fn='learned' to learn the reward (and termination) with the dynamics model."
                 )
             registered_reward, registered_termination = get_task_fns(self.task_env_id, **self.task_kwargs)
             reward_fn = registered_reward
-            if termination_fn is None and self.termination_fn_spec is None:
+            if self.termination_fn_spec is None:
                 termination_fn = registered_termination
         return reward_fn, termination_fn
+
+    @property
+    def learned_termination(self) -> bool:
+        """Whether termination is predicted by a learned classifier."""
+        return self.termination_fn_spec == LEARNED or (self.learned_reward and self.termination_fn_spec is None)
 
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
@@ -357,7 +373,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
 
         self.dynamics = ProbabilisticEnsemble(
             in_dim=self.obs_dim + self.act_dim,
-            out_dim=self.obs_dim,
+            out_dim=self.obs_dim + (1 if self.learned_reward else 0),  # a reward column when it is learned
             n_members=self.ensemble_size,
             hidden_sizes=self.dynamics_net_arch,
             activation=self.dynamics_activation,
@@ -365,6 +381,11 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             n_elites=self.n_elite_members,
         ).to(self.device)
         self.dynamics.optimizer = th.optim.Adam(self.dynamics.parameters(), lr=self.dynamics_learning_rate)
+        self.termination_model: TerminationClassifier | None = None
+        if self.learned_termination:
+            self.termination_model = TerminationClassifier(self.obs_dim).to(self.device)
+            self.termination_model.optimizer = th.optim.Adam(self.termination_model.parameters(), lr=1e-3)
+            termination_fn = self.termination_model.termination_fn
 
         action_low = th.as_tensor(self.action_space.low, dtype=th.float32, device=self.device)  # type: ignore[attr-defined]
         action_high = th.as_tensor(self.action_space.high, dtype=th.float32, device=self.device)  # type: ignore[attr-defined]
@@ -377,6 +398,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             action_high=action_high,
             propagation=self.propagation,
             num_particles=self.num_particles,
+            learned_reward=self.learned_reward,
         )
         cem = CEMOptimizer(self.population_size, self.n_elites, self.cem_iterations, self.cem_alpha)
         self.planner = self._make_planner(self.model_rollout, cem)
@@ -586,7 +608,11 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         obs = th.as_tensor(data["observations"], dtype=th.float32, device=self.device)
         actions = th.as_tensor(data["actions"], dtype=th.float32, device=self.device)
         next_obs = th.as_tensor(data["next_observations"], dtype=th.float32, device=self.device)
-        return th.cat([obs, actions], dim=1), next_obs - obs
+        targets = next_obs - obs
+        if self.learned_reward:
+            rewards = th.as_tensor(data["rewards"], dtype=th.float32, device=self.device).reshape(-1, 1)
+            targets = th.cat([targets, rewards], dim=1)
+        return th.cat([obs, actions], dim=1), targets
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """Train the ensemble on all data, then distil the policy (lines 6 of Algorithm 1)."""
@@ -605,6 +631,20 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             generator=self.train_generator,
         )
         self._n_model_updates += 1
+        if self.termination_model is not None:
+            termination_info = self.termination_model.fit(
+                th.as_tensor(data["next_observations"], dtype=th.float32, device=self.device),
+                th.as_tensor(data["dones"], dtype=th.float32, device=self.device).reshape(-1),
+                self.termination_model.optimizer,
+                generator=self.train_generator,
+            )
+            for key, value in termination_info.items():
+                self.logger.record(f"train/{key}", value)
+        if self.learned_reward:
+            with th.no_grad():
+                mean, _ = self.dynamics.forward_elites(inputs.unsqueeze(0).expand(self.dynamics.n_elites, -1, -1))
+                reward_mse = ((mean.mean(0)[:, -1] - targets[:, -1]) ** 2).mean().item()
+            self.logger.record("train/reward_mse", reward_mse)
         self.logger.record("train/dynamics_loss", model_info["loss"])
         self.logger.record("train/dynamics_holdout_mse", model_info["holdout_mse"])
         self.logger.record("train/dynamics_epochs", model_info["epochs"])
@@ -669,6 +709,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             *super()._excluded_save_params(),
             "dynamics",
             "model_rollout",
+            "termination_model",
             "planner",
             "distillation",
             "plan_generator",
@@ -681,7 +722,10 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        return ["policy", "policy.optimizer", "dynamics", "dynamics.optimizer"], []
+        state_dicts = ["policy", "policy.optimizer", "dynamics", "dynamics.optimizer"]
+        if self.termination_model is not None:
+            state_dicts += ["termination_model", "termination_model.optimizer"]
+        return state_dicts, []
 
     @classmethod
     def load(  # type: ignore[override]

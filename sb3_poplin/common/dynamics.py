@@ -311,3 +311,74 @@ class ProbabilisticEnsemble(nn.Module):
             "epochs": float(epoch),
             "updates": float(updates),
         }
+
+
+class TerminationClassifier(nn.Module):
+    """Learned termination for tasks without a known one: ``P(terminated | next_obs)``.
+
+    Gymnasium's terminations (falling, leaving a healthy range) are functions of the state reached, so the classifier
+    reads the next observation only. Trained with class-balanced binary cross-entropy: terminal steps are rare.
+
+    :param obs_dim: observation size
+    :param hidden_sizes: hidden widths
+    """
+
+    def __init__(self, obs_dim: int, hidden_sizes: Sequence[int] = (64, 64)) -> None:
+        super().__init__()
+        sizes = [obs_dim, *hidden_sizes]
+        layers: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.SiLU()]
+        layers.append(nn.Linear(sizes[-1], 1))
+        self.net = nn.Sequential(*layers)
+        self.register_buffer("obs_mean", th.zeros(obs_dim))
+        self.register_buffer("obs_std", th.ones(obs_dim))
+        # False until a terminal transition has been seen: before that, nothing is predicted to terminate.
+        self.register_buffer("trained", th.tensor(False))
+
+    def forward(self, next_obs: th.Tensor) -> th.Tensor:
+        """:return: logits ``[...]``"""
+        return self.net((next_obs - self.obs_mean) / self.obs_std).squeeze(-1)
+
+    def termination_fn(self, obs: th.Tensor, action: th.Tensor, next_obs: th.Tensor) -> th.Tensor:
+        """Same signature as a known termination function: True where termination is more likely than not."""
+        if not bool(self.trained):
+            return th.zeros(next_obs.shape[:-1], dtype=th.bool, device=next_obs.device)
+        return self(next_obs) > 0.0
+
+    def fit(
+        self,
+        next_obs: th.Tensor,
+        terminated: th.Tensor,
+        optimizer: th.optim.Optimizer,
+        epochs: int = 5,
+        batch_size: int = 256,
+        generator: th.Generator | None = None,
+    ) -> dict[str, float]:
+        """Train on (next state, terminated) pairs; does nothing while no termination was observed.
+
+        :param next_obs: ``[N, obs_dim]``
+        :param terminated: ``[N]`` in {0, 1}
+        :return: ``{"termination_loss", "termination_accuracy"}``
+        """
+        n_terminal = float(terminated.sum().item())
+        if n_terminal == 0:
+            return {}
+        std = next_obs.std(dim=0, unbiased=False)
+        self.obs_mean.copy_(next_obs.mean(dim=0))
+        self.obs_std.copy_(th.where(std < 1e-6, th.ones_like(std), std))
+        pos_weight = th.tensor((len(terminated) - n_terminal) / n_terminal, device=next_obs.device)
+        losses = []
+        for _ in range(epochs):
+            order = th.randperm(len(terminated), generator=generator).to(next_obs.device)
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
+                loss = F.binary_cross_entropy_with_logits(self(next_obs[batch]), terminated[batch], pos_weight=pos_weight)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+        self.trained.fill_(True)
+        with th.no_grad():
+            accuracy = ((self(next_obs) > 0).float() == terminated).float().mean().item()
+        return {"termination_loss": float(np.mean(losses)), "termination_accuracy": accuracy}

@@ -1,12 +1,14 @@
-"""Returns reached by POPLIN-A and POPLIN-P after fixed numbers of real steps, MPC and policy control.
+"""Returns reached by the POPLIN family after fixed numbers of real steps, with MPC and policy control.
 
-Each (algorithm, env, seed) run trains once and is evaluated at every checkpoint (e.g. 3,000 and 5,000 steps) with
+Each (variant, env, seed) run trains once and is evaluated at every checkpoint (e.g. 3,000 and 5,000 steps) with
 MPC control (planning with the learned model) and policy control (the distilled network alone), on evaluation
-episodes seeded apart from training. Also times one planning step at the small and at the paper's configuration.
-Writes a markdown table to docs/learning.md.
+episodes seeded apart from training. All variants share one configuration (population, horizon, CEM iterations,
+ensemble); random shooting gets population x iterations candidates in its single round, the same number of model
+evaluations. Also times one planning step at the small and at the paper's configuration. Writes a markdown table.
 
-    python -m benchmarks.learning_returns                       # the full table (about an hour on 2 CPU cores)
-    python -m benchmarks.learning_returns --quick               # a smoke run
+    python -m benchmarks.learning_returns                                  # POPLIN-A-Init and POPLIN-P-Sep-BC
+    python -m benchmarks.learning_returns --variants all --checkpoints 5000 --output docs/variants.md
+    python -m benchmarks.learning_returns --quick                          # a smoke run
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,21 @@ SMALL_CONFIG: dict[str, Any] = dict(
 )
 PAPER_CONFIG: dict[str, Any] = dict(population_size=500, n_elites=50, horizon=30, cem_iterations=5, ensemble_size=5)
 
+#: name -> (algorithm class name, constructor arguments)
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "POPLIN-A-Init": ("POPLIN_A", dict(planning_variant="init")),
+    "POPLIN-A-Replan": ("POPLIN_A", dict(planning_variant="replan")),
+    "POPLIN-P-Uni-BC": ("POPLIN_P", dict(planning_variant="uni", distillation="bc")),
+    "POPLIN-P-Sep-BC": ("POPLIN_P", dict(planning_variant="sep", distillation="bc")),
+    "POPLIN-P-Uni-GAN": ("POPLIN_P", dict(planning_variant="uni", distillation="gan")),
+    "POPLIN-P-Sep-GAN": ("POPLIN_P", dict(planning_variant="sep", distillation="gan")),
+    "POPLIN-P-Uni-AVG": ("POPLIN_P", dict(planning_variant="uni", distillation="avg")),
+    "POPLIN-P-Sep-AVG": ("POPLIN_P", dict(planning_variant="sep", distillation="avg")),
+    "PETS": ("PETS", {}),
+    "RS": ("RS", {}),
+}
+CORE_VARIANTS = ["POPLIN-A-Init", "POPLIN-P-Sep-BC"]
+
 
 def _run(job: dict[str, Any]) -> dict[str, Any]:
     """One training run with evaluations at the checkpoints (in its own process, one thread)."""
@@ -42,10 +60,14 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    from sb3_poplin import POPLIN_A, POPLIN_P
+    import sb3_poplin
 
     th.set_num_threads(1)
-    algo = {"POPLIN_A": POPLIN_A, "POPLIN_P": POPLIN_P}[job["algo"]]
+    algo_name, variant_kwargs = VARIANTS[job["variant"]]
+    algo = getattr(sb3_poplin, algo_name)
+    config = dict(job["config"], **variant_kwargs)
+    if algo_name == "RS":
+        config["population_size"] = config["population_size"] * config.get("cem_iterations", 5)
     checkpoints = sorted(job["checkpoints"])
     results: dict[str, Any] = dict(job)
 
@@ -54,14 +76,14 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
             if self.num_timesteps in checkpoints:
                 model = self.model
                 env = make_vec_env(job["env"], n_envs=1, seed=10_000 + job["seed"])
-                for mode in ("mpc", "policy"):
+                for mode in ("mpc", "policy") if model.uses_policy_network else ("mpc",):
                     model.predict_with = mode
                     mean, _ = evaluate_policy(model, env, n_eval_episodes=job["eval_episodes"])
                     results[f"{mode}@{self.num_timesteps}"] = float(mean)
                 model.predict_with = "mpc"
             return True
 
-    model = algo("MlpPolicy", job["env"], seed=job["seed"], **job["config"])
+    model = algo("MlpPolicy", job["env"], seed=job["seed"], **config)
     start = time.perf_counter()
     model.learn(checkpoints[-1], callback=Checkpoints())
     results["seconds"] = time.perf_counter() - start
@@ -73,9 +95,9 @@ def time_planning(env_id: str, config: dict[str, Any], algo_name: str, repeats: 
     """Median wall time (ms) of one planning step of an untrained model (planning cost does not depend on training)."""
     import gymnasium as gym
 
-    from sb3_poplin import POPLIN_A, POPLIN_P
+    import sb3_poplin
 
-    algo = {"POPLIN_A": POPLIN_A, "POPLIN_P": POPLIN_P}[algo_name]
+    algo = getattr(sb3_poplin, algo_name)
     model = algo("MlpPolicy", env_id, seed=0, **config)
     obs, _ = gym.make(env_id).reset(seed=0)
     state = None
@@ -90,7 +112,7 @@ def time_planning(env_id: str, config: dict[str, Any], algo_name: str, repeats: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algos", nargs="+", default=["POPLIN_A", "POPLIN_P"])
+    parser.add_argument("--variants", nargs="+", default=CORE_VARIANTS, help=f"'all' or names from {list(VARIANTS)}")
     parser.add_argument("--envs", nargs="+", default=["Pendulum-v1", "InvertedPendulum-v5"])
     parser.add_argument("--checkpoints", nargs="+", type=int, default=[3000, 5000])
     parser.add_argument("--seeds", type=int, default=3)
@@ -98,14 +120,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one seed, 600 steps, Pendulum only")
     parser.add_argument("--output", default="docs/learning.md")
+    parser.add_argument("--timing-algos", nargs="*", default=["POPLIN_A", "POPLIN_P"])
+    parser.add_argument("--skip-timing", action="store_true")
     args = parser.parse_args()
+    if args.variants == ["all"]:
+        args.variants = list(VARIANTS)
     if args.quick:
         args.envs, args.checkpoints, args.seeds, args.eval_episodes = ["Pendulum-v1"], [400, 600], 1, 1
 
     jobs = [
-        dict(algo=a, env=e, seed=s, checkpoints=args.checkpoints, eval_episodes=args.eval_episodes, config=SMALL_CONFIG)
+        dict(variant=v, env=e, seed=s, checkpoints=args.checkpoints, eval_episodes=args.eval_episodes, config=SMALL_CONFIG)
         for e in args.envs
-        for a in args.algos
+        for v in args.variants
         for s in range(args.seeds)
     ]
     with mp.get_context("spawn").Pool(args.workers) as pool:
@@ -117,33 +143,38 @@ def main() -> None:
     lines = [
         "# Returns reached (small configuration)",
         "",
-        f"Command: `python -m benchmarks.learning_returns{' --quick' if args.quick else ''}`. "
+        f"Command: `python -m benchmarks.learning_returns {' '.join(sys.argv[1:])}`. "
         f"{args.seeds} seeds, mean +/- std over seeds of the mean return of {args.eval_episodes} evaluation episodes. "
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, one torch thread per run.",
         "",
-        f"Configuration: `{json.dumps(SMALL_CONFIG)}`, other arguments at their defaults (POPLIN-A init, sigma 0.5; "
-        "POPLIN-P sep, BC, sigma 0.03).",
+        f"Configuration: `{json.dumps(SMALL_CONFIG)}`, other arguments at their defaults (init_sigma: 0.5 for "
+        "POPLIN-A, 0.03 for P-BC and P-GAN, 0.1 for P-AVG, 0.5 for PETS; RS draws population x 5 sequences).",
         "",
-        "| env | algorithm | steps | MPC control | policy control | train time (s) | plan ms/step |",
+        "| env | variant | steps | MPC control | policy control | train time (s) | plan ms/step |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
+
+    def cell(values: list[float]) -> str:
+        return f"{np.mean(values):.1f} +/- {np.std(values):.1f}" if values else "n/a"
+
     for env in args.envs:
-        for algo in args.algos:
-            runs = [r for r in results if r["env"] == env and r["algo"] == algo]
+        for variant in args.variants:
+            runs = [r for r in results if r["env"] == env and r["variant"] == variant]
             for step in args.checkpoints:
                 mpc = [r[f"mpc@{step}"] for r in runs if f"mpc@{step}" in r]
                 pol = [r[f"policy@{step}"] for r in runs if f"policy@{step}" in r]
                 lines.append(
-                    f"| {env} | {algo} | {step} | {np.mean(mpc):.1f} +/- {np.std(mpc):.1f} | "
-                    f"{np.mean(pol):.1f} +/- {np.std(pol):.1f} | {np.mean([r['seconds'] for r in runs]):.0f} | "
-                    f"{np.mean([r['plan_ms_median'] for r in runs]):.1f} |"
+                    f"| {env} | {variant} | {step} | {cell(mpc)} | {cell(pol)} | "
+                    f"{np.mean([r['seconds'] for r in runs]):.0f} | {np.mean([r['plan_ms_median'] for r in runs]):.1f} |"
                 )
 
+    if args.skip_timing:
+        args.timing_algos = []
     lines += ["", "## Planning time per env step (untrained model, median, 2 torch threads)", ""]
     lines += ["| env | algorithm | config | ms per step |", "|---|---|---|---:|"]
     repeats = 3 if args.quick else 20
     for env in ["Pendulum-v1", "HalfCheetah-v5"]:
-        for algo in args.algos:
+        for algo in args.timing_algos:
             for name, config in (("small", SMALL_CONFIG), ("paper (500 x 30 x 5 iters, 5 x 4x200)", PAPER_CONFIG)):
                 ms = time_planning(env, config, algo, repeats)
                 lines.append(f"| {env} | {algo} | {name} | {ms:.1f} |")

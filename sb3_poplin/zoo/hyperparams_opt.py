@@ -28,8 +28,8 @@ CEM_ITERATIONS: tuple[int, ...] = (2, 3, 5, 8)
 DYNAMICS_WIDTHS: tuple[int, ...] = (64, 128, 200, 256)
 DYNAMICS_DEPTHS: tuple[int, ...] = (2, 3, 4)
 
-#: POPLIN-A: (low, high) of the log-uniform initial std of the action noise (the paper's 0.25 is inside)
-POPLIN_A_INIT_SIGMA: tuple[float, float] = (0.05, 0.5)
+#: POPLIN-A: (low, high) of the log-uniform initial std of the action noise (the paper's std 0.5 is inside)
+POPLIN_A_INIT_SIGMA: tuple[float, float] = (0.05, 1.0)
 #: POPLIN-A: width of the two hidden layers of the policy network
 POPLIN_A_POLICY_WIDTHS: tuple[int, ...] = (32, 64, 128)
 POPLIN_A_VARIANTS: tuple[str, ...] = ("init", "replan")

@@ -66,11 +66,11 @@ def plot(args: argparse.Namespace) -> None:
         label = f"{name.rsplit('-', 1)[0]} ({curve['mean_per_eval'].shape[1]} seeds)"
         axes.plot(timesteps, mean, linewidth=2, label=label)
         axes.fill_between(timesteps, mean - error, mean + error, alpha=0.3)
-    axes.set_title(f"{args.env}: evaluation return, mean +/- standard error over seeds")
+    axes.set_title(f"{args.env} through rl-zoo3 ({args.steps} steps)")
     axes.set_xlabel("Timesteps")
     axes.set_ylabel(f"Mean return ({args.eval_episodes} episodes)")
     axes.grid(alpha=0.3)
-    axes.legend()
+    axes.legend(title="mean +/- standard error over seeds")
     figure.tight_layout()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.output, dpi=120)

@@ -7,6 +7,7 @@ rollouts at run time).
     python examples/mpc_vs_policy.py --model logs/poplin_p/Pendulum-v1_1/Pendulum-v1.zip --algo poplin_p
     # or train one here first
     python examples/mpc_vs_policy.py --algo poplin_a --steps 3000
+    # (from a source checkout without installing, prefix the commands with PYTHONPATH=.)
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ POPLIN-P on Pendulum-v1 in a few thousand steps: the mean return before and afte
 model (MPC) and with the distilled policy network alone.
 
     python examples/quickstart.py --steps 3000
+    PYTHONPATH=. python examples/quickstart.py   # from a source checkout, without installing
 
 About three minutes on one CPU core with the defaults.
 """

@@ -384,3 +384,11 @@ def test_an_installed_wheel_finds_its_hyperparameters(tmp_path: Path) -> None:
     assert Path(lines["MODULE"]).is_relative_to(site), "the probe imported another sb3_poplin than the wheel's"
     assert Path(lines["CONFIG"]) == site / "sb3_poplin" / "hyperparams" / "poplin_p.yml"
     assert lines["POPULATION"] == "100"
+    if sys.platform != "win32":
+        # the console script of the wheel dispatches to rl-zoo3's train with sb3-poplin registered
+        script = site / "bin" / "sb3-poplin-zoo"
+        env = {**os.environ, "PYTHONPATH": str(site)}
+        command = [str(script), "train", "--help"]
+        proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "poplin_a" in proc.stdout and "poplin_p" in proc.stdout and "sb3-poplin-zoo train" in proc.stdout

@@ -1,0 +1,394 @@
+"""
+rl-zoo3 integration: registration, the shipped hyperparameter files, train/enjoy/record_video/plots through the entry
+points, Optuna with a shared storage, and the packaging of the hyperparameters in a wheel.
+
+The command-line runs happen in subprocesses (each run parses its own sys.argv and sets torch's thread count, which
+would leak between tests in one process) with tiny settings on Pendulum-v1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+import sb3_poplin.zoo.hyperparams_opt as zoo_hpo
+from sb3_poplin import POPLIN_A, POPLIN_P
+from sb3_poplin.common.tasks import known_env_ids
+from sb3_poplin.envs import FIXED_SWIMMER_ID, PETS_HALF_CHEETAH_ID
+from sb3_poplin.zoo import ZOO_ALGOS, hyperparams_file, register
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_ID = "Pendulum-v1"
+#: a planner small enough that a few hundred steps take seconds
+TINY = [
+    "population_size:50",
+    "n_elites:5",
+    "horizon:5",
+    "cem_iterations:2",
+    "learning_starts:100",
+    "n_timesteps:300",
+    "ensemble_size:2",
+    "dynamics_net_arch:[32,32]",
+    "buffer_size:1000",
+]
+#: evaluate twice during the 300 steps, two episodes each (all_plots cannot average a single run of one episode)
+EVAL = ["--eval-freq", "150", "--eval-episodes", "2", "--num-threads", "1", "--seed", "3"]
+#: rl-zoo3's keys that are not constructor arguments
+ZOO_KEYS = {"n_timesteps", "n_envs", "normalize", "env_wrapper", "vec_env_wrapper", "frame_stack", "callback", "env_kwargs"}
+
+
+def run_python(args: list[str], cwd: Path, timeout: float = 120, pythonpath: str | None = None) -> str:
+    """Run ``python <args>`` in ``cwd`` and return its output; fail the test with the output's tail if it fails."""
+    # One torch thread: the tiny batched ops of these runs are several times slower with more (thread overhead).
+    env = {**os.environ, "PYTHONPATH": pythonpath or str(REPO_ROOT), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        pytest.fail(f"python {' '.join(args)} exited with {proc.returncode}:\n{output[-4000:]}")
+    return output
+
+
+def zoo(command: str, args: list[str], cwd: Path, timeout: float = 120) -> str:
+    """Run ``python -m sb3_poplin.zoo.<command> <args>``."""
+    return run_python(["-m", f"sb3_poplin.zoo.{command}", *args], cwd, timeout)
+
+
+# ---------------------------------------------------------------- registration
+
+
+def test_register_is_idempotent_and_keeps_rl_zoo_algos() -> None:
+    import rl_zoo3.train
+    from rl_zoo3 import hyperparams_opt
+    from rl_zoo3.utils import ALGOS
+    from stable_baselines3 import PPO, SAC, TD3
+
+    from sb3_poplin.zoo.exp_manager import PoplinExperimentManager
+
+    register()
+    n_algos = len(ALGOS)
+    register()
+    assert len(ALGOS) == n_algos
+    assert ALGOS["poplin_a"] is POPLIN_A and ALGOS["poplin_p"] is POPLIN_P
+    assert ALGOS["sac"] is SAC and ALGOS["td3"] is TD3 and ALGOS["ppo"] is PPO
+    for name in ("poplin_a", "poplin_p"):
+        assert hyperparams_opt.HYPERPARAMS_SAMPLER[name] is zoo_hpo.SAMPLERS[name]
+        assert hyperparams_opt.HYPERPARAMS_CONVERTER[name] is zoo_hpo.CONVERTERS[name]
+    assert rl_zoo3.train.ExperimentManager is PoplinExperimentManager
+    assert PETS_HALF_CHEETAH_ID in gym.registry and FIXED_SWIMMER_ID in gym.registry
+
+
+def test_register_refuses_to_replace_another_algorithm() -> None:
+    from rl_zoo3.utils import ALGOS
+    from stable_baselines3 import SAC
+
+    register()
+    ALGOS["poplin_p"] = SAC
+    try:
+        with pytest.raises(ValueError, match="poplin_p"):
+            register()
+    finally:
+        ALGOS["poplin_p"] = POPLIN_P
+
+
+def test_cli_parses_with_poplin_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    from sb3_poplin.zoo import cli
+
+    argv = sys.argv
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["train", "--help"])
+        assert exit_info.value.code == 0
+        help_text = capsys.readouterr().out
+        for name in ("poplin_a", "poplin_p", "sac", "td3", "ppo"):
+            assert name in help_text
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["fly"])
+        assert "unknown command 'fly'" in str(exit_info.value.code)
+    finally:
+        sys.argv = argv
+
+
+# ---------------------------------------------------------------- hyperparameter files
+
+
+def experiment_manager(algo: str, env_id: str, log_folder: Path, **kwargs: Any) -> Any:
+    """The experiment manager that ``python -m sb3_poplin.zoo.train`` builds, without evaluation callbacks."""
+    register()
+    from sb3_poplin.zoo.exp_manager import PoplinExperimentManager
+
+    return PoplinExperimentManager(argparse.Namespace(), algo, env_id, str(log_folder), eval_freq=-1, verbose=0, **kwargs)
+
+
+def test_default_config_is_the_packaged_file(tmp_path: Path) -> None:
+    import rl_zoo3
+
+    for algo in ZOO_ALGOS:
+        manager = experiment_manager(algo, ENV_ID, tmp_path)
+        assert manager.config == str(hyperparams_file(algo))
+        assert Path(manager.config).is_file()
+    # rl-zoo3's algorithms keep rl-zoo3's files, and an explicit --conf-file wins
+    assert Path(experiment_manager("sac", ENV_ID, tmp_path).config).parent == Path(rl_zoo3.__file__).parent / "hyperparams"
+    assert experiment_manager("poplin_p", ENV_ID, tmp_path, config="mine.yml").config == "mine.yml"
+
+
+@pytest.mark.parametrize("algo", sorted(ZOO_ALGOS))
+def test_top_level_hyperparams_are_copies_of_the_packaged_ones(algo: str) -> None:
+    top_level = REPO_ROOT / "hyperparams" / f"{algo}.yml"
+    assert top_level.read_bytes() == hyperparams_file(algo).read_bytes(), (
+        f"{top_level} differs from the packaged {hyperparams_file(algo)} (the source of truth): "
+        "edit the packaged file and copy it over"
+    )
+
+
+@pytest.mark.parametrize("algo", sorted(ZOO_ALGOS))
+def test_every_known_env_has_a_plain_yaml_entry(algo: str) -> None:
+    entries = yaml.safe_load(hyperparams_file(algo).read_text())
+    assert set(entries) == set(known_env_ids())
+    for env_id, entry in entries.items():
+        # plain YAML: survives a safe dump/load round trip unchanged, and nothing rl-zoo3 would eval() as Python
+        assert yaml.safe_load(yaml.safe_dump(entry)) == entry, env_id
+        assert not isinstance(entry.get("policy_kwargs", {}), str), env_id
+        assert entry["buffer_size"] >= entry["n_timesteps"], f"{env_id}: the ensemble trains on all the data"
+
+
+@pytest.mark.parametrize("env_id", known_env_ids())
+@pytest.mark.parametrize("algo", sorted(ZOO_ALGOS))
+def test_every_entry_builds_the_algorithm(algo: str, env_id: str, tmp_path: Path) -> None:
+    manager = experiment_manager(algo, env_id, tmp_path)
+    model, saved = manager.setup_experiment()
+    try:
+        assert type(model) is ZOO_ALGOS[algo]
+        for key, value in saved.items():
+            if key in ZOO_KEYS or key == "policy":
+                continue
+            if key == "policy_kwargs":
+                assert model.policy.net_arch == value["net_arch"]
+            elif key == "dynamics_net_arch":
+                assert model.dynamics_net_arch == value
+            elif key == "distillation":
+                assert model.distillation_name == value
+            else:
+                assert getattr(model, key) == value, key
+        assert model.task_env_id == env_id
+    finally:
+        model.env.close()
+
+
+# ---------------------------------------------------------------- train / enjoy / record_video / plots
+
+
+@pytest.fixture(scope="module")
+def zoo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One log folder with tiny POPLIN-A (VecNormalize, policy evaluation), POPLIN-P (MPC) and SAC runs."""
+    workdir = tmp_path_factory.mktemp("zoo")
+    logs = workdir / "logs"
+    common = ["--env", ENV_ID, "-f", str(logs), *EVAL]
+    zoo("train", ["--algo", "poplin_a", *common, "-params", *TINY, "normalize:True", "predict_with:'policy'"], workdir)
+    zoo("train", ["--algo", "poplin_p", *common, "--save-replay-buffer", "-params", *TINY], workdir)
+    zoo("train", ["--algo", "sac", *common, "-params", "learning_starts:100", "n_timesteps:300"], workdir)
+    return logs
+
+
+@pytest.mark.parametrize("algo", sorted(ZOO_ALGOS))
+def test_train_writes_the_run_folder(zoo_logs: Path, algo: str) -> None:
+    run = zoo_logs / algo / f"{ENV_ID}_1"
+    assert (run / f"{ENV_ID}.zip").is_file()
+    config = yaml.unsafe_load((run / ENV_ID / "config.yml").read_text())
+    assert config["population_size"] == 50 and config["horizon"] == 5
+    assert config["init_sigma"] == (0.5 if algo == "poplin_a" else 0.03), "the packaged entry was not read"
+    evaluations = np.load(run / "evaluations.npz")
+    assert list(evaluations["timesteps"]) == [150, 300]
+    assert evaluations["results"].shape == (2, 2) and np.all(np.isfinite(evaluations["results"]))
+    model = ZOO_ALGOS[algo].load(run / f"{ENV_ID}.zip", env=gym.make(ENV_ID))
+    assert model.predict_with == ("policy" if algo == "poplin_a" else "mpc")
+    if algo == "poplin_a":
+        assert (run / ENV_ID / "vecnormalize.pkl").is_file()
+    else:
+        assert (run / "replay_buffer.pkl").is_file()
+
+
+@pytest.mark.parametrize("algo", sorted(ZOO_ALGOS))
+def test_enjoy_runs_the_saved_agent(zoo_logs: Path, algo: str) -> None:
+    args = ["--algo", algo, "--env", ENV_ID, "-f", str(zoo_logs), "--no-render", "-n", "210", "--num-threads", "1"]
+    output = zoo("enjoy", args, zoo_logs)
+    assert f"Loading {zoo_logs / algo / f'{ENV_ID}_1' / f'{ENV_ID}.zip'}" in output
+    assert "1 Episodes" in output and "Mean reward:" in output
+
+
+def test_enjoy_loading_uses_the_scripts_env_and_a_dummy_buffer(zoo_logs: Path) -> None:
+    """What enjoy's ``ALGOS[algo].load(path, custom_objects=..., device=..., seed=...)`` gives inside the entry point."""
+    register()
+    import rl_zoo3.enjoy
+    from rl_zoo3.utils import ALGOS, get_saved_hyperparams
+
+    from sb3_poplin.zoo._loading import inference_loading
+
+    run = zoo_logs / "poplin_a" / f"{ENV_ID}_1"
+    hyperparams, stats_path = get_saved_hyperparams(str(run / ENV_ID), test_mode=True)
+    custom_objects = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "clip_range": lambda _: 0.0}
+    with inference_loading(rl_zoo3.enjoy):
+        env = rl_zoo3.enjoy.create_test_env(ENV_ID, n_envs=1, stats_path=stats_path, seed=0, hyperparams=hyperparams)
+        model = ALGOS["poplin_a"].load(str(run / f"{ENV_ID}.zip"), custom_objects=custom_objects, device="cpu", seed=0)
+    try:
+        assert ALGOS["poplin_a"] is POPLIN_A, "ALGOS was not restored"
+        assert type(model) is POPLIN_A
+        assert model.replay_buffer.buffer_size == 1
+        assert model.get_vec_normalize_env() is env
+        # the distilled policy sees raw observations although the env hands out normalised ones
+        obs = env.reset()
+        action, _ = model.predict(obs)
+        expected, _ = model.policy.predict(env.unnormalize_obs(obs))
+        np.testing.assert_allclose(action, expected, rtol=1e-6)
+    finally:
+        env.close()
+
+
+def test_record_video_writes_a_video(zoo_logs: Path, tmp_path: Path) -> None:
+    pytest.importorskip("moviepy")
+    pytest.importorskip("pygame")
+    args = ["--algo", "poplin_p", "--env", ENV_ID, "-f", str(zoo_logs), "-n", "20", "-o", str(tmp_path)]
+    zoo("record_video", args, tmp_path)
+    assert list(tmp_path.glob("*.mp4"))
+
+
+def test_all_plots_and_plot_train_read_poplin_and_sac_logs(zoo_logs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    args = ["all_plots", "-a", "poplin_a", "poplin_p", "sac", "-e", ENV_ID, "-f", str(zoo_logs), "--no-display"]
+    run_python(["-m", "sb3_poplin.zoo.cli", *args, "-o", str(out)], tmp_path)
+    with open(f"{out}.pkl", "rb") as file:
+        results = pickle.load(file)[ENV_ID]
+    for algo in ("POPLIN_A", "POPLIN_P", "SAC"):
+        curve = results[f"{algo}-{zoo_logs}"]
+        assert list(curve["timesteps"]) == [150, 300] and np.all(np.isfinite(curve["mean"])), algo
+    run_python(["-m", "sb3_poplin.zoo.cli", "plot_train", "-a", "poplin_p", "-e", ENV_ID, "-f", str(zoo_logs)], tmp_path)
+
+
+# ---------------------------------------------------------------- Optuna
+
+
+def optimize(storage: str, n_trials: int, workdir: Path, extra: list[str] | None = None) -> str:
+    """``train --optimize`` with the search space narrowed to tiny planners (module-level choices, set in the child)."""
+    narrow = (
+        "import sys, sb3_poplin.zoo.hyperparams_opt as h\n"
+        "h.POPULATION_SIZES = (30, 40); h.HORIZONS = (3, 5); h.CEM_ITERATIONS = (2,)\n"
+        "h.DYNAMICS_WIDTHS = (16, 32); h.DYNAMICS_DEPTHS = (2,)\n"
+        "from sb3_poplin.zoo.train import main\n"
+        "main()\n"
+    )
+    args = ["--algo", "poplin_p", "--env", ENV_ID, "-f", str(workdir / "logs"), "-n", "300", "--num-threads", "1"]
+    args += ["-optimize", "--n-trials", str(n_trials), "--n-evaluations", "1", "--eval-episodes", "1"]
+    args += ["--sampler", "random", "--pruner", "none", "--no-optim-plots", "--storage", storage, "--study-name", "tiny"]
+    args += ["-params", "learning_starts:100", "ensemble_size:2", *(extra or [])]
+    return run_python(["-c", narrow, *args], workdir)
+
+
+def completed_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    if storage.endswith(".log"):
+        backend = optuna.storages.journal.JournalFileBackend(storage)
+        study = optuna.load_study(study_name="tiny", storage=optuna.storages.JournalStorage(backend))
+    else:
+        study = optuna.load_study(study_name="tiny", storage=storage)
+    return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def test_optuna_workers_share_an_sqlite_study(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    # two workers (as on two machines) add one trial each to the same study
+    optimize(storage, 1, tmp_path)
+    optimize(storage, 1, tmp_path)
+    trials = completed_trials(storage)
+    assert len(trials) == 2
+    for trial in trials:
+        assert trial.params["population_size"] in (30, 40) and trial.params["distillation"] in zoo_hpo.POPLIN_P_DISTILLATIONS
+        assert np.isfinite(trial.value)
+    assert list((tmp_path / "logs" / "poplin_p").glob("report_*.csv"))
+    # --trial-id rebuilds a trial's hyperparameters with the converter (rl-zoo3 skips trial id 0)
+    args = ["--algo", "poplin_p", "--env", ENV_ID, "-f", str(tmp_path / "from_trial"), "-n", "1", "--eval-freq", "-1"]
+    args += ["--storage", storage, "--study-name", "tiny", "--trial-id", "1"]
+    zoo("train", args, tmp_path)
+    config = yaml.unsafe_load((tmp_path / "from_trial" / "poplin_p" / f"{ENV_ID}_1" / ENV_ID / "config.yml").read_text())
+    expected = zoo_hpo.convert_poplin_p_params(trials[1].params)
+    assert {key: config[key] for key in expected} == expected
+
+
+def test_optuna_with_a_journal_file(tmp_path: Path) -> None:
+    storage = str(tmp_path / "journal" / "study.log")
+    optimize(storage, 2, tmp_path)
+    assert len(completed_trials(storage)) == 2
+
+
+@pytest.mark.parametrize("algo", sorted(ZOO_ALGOS))
+def test_samplers_give_valid_constructor_arguments(algo: str) -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        trial = study.ask()
+        hyperparams = zoo_hpo.SAMPLERS[algo](trial, 1, 1, {})
+        assert 2 <= hyperparams["n_elites"] <= hyperparams["population_size"]
+        assert hyperparams == zoo_hpo.CONVERTERS[algo](trial.params)
+        assert yaml.safe_load(yaml.safe_dump(hyperparams)) == hyperparams
+        study.tell(trial, 0.0)
+    model = ZOO_ALGOS[algo]("MlpPolicy", ENV_ID, learning_starts=10, **hyperparams)
+    assert model.population_size == hyperparams["population_size"]
+
+
+# ---------------------------------------------------------------- packaging
+
+
+def test_an_installed_wheel_finds_its_hyperparameters(tmp_path: Path) -> None:
+    """Build a wheel from the sources, install it into a folder, and let the zoo's experiment manager read its files."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("setup.cfg", "pyproject.toml"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    shutil.copytree(REPO_ROOT / "sb3_poplin", source / "sb3_poplin", ignore=shutil.ignore_patterns("__pycache__"))
+    wheels = tmp_path / "wheels"
+    run_python(["-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)], tmp_path)
+    (wheel,) = wheels.glob("sb3_poplin-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for algo in ZOO_ALGOS:
+        assert f"sb3_poplin/hyperparams/{algo}.yml" in names
+    site = tmp_path / "site"
+    run_python(["-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)], tmp_path)
+    probe = (
+        "import argparse, sb3_poplin\n"
+        "from sb3_poplin.zoo import register\n"
+        "register()\n"
+        "from rl_zoo3.train import ExperimentManager\n"
+        "manager = ExperimentManager(argparse.Namespace(), 'poplin_p', 'Pendulum-v1', 'logs', verbose=0)\n"
+        "hyperparams, _ = manager.read_hyperparameters()\n"
+        "print('MODULE', sb3_poplin.__file__)\n"
+        "print('CONFIG', manager.config)\n"
+        "print('POPULATION', hyperparams['population_size'])\n"
+    )
+    output = run_python(["-c", probe], tmp_path, pythonpath=str(site))
+    lines = {}
+    for line in output.splitlines():
+        key, _, value = line.partition(" ")
+        if key in ("MODULE", "CONFIG", "POPULATION"):
+            lines[key] = value
+    assert Path(lines["MODULE"]).is_relative_to(site), "the probe imported another sb3_poplin than the wheel's"
+    assert Path(lines["CONFIG"]) == site / "sb3_poplin" / "hyperparams" / "poplin_p.yml"
+    assert lines["POPULATION"] == "100"
+    if sys.platform != "win32":
+        # the console script of the wheel dispatches to rl-zoo3's train with sb3-poplin registered
+        script = site / "bin" / "sb3-poplin-zoo"
+        env = {**os.environ, "PYTHONPATH": str(site)}
+        command = [str(script), "train", "--help"]
+        proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "poplin_a" in proc.stdout and "poplin_p" in proc.stdout and "sb3-poplin-zoo train" in proc.stdout

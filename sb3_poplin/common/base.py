@@ -404,7 +404,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         self.planner = self._make_planner(self.model_rollout, cem)
         if self.distillation_data == "hallucination":
             self.planner.imagine_elites = min(self.hallucination_elites, self.n_elites)
-        self.distillation = self._make_distillation()
+        self.distiller = self._make_distillation()
         self._extra_pairs: deque[tuple[np.ndarray, np.ndarray]] = deque()
         self._n_extra_pairs = 0
 
@@ -649,10 +649,10 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         self.logger.record("train/dynamics_holdout_mse", model_info["holdout_mse"])
         self.logger.record("train/dynamics_epochs", model_info["epochs"])
         self.logger.record("time/dynamics_train_s", time.perf_counter() - start)
-        if self.distillation is not None:
+        if self.distiller is not None:
             start = time.perf_counter()
             self._update_learning_rate(self.policy.optimizer)
-            policy_info = self.distillation.distill(self.policy.actor, self.policy.optimizer, self._distillation_data(data))
+            policy_info = self.distiller.distill(self.policy.actor, self.policy.optimizer, self._distillation_data(data))
             for key, value in policy_info.items():
                 self.logger.record(f"train/{key}", value)
             self.logger.record("time/distillation_s", time.perf_counter() - start)
@@ -711,7 +711,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             "model_rollout",
             "termination_model",
             "planner",
-            "distillation",
+            "distiller",
             "plan_generator",
             "train_generator",
             "_rollout_plan_mean",

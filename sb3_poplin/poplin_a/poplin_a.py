@@ -52,8 +52,8 @@ class POPLIN_A(PlanningAlgorithm):
     ) -> None:
         super().__init__(policy, env, _init_setup_model=False, **kwargs)
         self.planning_variant = planning_variant.lower()
-        self.distillation_name = distillation.lower()
-        if self.distillation_name not in DISTILLATIONS_A:
+        self.distillation = distillation.lower()
+        if self.distillation not in DISTILLATIONS_A:
             raise ValueError(f"POPLIN_A distils with one of {DISTILLATIONS_A}, got {distillation!r}")
         self.bc_elite_actions = bc_elite_actions
         if _init_setup_model:

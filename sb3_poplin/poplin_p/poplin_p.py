@@ -70,11 +70,11 @@ class POPLIN_P(PlanningAlgorithm):
         _init_setup_model: bool = True,
         **kwargs: Any,
     ) -> None:
-        self.distillation_name = distillation.lower()
-        if self.distillation_name not in DISTILLATIONS_P:
+        self.distillation = distillation.lower()
+        if self.distillation not in DISTILLATIONS_P:
             raise ValueError(f"POPLIN_P distils with one of {DISTILLATIONS_P}, got {distillation!r}")
         if kwargs.get("init_sigma") is None:
-            kwargs["init_sigma"] = DEFAULT_SIGMA_P[self.distillation_name]
+            kwargs["init_sigma"] = DEFAULT_SIGMA_P[self.distillation]
         super().__init__(policy, env, _init_setup_model=False, **kwargs)
         self.planning_variant = planning_variant.lower()
         self.gan_entropy_coef = gan_entropy_coef
@@ -88,9 +88,9 @@ class POPLIN_P(PlanningAlgorithm):
         return PolicyParameterPlanner(rollout, cem, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant)
 
     def _make_distillation(self) -> Distillation:
-        if self.distillation_name == "avg":
+        if self.distillation == "avg":
             return ParameterAverage()
-        if self.distillation_name == "gan":
+        if self.distillation == "gan":
             self.discriminator = Discriminator(self.obs_dim, self.act_dim, self.discriminator_net_arch).to(self.device)
             self.discriminator.optimizer = th.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_learning_rate)
             return AdversarialDistillation(
@@ -117,6 +117,6 @@ class POPLIN_P(PlanningAlgorithm):
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, tensors = super()._get_torch_save_params()
-        if self.distillation_name == "gan":
+        if self.distillation == "gan":
             state_dicts = [*state_dicts, "discriminator", "discriminator.optimizer"]
         return state_dicts, tensors

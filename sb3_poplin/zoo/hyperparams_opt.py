@@ -39,8 +39,10 @@ POPLIN_P_INIT_SIGMA: tuple[float, float] = (0.005, 0.3)
 #: POPLIN-P: width of the one hidden layer; kept small because CEM searches over every parameter of the network
 POPLIN_P_POLICY_WIDTHS: tuple[int, ...] = (16, 32, 64)
 POPLIN_P_VARIANTS: tuple[str, ...] = ("sep", "uni")
-#: POPLIN-P's distillation schemes to search over; add "avg" / "gan" here once POPLIN_P implements them
-POPLIN_P_DISTILLATIONS: tuple[str, ...] = ("bc",)
+#: POPLIN-P's distillation schemes to search over
+POPLIN_P_DISTILLATIONS: tuple[str, ...] = ("bc", "gan", "avg")
+#: PETS: (low, high) of the log-uniform initial std of the action sequences in [-1, 1] (PETS' own 0.5 is inside)
+PETS_INIT_SIGMA: tuple[float, float] = (0.1, 1.0)
 
 
 def _sample_planning(trial: optuna.Trial) -> dict[str, Any]:
@@ -142,13 +144,75 @@ def sample_poplin_p_params(trial: optuna.Trial, n_actions: int, n_envs: int, add
     return hyperparams
 
 
+def convert_pets_params(params: dict[str, Any]) -> dict[str, Any]:
+    """
+    Constructor arguments of PETS from the raw parameters of a trial.
+
+    :param params: ``trial.params`` of a trial sampled by :func:`sample_pets_params`
+    :return: keyword arguments of :class:`~sb3_poplin.PETS` (plain YAML types)
+    """
+    return {**_convert_planning(params), "init_sigma": float(params["init_sigma"])}
+
+
+def convert_rs_params(params: dict[str, Any]) -> dict[str, Any]:
+    """
+    Constructor arguments of RS (random shooting: one round, so no iterations nor sigma to search).
+
+    :param params: ``trial.params`` of a trial sampled by :func:`sample_rs_params`
+    :return: keyword arguments of :class:`~sb3_poplin.RS` (plain YAML types)
+    """
+    # Random shooting executes the best sequence; two elites are kept only for the planner's diagnostics.
+    return {**_convert_planning({**params, "cem_iterations": 1, "elite_fraction": 0.0}), "n_elites": 2}
+
+
+def sample_pets_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Sampler for PETS (rl-zoo3's sampler signature).
+
+    :param trial: the Optuna trial
+    :param n_actions: size of the action space (unused)
+    :param n_envs: number of training envs (unused)
+    :param additional_args: rl-zoo3's extra information (unused)
+    :return: constructor arguments that override the hyperparameter file
+    """
+    params = {**_sample_planning(trial), "init_sigma": trial.suggest_float("init_sigma", *PETS_INIT_SIGMA, log=True)}
+    hyperparams = convert_pets_params(params)
+    trial.set_user_attr("n_elites", hyperparams["n_elites"])
+    return hyperparams
+
+
+def sample_rs_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Sampler for random shooting (rl-zoo3's sampler signature): population, horizon and ensemble only.
+
+    :param trial: the Optuna trial
+    :param n_actions: size of the action space (unused)
+    :param n_envs: number of training envs (unused)
+    :param additional_args: rl-zoo3's extra information (unused)
+    :return: constructor arguments that override the hyperparameter file
+    """
+    params = {
+        "population_size": trial.suggest_categorical("population_size", POPULATION_SIZES),
+        "horizon": trial.suggest_categorical("horizon", HORIZONS),
+        "dynamics_width": trial.suggest_categorical("dynamics_width", DYNAMICS_WIDTHS),
+        "dynamics_depth": trial.suggest_categorical("dynamics_depth", DYNAMICS_DEPTHS),
+    }
+    hyperparams = convert_rs_params(params)
+    trial.set_user_attr("n_elites", hyperparams["n_elites"])
+    return hyperparams
+
+
 #: zoo name -> sampler, registered into ``rl_zoo3.hyperparams_opt.HYPERPARAMS_SAMPLER``
 SAMPLERS: dict[str, Callable[..., dict[str, Any]]] = {
     "poplin_a": sample_poplin_a_params,
     "poplin_p": sample_poplin_p_params,
+    "pets": sample_pets_params,
+    "rs": sample_rs_params,
 }
 #: zoo name -> converter, registered into ``rl_zoo3.hyperparams_opt.HYPERPARAMS_CONVERTER``
 CONVERTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "poplin_a": convert_poplin_a_params,
     "poplin_p": convert_poplin_p_params,
+    "pets": convert_pets_params,
+    "rs": convert_rs_params,
 }

@@ -8,15 +8,19 @@ from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from sb3_poplin.pets import PETS
 from sb3_poplin.poplin_a import POPLIN_A
 from sb3_poplin.poplin_p import POPLIN_P
+from sb3_poplin.rs import RS
 
 #: The zoo names of sb3-poplin's algorithms (``--algo``). Each needs a sampler and a converter in
 #: :mod:`sb3_poplin.zoo.hyperparams_opt` and a ``hyperparams/<name>.yml`` in the package.
-#: The planning baselines (PETS, random shooting) are added here once they exist, e.g. ``"pets": PETS``.
+#: The planning baselines PETS and random shooting run on the same engine and are compared through the same CLI.
 ZOO_ALGOS: dict[str, type[BaseAlgorithm]] = {
     "poplin_a": POPLIN_A,
     "poplin_p": POPLIN_P,
+    "pets": PETS,
+    "rs": RS,
 }
 
 #: The folder of the hyperparameter files shipped inside the package (package data, so a wheel has them too).

@@ -94,14 +94,21 @@ class CEMOptimizer:
         """
         n_envs, dim = mean.shape
         samples = mean.new_empty(n_envs, self.population_size, dim)
+        bounded = lower is not None and upper is not None
+        if bounded:
+            # [.., 1, dim]: broadcast over candidates; same dtype as the samples so they can be clamped in place.
+            lower_b = th.as_tensor(lower, dtype=samples.dtype, device=samples.device).unsqueeze(-2)
+            upper_b = th.as_tensor(upper, dtype=samples.dtype, device=samples.device).unsqueeze(-2)
         elites = best = elite_returns = None
         for _ in range(self.n_iterations):
             constrained = self.constrain_var(mean, var, lower, upper).clamp(min=self.min_var)
             # Standard normal truncated at +-2 by clamping: cheap, and keeps samples inside the bounds above.
+            # Every pass below is in place on one buffer: for POPLIN-P sep it holds population x H x |theta| floats.
             th.randn(samples.shape, generator=generator, device=samples.device, dtype=samples.dtype, out=samples)
-            samples.clamp_(-2.0, 2.0).mul_(constrained.sqrt().unsqueeze(1)).add_(mean.unsqueeze(1))
-            if lower is not None and upper is not None:
-                samples = th.maximum(th.minimum(samples, upper.unsqueeze(-2)), lower.unsqueeze(-2))
+            samples.clamp_(-2.0, 2.0)
+            th.addcmul(mean.unsqueeze(1), samples, constrained.sqrt().unsqueeze(1), out=samples)  # mean + std * z
+            if bounded:
+                samples.clamp_(min=lower_b, max=upper_b)
             returns = evaluate(samples)
             # A diverging model can produce NaN returns: rank them last instead of poisoning the elites.
             returns = th.nan_to_num(returns, nan=-th.inf)

@@ -394,3 +394,52 @@ def test_cuda_graph_replays_equal_eager_plans(case: tuple) -> None:
         th.testing.assert_close(out_g.mean, out_e.mean, rtol=0.0, atol=1e-9)
         th.testing.assert_close(out_g.action, out_e.action, rtol=0.0, atol=1e-9)
         mean_e, mean_g = eager.warm_start(out_e.mean), graphed.warm_start(out_g.mean)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Split sampling of large CEM draws
+# ----------------------------------------------------------------------------------------------------------------------
+def test_split_draws_are_reproducible_and_independent_of_threads() -> None:
+    from sb3_poplin.common.cem import standard_normal_
+
+    threads = th.get_num_threads()
+    try:
+        draws = []
+        for n_threads in (1, 2, 3):
+            th.set_num_threads(n_threads)
+            draws.append(standard_normal_(th.empty(3, 1000, 101), th.Generator().manual_seed(5), parallel_min=1000))
+    finally:
+        th.set_num_threads(threads)
+    assert th.equal(draws[0], draws[1]) and th.equal(draws[0], draws[2])
+    other = standard_normal_(th.empty(3, 1000, 101), th.Generator().manual_seed(6), parallel_min=1000)
+    assert not th.equal(draws[0], other)
+    flat = draws[0].view(-1)
+    assert abs(flat.mean().item()) < 0.01 and abs(flat.std().item() - 1.0) < 0.01
+    # The sub-streams are not copies of each other.
+    chunks = flat.tensor_split(8)
+    assert not th.equal(chunks[0][:100], chunks[1][:100])
+    # Below the threshold: exactly one th.randn call.
+    small = standard_normal_(th.empty(10, 10), th.Generator().manual_seed(5))
+    assert th.equal(small, th.randn(10, 10, generator=th.Generator().manual_seed(5)))
+
+
+def test_plan_with_split_sampling_is_reproducible_across_thread_counts() -> None:
+    case = CASES[4]  # POPLIN-P sep: the planner whose draws get split at the paper config
+    _, kind, variant, sigma, propagation, env_id = case
+    threads = th.get_num_threads()
+    outs = []
+    try:
+        for n_threads in (1, 2):
+            th.set_num_threads(n_threads)
+            parts = make_parts(env_id, kind, variant)
+            planner = make_planner(kind, variant, sigma, propagation, env_id, parts)
+            planner.cem.parallel_sampling_min = 1000  # split even this tiny draw
+            mean0 = th.zeros(N_ENVS, planner.noise_dim, dtype=DTYPE)
+            outs.append(planner.plan(obs_for(env_id), mean0, th.Generator().manual_seed(7)))
+    finally:
+        th.set_num_threads(threads)
+    th.testing.assert_close(outs[0].mean, outs[1].mean, rtol=0.0, atol=1e-12)
+    # And it really took the split path: the plain reference (one randn call per draw) disagrees.
+    ref = Reference(kind, variant, sigma, propagation, env_id, make_parts(env_id, kind, variant))
+    with pytest.raises(AssertionError):
+        assert_same(outs[0], ref.plan(obs_for(env_id), th.Generator().manual_seed(7)))

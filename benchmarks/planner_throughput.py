@@ -577,13 +577,15 @@ def planner_table(results: list[PlannerResult], graph: bool) -> str:
     return "\n".join(rows)
 
 
-START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
-
-
 def write_report(path: Path, context: dict[str, Any], sections: dict[str, str]) -> None:
-    """Write the measured sections between the markers of ``path``, keeping the hand-written text around them."""
+    """Write the measured sections between the markers of ``path`` for this device and thread count, keeping the
+    hand-written text and the other runs' sections around them."""
+    tag = f"{context['device']}-threads={context['threads']}"
+    start, end = f"<!-- benchmark:{tag}:start -->", f"<!-- benchmark:{tag}:end -->"
     lines = [
-        START,
+        start,
+        "",
+        f"## Measured: {context['device']}, {context['threads']} torch thread(s)",
         "",
         "Measured with `benchmarks/planner_throughput.py`. Reproduce with:",
         "",
@@ -598,12 +600,12 @@ def write_report(path: Path, context: dict[str, Any], sections: dict[str, str]) 
         "",
     ]
     for title, body in sections.items():
-        lines += [f"## {title}", "", body.strip(), ""]
-    lines.append(END)
+        lines += [f"### {title}", "", body.strip(), ""]
+    lines.append(end)
     measured = "\n".join(lines)
     text = path.read_text() if path.exists() else "# Performance\n\n"
-    if START in text and END in text:
-        text = text[: text.index(START)] + measured + text[text.index(END) + len(END) :]
+    if start in text and end in text:
+        text = text[: text.index(start)] + measured + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + measured + "\n"
     path.write_text(text)
@@ -700,7 +702,7 @@ def main() -> None:
     # 3. Training cost ---------------------------------------------------------------------------------------------
     if "training" not in args.skip:
         sizes = [2_000, 5_000] if quick else [10_000, 50_000, 200_000]
-        training = bench_training(sizes, update_reps=20 if quick else 100, measure_limit_s=5.0 if quick else 90.0)
+        training = bench_training(sizes, update_reps=20 if quick else 100, measure_limit_s=5.0 if quick else 60.0)
         memory = buffer_memory(200_000)
         head = (
             "| transitions | ms / update (batch 32) | ms / update (batch 256) | "

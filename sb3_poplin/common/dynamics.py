@@ -204,7 +204,9 @@ class ProbabilisticEnsemble(nn.Module):
         return out.mean(dim=0)
 
     def invalidate_cache(self) -> None:
-        """Forget the gathered elite weights (call after the parameters changed outside :meth:`fit`)."""
+        """Forget the derived planning weights: call after the parameters, the elites or the normaliser buffers were
+        changed other than by :meth:`fit`, :meth:`fit_input_normalizer` or ``load_state_dict`` (the input scale is
+        folded into them)."""
         self._elite_cache = None
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:

@@ -338,7 +338,7 @@ def bench_planner(
         model_ms=1e3 * median(models),
         roof_ms=1e3 * median(roofs),
         efficiency=median([r / m for r, m in zip(roofs, models)]),
-        outside_share=median([(t - m - p) / t for t, m, p in zip(totals, models, policies)]),
+        outside_share=median([(t - m) / t for t, m in zip(totals, models)]),
         policy_share=median([p / t for t, p in zip(totals, policies)]),
         roof_gflops=roof.flops(calls) / median(roofs) / 1e9,
         reps=reps,

@@ -358,6 +358,38 @@ def test_cuda_graph_option_falls_back_to_eager_on_cpu() -> None:
     assert_same(out_graph, ref)
 
 
+def test_graph_key_changes_exactly_when_a_capture_would_be_stale() -> None:
+    """The key that decides re-capture (computed the same on CPU): stable for identical calls, new for new shapes,
+    settings, generators or re-allocated weights; weights updated in place keep it (the graph reads them)."""
+    from sb3_poplin.common.planners import _CapturedPlan
+
+    case = CASES[4]
+    _, kind, variant, sigma, propagation, env_id = case
+    parts = make_parts(env_id, kind, variant)
+    planner = make_planner(kind, variant, sigma, propagation, env_id, parts)
+    obs0, gen = obs_for(env_id), th.Generator()
+    mean0 = th.zeros(N_ENVS, planner.noise_dim, dtype=DTYPE)
+    key = _CapturedPlan.make_key(planner, obs0, mean0, gen)
+    assert _CapturedPlan.make_key(planner, obs0.clone(), mean0.clone(), gen) == key
+    with th.no_grad():
+        parts["policy"].linears[0].weight.add_(0.1)  # an optimiser step: same storage
+    assert _CapturedPlan.make_key(planner, obs0, mean0, gen) == key
+    assert _CapturedPlan.make_key(planner, obs0[:1], mean0[:1], gen) != key
+    assert _CapturedPlan.make_key(planner, obs0, mean0, th.Generator()) != key
+    planner.init_sigma = 0.2
+    assert _CapturedPlan.make_key(planner, obs0, mean0, gen) != key
+    planner.init_sigma = sigma
+    planner.cem.n_iterations = 3
+    assert _CapturedPlan.make_key(planner, obs0, mean0, gen) != key
+    planner.cem.n_iterations = ITERATIONS
+    assert _CapturedPlan.make_key(planner, obs0, mean0, gen) == key
+    # A model update re-derives the planning weights: new tensors (held while the old key is alive, so new addresses).
+    old_cache = parts["model"]._elite_layers()
+    parts["model"].invalidate_cache()
+    assert _CapturedPlan.make_key(planner, obs0, mean0, gen) != key
+    assert parts["model"]._elite_layers() is not old_cache
+
+
 cuda = pytest.mark.skipif(not th.cuda.is_available(), reason="needs a CUDA device")
 
 

@@ -365,14 +365,24 @@ class _CapturedPlan:
     :param static_obs: the graph's observation input ``[n_envs, obs_dim]``
     :param static_mean: the graph's warm-start input ``[n_envs, noise_dim]``
     :param static_out: the graph's outputs (overwritten by every replay)
+    :param generator: the generator registered with the graph (held, so its id cannot be reused by another one)
     """
 
-    def __init__(self, graph: Any, key: tuple, static_obs: th.Tensor, static_mean: th.Tensor, static_out: PlanOutput) -> None:
+    def __init__(
+        self,
+        graph: Any,
+        key: tuple,
+        static_obs: th.Tensor,
+        static_mean: th.Tensor,
+        static_out: PlanOutput,
+        generator: th.Generator | None,
+    ) -> None:
         self.graph = graph
         self.key = key
         self.static_obs = static_obs
         self.static_mean = static_mean
         self.static_out = static_out
+        self.generator = generator
 
     @staticmethod
     def make_key(planner: Planner, obs0: th.Tensor, mean: th.Tensor, generator: th.Generator | None) -> tuple:
@@ -421,7 +431,7 @@ class _CapturedPlan:
                 th.cuda.set_rng_state(rng_state, obs0.device)
             warnings.warn(f"CUDA graph capture of the plan failed, planning eagerly instead: {error}", stacklevel=3)
             return None
-        return cls(graph, key, static_obs, static_mean, static_out)
+        return cls(graph, key, static_obs, static_mean, static_out, generator)
 
     def replay(self, obs0: th.Tensor, mean: th.Tensor) -> PlanOutput:
         """Plan for new inputs; the outputs are copies, so the caller may keep them across replays."""

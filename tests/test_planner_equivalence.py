@@ -327,6 +327,22 @@ def test_planner_matches_plain_reference(case: tuple) -> None:
     assert out.mean.abs().max() > 1e-3
 
 
+def test_plan_outputs_and_model_cache_are_normal_tensors() -> None:
+    """Planning runs in inference mode, but nothing it hands out (or caches) may be an inference tensor: callers use
+    them in autograd (distillation) and in place (warm starts)."""
+    case = CASES[1]  # POPLIN-A init: also rolls the policy through the model
+    _, kind, variant, sigma, propagation, env_id = case
+    parts = make_parts(env_id, kind, variant)
+    planner = make_planner(kind, variant, sigma, propagation, env_id, parts)
+    out = planner.plan(obs_for(env_id), th.zeros(N_ENVS, planner.noise_dim, dtype=DTYPE), th.Generator().manual_seed(0))
+    for name in ("action", "mean", "executed_noise", "elite_first_actions", "elite_returns", "elite_noise"):
+        assert not getattr(out, name).is_inference(), name
+    out.mean.add_(1.0)  # in place: refused on an inference tensor
+    x = th.randn(5, parts["model"].in_dim, dtype=DTYPE, requires_grad=True)
+    parts["model"].forward_elites_mean(x).sum().backward()  # the cache built while planning works with autograd
+    assert x.grad is not None
+
+
 def test_reference_detects_a_wrong_member() -> None:
     """The comparison is sensitive: the same plan with other elite members differs from the reference."""
     case = CASES[0]

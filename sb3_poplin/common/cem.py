@@ -31,10 +31,13 @@ def standard_normal_(out: th.Tensor, generator: th.Generator | None = None, para
         return th.randn(out.shape, generator=generator, device=out.device, dtype=out.dtype, out=out)
     seeds = th.randint(0, 2**62, (SAMPLING_STREAMS,), generator=generator).tolist()
     chunks = out.view(-1).tensor_split(SAMPLING_STREAMS)
+    inference = out.is_inference()
 
     def fill(i: int) -> None:
         # normal_ runs single-threaded and releases the GIL: chunks fill in parallel without oversubscribing cores.
-        chunks[i].normal_(generator=th.Generator().manual_seed(seeds[i]))
+        # Inference mode is per thread: a worker must enter it to write into an inference tensor.
+        with th.inference_mode(inference):
+            chunks[i].normal_(generator=th.Generator().manual_seed(seeds[i]))
 
     workers = min(th.get_num_threads(), SAMPLING_STREAMS)
     if workers < 2:

@@ -160,7 +160,10 @@ class ProbabilisticEnsemble(nn.Module):
         cache = self._elite_cache
         weight = self.layers[0].weight
         if cache is None or cache.layers[0][0].device != weight.device or cache.layers[0][0].dtype != weight.dtype:
-            cache = self._elite_cache = _PlanningWeights.build(self)
+            # Built outside inference mode (planning runs in it): the cache outlives the plan and must stay usable by
+            # any caller, autograd enabled or not.
+            with th.inference_mode(False):
+                cache = self._elite_cache = _PlanningWeights.build(self)
         return cache
 
     def forward_elites(self, inputs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:

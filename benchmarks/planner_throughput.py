@@ -495,7 +495,7 @@ def buffer_memory(steps: int) -> dict[str, float]:
     sizes = {}
     for label, noise_dim in (
         ("PETS / POPLIN-A (noise = one action)", 6),
-        (f"POPLIN-P uni/sep (noise = |theta| = {p_params})", p_params),
+        (f"POPLIN-P uni/sep (noise = all {p_params} policy parameters)", p_params),
     ):
         buffer = PlanningReplayBuffer(steps, obs_space, act_space, device="cpu", noise_dim=noise_dim)
         arrays = [buffer.observations, buffer.next_observations, buffer.actions, buffer.rewards, buffer.dones, buffer.timeouts]
@@ -593,7 +593,7 @@ def write_report(path: Path, context: dict[str, Any], sections: dict[str, str]) 
         context["command"],
         "```",
         "",
-        f"Machine: {context['cpu']}, {context['threads']} torch threads, torch {context['torch']}, "
+        f"Machine: {context['cpu']}, {context['threads']} torch thread(s), torch {context['torch']}, "
         f"device {context['device']}, Python {platform.python_version()}. "
         f"Load average (1/5/15 min) at start: {context['load_start']}, at end: {context['load_end']}. "
         f"Wall time of the run: {context['wall_min']:.1f} min.",

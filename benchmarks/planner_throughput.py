@@ -577,38 +577,35 @@ def planner_table(results: list[PlannerResult], graph: bool) -> str:
     return "\n".join(rows)
 
 
-def write_report(path: Path, context: dict[str, Any], sections: dict[str, str]) -> None:
-    """Write the measured sections between the markers of ``path`` for this device and thread count, keeping the
-    hand-written text and the other runs' sections around them."""
+def write_report(path: Path, context: dict[str, Any], sections: dict[str, tuple[str, str]]) -> None:
+    """Write each measured section between its own markers in ``path`` (per device, thread count and section), so a
+    partial run (``--skip``) updates only what it measured and the hand-written text around them is kept.
+
+    :param sections: title -> (conditions of the run that measured it, body)
+    """
     tag = f"{context['device']}-threads={context['threads']}"
-    start, end = f"<!-- benchmark:{tag}:start -->", f"<!-- benchmark:{tag}:end -->"
-    lines = [
-        start,
-        "",
-        f"## Measured: {context['device']}, {context['threads']} torch thread(s)",
-        "",
-        "Measured with `benchmarks/planner_throughput.py`. Reproduce with:",
-        "",
-        "```",
-        context["command"],
-        "```",
-        "",
-        f"Machine: {context['cpu']}, {context['threads']} torch thread(s), torch {context['torch']}, "
-        f"device {context['device']}, Python {platform.python_version()}. "
-        f"Load average (1/5/15 min) at start: {context['load_start']}, at end: {context['load_end']}. "
-        f"Wall time of the run: {context['wall_min']:.1f} min.",
-        "",
-    ]
-    for title, body in sections.items():
-        lines += [f"### {title}", "", body.strip(), ""]
-    lines.append(end)
-    measured = "\n".join(lines)
-    text = path.read_text() if path.exists() else "# Performance\n\n"
-    if start in text and end in text:
-        text = text[: text.index(start)] + measured + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + measured + "\n"
-    path.write_text(text)
+    heading = f"## Measured: {context['device']}, {context['threads']} torch thread(s)"
+    text = path.read_text() if path.exists() else "# Performance\n"
+    if heading not in text:
+        text = text.rstrip() + f"\n\n{heading}\n"
+    for title, (run, body) in sections.items():
+        slug = title.lower().replace(" ", "-")
+        start, end = f"<!-- benchmark:{tag}:{slug}:start -->", f"<!-- benchmark:{tag}:{slug}:end -->"
+        block = "\n".join([start, "", f"### {title}", "", run, "", body.strip(), "", end])
+        if start in text and end in text:
+            text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text.rstrip() + "\n")
+
+
+def conditions(context: dict[str, Any], load_start: str, minutes: float) -> str:
+    """The line that says where, how and under which machine load a section was measured."""
+    return (
+        f"*{context['cpu']}, {context['threads']} torch thread(s), torch {context['torch']}, Python "
+        f"{platform.python_version()}; load average (1/5/15 min) {load_start} at start, {load_average()} at end; "
+        f"{minutes:.1f} min. Command: `{context['command']}`*"
+    )
 
 
 def main() -> None:
@@ -630,7 +627,7 @@ def main() -> None:
     quick = args.quick
     output = args.output if args.output is not None else (None if quick else "docs/performance.md")
     started = time.perf_counter()
-    context = {
+    context: dict[str, Any] = {
         "command": " ".join([COMMAND, *sys.argv[1:]]),
         "cpu": cpu_model() if device.type == "cpu" else f"{th.cuda.get_device_name(device)} (host: {cpu_model()})",
         "threads": th.get_num_threads(),
@@ -641,11 +638,15 @@ def main() -> None:
     print(
         f"{context['cpu']}, {context['threads']} threads, torch {context['torch']}, load {context['load_start']}", flush=True
     )
-    sections: dict[str, str] = {}
+    sections: dict[str, tuple[str, str]] = {}
+
+    def since(start: tuple[float, str]) -> str:
+        return conditions(context, start[1], (time.perf_counter() - start[0]) / 60)
 
     # 1. Planners -------------------------------------------------------------------------------------------------
     results: list[PlannerResult] = []
     if "planners" not in args.skip:
+        start = (time.perf_counter(), load_average())
         configs = [SMALL] if quick else [PAPER, SMALL]
         rss_before = rss_mb()
         for cfg in configs:
@@ -671,36 +672,44 @@ def main() -> None:
             f"to be measured: run `{COMMAND} --device cuda --cuda-graph` on a GPU."
         )
         sections["Planner throughput"] = (
-            "One planning step = the full CEM optimisation for one real step (n_envs = 1), warm-started from the previous "
-            "step as in training. *model ms*: time inside the ensemble's forward passes; *roof ms*: the same passes "
-            "(same count and shapes, all members on full `[E, N, in]` inputs, mean and log-variance columns) as bare "
-            "`th.baddbmm` + SiLU chains, timed interleaved with the planner; *FLOP-eff.* = roof / model (above 100% "
-            "when the planner does less work than the bare chain, e.g. its expectation path skips the log-variance "
-            "columns and shares the first layer); *outside model*: share of the step spent in CEM sampling and sorting, "
-            "policy, rewards and bookkeeping (includes *policy fwd*: the policy network; for POPLIN-P the perturbed "
-            "policies of all candidates). Targets (paper config, this CPU): model >= 70% of the roof, outside <= 20%, "
-            "POPLIN-P policy <= 15%. Transitions/s counts population x horizon x iterations imagined transitions per "
-            f"step. Medians over {results[0].reps if results else 0}+ repetitions.\n\n"
-            + planner_table(results, bool(args.cuda_graph and device.type == "cuda"))
-            + f"\n\n{graph_note}\n\nPeak resident memory of the process after the planner runs: {peak_planning:.0f} MiB "
-            f"(resident before them: {rss_before:.0f} MiB)."
+            since(start),
+            (
+                "One planning step = the full CEM optimisation for one real step (n_envs = 1), warm-started from the previous "
+                "step as in training. *model ms*: time inside the ensemble's forward passes; *roof ms*: the same passes "
+                "(same count and shapes, all members on full `[E, N, in]` inputs, mean and log-variance columns) as bare "
+                "`th.baddbmm` + SiLU chains, timed interleaved with the planner; *FLOP-eff.* = roof / model (above 100% "
+                "when the planner does less work than the bare chain, e.g. its expectation path skips the log-variance "
+                "columns and shares the first layer); *outside model*: share of the step spent in CEM sampling and sorting, "
+                "policy, rewards and bookkeeping (includes *policy fwd*: the policy network; for POPLIN-P the perturbed "
+                "policies of all candidates). Targets (paper config, this CPU): model >= 70% of the roof, outside <= 20%, "
+                "POPLIN-P policy <= 15%. Transitions/s counts population x horizon x iterations imagined transitions per "
+                f"step. Medians over {results[0].reps if results else 0}+ repetitions.\n\n"
+                + planner_table(results, bool(args.cuda_graph and device.type == "cuda"))
+                + f"\n\n{graph_note}\n\nPeak resident memory of the process after the planner runs: {peak_planning:.0f} MiB "
+                f"(resident before them: {rss_before:.0f} MiB)."
+            ),
         )
 
     # 2. Distilled policy -----------------------------------------------------------------------------------------
     if "predict" not in args.skip:
+        start = (time.perf_counter(), load_average())
         latency = bench_predict(calls=400 if quick else 5000, blocks=4 if quick else 10)
         ratio = latency["POPLIN_P"] / latency["SAC"]
         summary = ", ".join(f"{k} {v:.1f} us" for k, v in latency.items())
         print(f"  predict: {summary}  (P / SAC = {ratio:.2f})", flush=True)
         sections["Distilled-policy latency"] = (
-            "`model.policy.predict(obs, deterministic=True)` on one HalfCheetah-v5 observation (CPU), median over "
-            "interleaved calls. Target: POPLIN-P within 1.5x of SAC.\n\n| policy | us / predict |\n|---|---|\n"
-            + "\n".join(f"| {k} | {v:.1f} |" for k, v in latency.items())
-            + f"\n\nPOPLIN-P / SAC = {ratio:.2f}."
+            since(start),
+            (
+                "`model.policy.predict(obs, deterministic=True)` on one HalfCheetah-v5 observation (CPU), median over "
+                "interleaved calls. Target: POPLIN-P within 1.5x of SAC.\n\n| policy | us / predict |\n|---|---|\n"
+                + "\n".join(f"| {k} | {v:.1f} |" for k, v in latency.items())
+                + f"\n\nPOPLIN-P / SAC = {ratio:.2f}."
+            ),
         )
 
     # 3. Training cost ---------------------------------------------------------------------------------------------
     if "training" not in args.skip:
+        start = (time.perf_counter(), load_average())
         sizes = [2_000, 5_000] if quick else [10_000, 50_000, 200_000]
         training = bench_training(sizes, update_reps=20 if quick else 100, measure_limit_s=5.0 if quick else 60.0)
         memory = buffer_memory(200_000)
@@ -720,16 +729,20 @@ def main() -> None:
             rows.append(f"| {t.n:,} | {t.update_ms[32]:.2f} | {t.update_ms[256]:.2f} | " + " | ".join(cells) + " |")
         mem_rows = "\n".join(f"| {k} | {v:,.0f} |" for k, v in memory.items())
         sections["Training cost"] = (
-            "Time of one `ProbabilisticEnsemble.fit` (5 members of 4x200, HalfCheetah-sized synthetic data, no early "
-            "stop) per training iteration, as the data grows. Projected = fit overhead + epochs x (shuffle + hold-out "
-            "scoring) + updates x measured time per update; measured where it was affordable.\n\n"
-            + "\n".join(rows)
-            + "\n\nReplay buffer (`PlanningReplayBuffer`) at 200,000 steps of HalfCheetah-v5, float32, once filled "
-            "(numpy allocates lazily):\n\n| buffer | MiB |\n|---|---|\n" + mem_rows
+            since(start),
+            (
+                "Time of one `ProbabilisticEnsemble.fit` (5 members of 4x200, HalfCheetah-sized synthetic data, no early "
+                "stop) per training iteration, as the data grows. Projected = fit overhead + epochs x (shuffle + hold-out "
+                "scoring) + updates x measured time per update; measured where it was affordable.\n\n"
+                + "\n".join(rows)
+                + "\n\nReplay buffer (`PlanningReplayBuffer`) at 200,000 steps of HalfCheetah-v5, float32, once filled "
+                "(numpy allocates lazily):\n\n| buffer | MiB |\n|---|---|\n" + mem_rows
+            ),
         )
 
     # 4. Memory ---------------------------------------------------------------------------------------------------
     if "memory" not in args.skip:
+        start = (time.perf_counter(), load_average())
         steps = args.leak_steps or (30 if quick else 1000)
         rows = ["| config | planner | steps | RSS at start (MiB) | RSS growth (MiB) | Python heap growth (KiB) |"]
         rows.append("|---|---|---|---|---|---|")
@@ -745,17 +758,18 @@ def main() -> None:
                 f"| {leak['python_growth_kb']:+.1f} |"
             )
         sections["Memory of planning"] = (
-            "Allocation growth over many warm-started planning steps (HalfCheetah-v5 sizes), after a warm-up of a tenth "
-            "as many steps: resident memory (RSS) and the Python heap (tracemalloc) before and after."
-            + (" CUDA: `torch.cuda.memory_allocated` growth is printed by the run." if device.type == "cuda" else "")
-            + "\n\n"
-            + "\n".join(rows)
-            + f"\n\nPeak resident memory of the whole benchmark process: {peak_rss_mb():.0f} MiB."
+            since(start),
+            (
+                "Allocation growth over many warm-started planning steps (HalfCheetah-v5 sizes), after a warm-up of a tenth "
+                "as many steps: resident memory (RSS) and the Python heap (tracemalloc) before and after."
+                + (" CUDA: `torch.cuda.memory_allocated` growth is printed by the run." if device.type == "cuda" else "")
+                + "\n\n"
+                + "\n".join(rows)
+                + f"\n\nPeak resident memory of the whole benchmark process: {peak_rss_mb():.0f} MiB."
+            ),
         )
 
-    context["load_end"] = load_average()
-    context["wall_min"] = (time.perf_counter() - started) / 60
-    print(f"done in {context['wall_min']:.1f} min, load {context['load_end']}", flush=True)
+    print(f"done in {(time.perf_counter() - started) / 60:.1f} min, load {load_average()}", flush=True)
     if output:
         write_report(Path(output), context, sections)
         print(f"wrote {output}")

@@ -339,15 +339,11 @@ class PolicyParameterPlanner(Planner):
             per_step = noise.view(n_envs, k, self.horizon, n_params)
 
         def fn(t: int, states: th.Tensor) -> th.Tensor:
+            step_weights = weights if self.variant == "uni" else (per_step[:, :, t] + theta).view(n_envs * k, n_params)
             n_particles, obs_dim = states.shape[0], states.shape[-1]
             # [P, n_envs, K, obs] -> [C, P, obs]: rows grouped by candidate, one weight set each
             per_candidate = states.reshape(n_particles, n_envs * k, obs_dim).transpose(0, 1)
-            if self.variant == "uni":
-                actions = policy.forward_batched(per_candidate, weights)  # [C, P, act]
-            else:
-                # theta + omega_t without forming it: step t of the samples is read in place (a strided view)
-                step_noise = per_step[:, :, t].reshape(n_envs * k, n_params)
-                actions = policy.forward_batched(per_candidate, step_noise, base=theta)
+            actions = policy.forward_batched(per_candidate, step_weights)  # [C, P, act]
             return actions.transpose(0, 1).reshape(n_particles, n_envs, k, -1)
 
         return fn

@@ -71,25 +71,18 @@ class PolicyNetwork(nn.Module):
             linear.weight.copy_(flat[offset : offset + out_f * in_f].view(out_f, in_f))
             linear.bias.copy_(flat[offset + out_f * in_f : offset + out_f * in_f + out_f])
 
-    def forward_batched(self, obs: th.Tensor, flat_params: th.Tensor, base: th.Tensor | None = None) -> th.Tensor:
+    def forward_batched(self, obs: th.Tensor, flat_params: th.Tensor) -> th.Tensor:
         """Each of ``C`` parameter vectors on its own rows.
 
         :param obs: ``[C, P, obs_dim]``
-        :param flat_params: ``[C, n_params]`` (rows may be strided, e.g. one horizon step of a CEM sample buffer)
-        :param base: ``[n_params]`` shared by all candidates, whose parameters are then ``base + flat_params``; the sums
-            are never formed (``x (W + W_c)^T = x W^T + x W_c^T``), which saves writing ``C x n_params`` numbers
+        :param flat_params: ``[C, n_params]``
         :return: ``[C, P, act_dim]`` in [-1, 1]
         """
         x = (obs - self.obs_mean) / self.obs_std
         n_layers = len(self._layout)
         for i, (offset, out_f, in_f) in enumerate(self._layout):
-            end = offset + out_f * in_f
-            weight = flat_params[:, offset:end].view(-1, out_f, in_f)
-            bias = flat_params[:, end : end + out_f].unsqueeze(1)  # [C, 1, out]
-            if base is not None:
-                # The shared layer as one matmul over all rows, plus each candidate's own bias: [C, P, out]
-                bias = th.addmm(base[end : end + out_f], x.reshape(-1, in_f), base[offset:end].view(out_f, in_f).t())
-                bias = bias.view(x.shape[0], x.shape[1], out_f) + flat_params[:, end : end + out_f].unsqueeze(1)
+            weight = flat_params[:, offset : offset + out_f * in_f].view(-1, out_f, in_f)
+            bias = flat_params[:, offset + out_f * in_f : offset + out_f * in_f + out_f].unsqueeze(1)
             x = th.baddbmm(bias, x, weight.transpose(1, 2))  # [C, P, in] @ [C, in, out]
             x = self.activation(x) if i < n_layers - 1 else th.tanh(x)
         return x

@@ -510,7 +510,12 @@ def buffer_memory(steps: int) -> dict[str, float]:
 # 4. Memory of planning
 # ----------------------------------------------------------------------------------------------------------------------
 def leak_check(kind: str, cfg: Config, env_id: str, device: th.device, steps: int) -> dict[str, float]:
-    """Allocation growth over ``steps`` warm-started planning steps (after a warm-up of a tenth of them)."""
+    """Allocation growth over ``steps`` warm-started planning steps (after a warm-up of a tenth of them).
+
+    The resident size of a process moves up and down with the allocator's caching, so one before/after difference can
+    show a few MB either way: it is sampled 11 times and its least-squares slope is reported, with the Python heap
+    (tracemalloc) and, on CUDA, the torch allocator before and after.
+    """
     planner = build_planner(kind, cfg, env_id, device)
     obs_dim = ENVS[env_id][0]
     generator = th.Generator(device=device).manual_seed(0)
@@ -521,24 +526,55 @@ def leak_check(kind: str, cfg: Config, env_id: str, device: th.device, steps: in
         mean = planner.warm_start(planner.plan(obs, mean, generator).mean)
     gc.collect()
     tracemalloc.start()
-    rss0 = rss_mb()
     cuda0 = th.cuda.memory_allocated(device) if device.type == "cuda" else 0
     snap0 = tracemalloc.take_snapshot()
-    for _ in range(steps):
+    samples: list[tuple[int, float]] = [(0, rss_mb())]
+    for step in range(1, steps + 1):
         mean = planner.warm_start(planner.plan(obs, mean, generator).mean)
+        if step % max(steps // 10, 1) == 0 or step == steps:
+            samples.append((step, rss_mb()))
     gc.collect()
     snap1 = tracemalloc.take_snapshot()
-    rss1 = rss_mb()
     cuda1 = th.cuda.memory_allocated(device) if device.type == "cuda" else 0
     tracemalloc.stop()
     python_growth = sum(stat.size_diff for stat in snap1.compare_to(snap0, "filename"))
+    x, y = np.array([s for s, _ in samples], dtype=float), np.array([r for _, r in samples])
+    slope = float(np.polyfit(x, y, 1)[0]) if len(samples) > 2 else float("nan")
     return {
         "steps": steps,
-        "rss_start_mb": rss0,
-        "rss_growth_mb": rss1 - rss0,
+        "rss_start_mb": float(y[0]),
+        "rss_min_mb": float(y.min()),
+        "rss_max_mb": float(y.max()),
+        "rss_end_mb": float(y[-1]),
+        "rss_slope_kb_per_step": slope * 1024,
         "python_growth_kb": python_growth / 1024,
         "cuda_growth_mb": (cuda1 - cuda0) / 2**20,
     }
+
+
+PEAK_SCRIPT = """
+import resource, sys, torch as th
+from benchmarks.planner_throughput import PAPER, build_planner, rss_mb
+th.set_num_threads({threads})
+planner = build_planner({kind!r}, PAPER, "HalfCheetah-v5", th.device("cpu"))
+obs, gen, mean = th.randn(1, 17), th.Generator().manual_seed(0), None
+before = rss_mb()
+peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+for _ in range(3):
+    mean = planner.warm_start(planner.plan(obs, mean, gen).mean)
+print(before, peak_before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def planning_peak(kind: str) -> tuple[float, float]:
+    """Resident memory of a fresh process before planning and its peak while planning at the paper config (CPU), in
+    MiB: a fresh process, so that the peak is planning's and not that of whatever ran before."""
+    import subprocess
+
+    code = PEAK_SCRIPT.format(kind=kind, threads=th.get_num_threads())
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path.cwd())
+    before, peak_before, peak = (float(v) for v in out.stdout.split()[-3:])
+    return before, max(peak, peak_before)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -744,28 +780,42 @@ def main() -> None:
     if "memory" not in args.skip:
         start = (time.perf_counter(), load_average())
         steps = args.leak_steps or (30 if quick else 1000)
-        rows = ["| config | planner | steps | RSS at start (MiB) | RSS growth (MiB) | Python heap growth (KiB) |"]
-        rows.append("|---|---|---|---|---|---|")
+        rows = [
+            "| config | planner | steps | RSS at start (MiB) | RSS min / max (MiB) | RSS slope (KiB / step) "
+            "| Python heap growth (KiB) |" + (" CUDA allocated growth (MiB) |" if device.type == "cuda" else ""),
+        ]
+        rows.append("|" + "---|" * (rows[0].count("|") - 1))
         checks = [(SMALL, kind, steps) for kind in PLANNERS]
         paper_steps = args.leak_steps_paper if args.leak_steps_paper is not None else (0 if quick else 100)
         if paper_steps:
             checks.append((PAPER, "POPLIN-P sep", paper_steps))
         for cfg, kind, n in checks:
             leak = leak_check(kind, cfg, "HalfCheetah-v5", device, n)
-            print(f"  memory {cfg.name} {kind}: {leak}", flush=True)
+            print(f"  memory {cfg.name} {kind}: " + ", ".join(f"{k} {v:.2f}" for k, v in leak.items()), flush=True)
             rows.append(
-                f"| {cfg.name} | {kind} | {n} | {leak['rss_start_mb']:.0f} | {leak['rss_growth_mb']:+.1f} "
-                f"| {leak['python_growth_kb']:+.1f} |"
+                f"| {cfg.name} | {kind} | {n} | {leak['rss_start_mb']:.0f} | {leak['rss_min_mb']:.0f} / "
+                f"{leak['rss_max_mb']:.0f} | {leak['rss_slope_kb_per_step']:+.2f} | {leak['python_growth_kb']:+.1f} |"
+                + (f" {leak['cuda_growth_mb']:+.2f} |" if device.type == "cuda" else "")
             )
+        peak_rows = ["| planner | RSS before planning (MiB) | peak while planning (MiB) | planning working set (MiB) |"]
+        peak_rows.append("|---|---|---|---|")
+        if device.type == "cpu" and not quick:
+            for kind in PLANNERS:
+                before, peak = planning_peak(kind)
+                print(f"  peak {kind}: {before:.0f} -> {peak:.0f} MiB", flush=True)
+                peak_rows.append(f"| {kind} | {before:.0f} | {peak:.0f} | {peak - before:.0f} |")
         sections["Memory of planning"] = (
             since(start),
-            (
-                "Allocation growth over many warm-started planning steps (HalfCheetah-v5 sizes), after a warm-up of a tenth "
-                "as many steps: resident memory (RSS) and the Python heap (tracemalloc) before and after."
-                + (" CUDA: `torch.cuda.memory_allocated` growth is printed by the run." if device.type == "cuda" else "")
-                + "\n\n"
-                + "\n".join(rows)
-                + f"\n\nPeak resident memory of the whole benchmark process: {peak_rss_mb():.0f} MiB."
+            "Allocation growth over many warm-started planning steps (HalfCheetah-v5 sizes), after a warm-up of a tenth "
+            "as many steps. The resident size moves with the allocator's caching, so it is sampled 11 times: its range "
+            "and least-squares slope are reported, with the growth of the Python heap (tracemalloc)."
+            + "\n\n"
+            + "\n".join(rows)
+            + (
+                "\n\nPeak resident memory of planning at the paper config (HalfCheetah-v5 sizes), each planner in a "
+                "fresh process, 3 planning steps:\n\n" + "\n".join(peak_rows)
+                if len(peak_rows) > 2
+                else ""
             ),
         )
 

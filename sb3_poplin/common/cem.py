@@ -3,9 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch as th
+
+#: Fixed number of sub-streams of a split draw (see :func:`standard_normal_`), so the numbers never depend on the threads.
+SAMPLING_STREAMS = 8
+_sampling_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def standard_normal_(out: th.Tensor, generator: th.Generator | None = None, parallel_min: int = 1 << 20) -> th.Tensor:
+    """Fill ``out`` with standard normal numbers drawn from ``generator``.
+
+    One generator's stream is sequential: on CPU, a draw of POPLIN-P sep's size (population x horizon x |theta| numbers
+    per CEM iteration, ~12M at the paper config) would run on one core and take a fifth of the planning step. A CPU draw
+    of at least ``parallel_min`` numbers is therefore split into :data:`SAMPLING_STREAMS` consecutive chunks, each filled
+    from its own generator seeded by ``generator``, on up to ``th.get_num_threads()`` threads. The numbers are
+    reproducible from the seed and the same whatever the number of threads, but not those of one ``th.randn`` call.
+
+    :param out: tensor to fill (any device)
+    :param generator: random generator (None: torch's default one)
+    :param parallel_min: smallest CPU draw that is split
+    :return: ``out``
+    """
+    if out.device.type != "cpu" or out.numel() < parallel_min or not out.is_contiguous():
+        return th.randn(out.shape, generator=generator, device=out.device, dtype=out.dtype, out=out)
+    seeds = th.randint(0, 2**62, (SAMPLING_STREAMS,), generator=generator).tolist()
+    chunks = out.view(-1).tensor_split(SAMPLING_STREAMS)
+    inference = out.is_inference()
+
+    def fill(i: int) -> None:
+        # normal_ runs single-threaded and releases the GIL: chunks fill in parallel without oversubscribing cores.
+        # Inference mode is per thread: a worker must enter it to write into an inference tensor.
+        with th.inference_mode(inference):
+            chunks[i].normal_(generator=th.Generator().manual_seed(seeds[i]))
+
+    workers = min(th.get_num_threads(), SAMPLING_STREAMS)
+    if workers < 2:
+        for i in range(SAMPLING_STREAMS):
+            fill(i)
+    else:
+        pool = _sampling_pools.get(workers)
+        if pool is None:
+            pool = _sampling_pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="cem-sampling")
+        list(pool.map(fill, range(SAMPLING_STREAMS)))
+    return out
 
 
 @dataclass
@@ -43,6 +86,9 @@ class CEMOptimizer:
     :param alpha: weight of the previous distribution in the smoothed update
     :param min_var: floor on the variance, so the search never collapses to a point
     """
+
+    #: CPU draws of at least this many numbers per iteration are split over threads (see :func:`standard_normal_`)
+    parallel_sampling_min: int = 1 << 20
 
     def __init__(
         self,
@@ -94,22 +140,33 @@ class CEMOptimizer:
         """
         n_envs, dim = mean.shape
         samples = mean.new_empty(n_envs, self.population_size, dim)
+        bounded = lower is not None and upper is not None
+        if bounded:
+            # [.., 1, dim]: broadcast over candidates; same dtype as the samples so they can be clamped in place.
+            lower_b = th.as_tensor(lower, dtype=samples.dtype, device=samples.device).unsqueeze(-2)
+            upper_b = th.as_tensor(upper, dtype=samples.dtype, device=samples.device).unsqueeze(-2)
         elites = best = elite_returns = None
         for _ in range(self.n_iterations):
             constrained = self.constrain_var(mean, var, lower, upper).clamp(min=self.min_var)
             # Standard normal truncated at +-2 by clamping: cheap, and keeps samples inside the bounds above.
-            th.randn(samples.shape, generator=generator, device=samples.device, dtype=samples.dtype, out=samples)
-            samples.clamp_(-2.0, 2.0).mul_(constrained.sqrt().unsqueeze(1)).add_(mean.unsqueeze(1))
-            if lower is not None and upper is not None:
-                samples = th.maximum(th.minimum(samples, upper.unsqueeze(-2)), lower.unsqueeze(-2))
+            # Every pass below is in place on one buffer: for POPLIN-P sep it holds population x H x |theta| floats.
+            standard_normal_(samples, generator, self.parallel_sampling_min)
+            samples.clamp_(-2.0, 2.0)
+            th.addcmul(mean.unsqueeze(1), samples, constrained.sqrt().unsqueeze(1), out=samples)  # mean + std * z
+            if bounded:
+                samples.clamp_(min=lower_b, max=upper_b)
             returns = evaluate(samples)
             # A diverging model can produce NaN returns: rank them last instead of poisoning the elites.
             returns = th.nan_to_num(returns, nan=-th.inf)
             elite_returns, elite_idx = th.topk(returns, self.n_elites, dim=1)  # [n_envs, n_elites], best first
-            elites = th.gather(samples, 1, elite_idx.unsqueeze(-1).expand(-1, -1, dim))
+            # Rows of the flat [n_envs * population, dim] view: index_select copies whole rows, ~10x faster than
+            # gather with an expanded index when dim is large (POPLIN-P sep: H x |theta|).
+            rows = elite_idx + th.arange(n_envs, device=elite_idx.device).unsqueeze(1) * self.population_size
+            elites = samples.view(-1, dim).index_select(0, rows.view(-1)).view(n_envs, self.n_elites, dim)
             best = elites[:, 0]
             elite_mean = elites.mean(dim=1)
-            elite_var = elites.var(dim=1, unbiased=False)
+            # Two-pass biased variance: equal to var(unbiased=False) up to rounding, without its slow strided reduction.
+            elite_var = (elites - elite_mean.unsqueeze(1)).square_().mean(dim=1)
             mean = self.alpha * mean + (1.0 - self.alpha) * elite_mean
             var = self.alpha * var + (1.0 - self.alpha) * elite_var
         assert elites is not None and best is not None and elite_returns is not None

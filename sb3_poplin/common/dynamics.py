@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -115,7 +116,7 @@ class ProbabilisticEnsemble(nn.Module):
         self.register_buffer("input_std", th.ones(in_dim))
         # Indices of the elite members, sorted; all members until the first hold-out evaluation.
         self.register_buffer("elite_idx", th.arange(n_elites, dtype=th.long))
-        self._elite_cache: list[tuple[th.Tensor, th.Tensor]] | None = None
+        self._elite_cache: _PlanningWeights | None = None
 
     # ------------------------------------------------------------------ normaliser
     @th.no_grad()
@@ -151,12 +152,19 @@ class ProbabilisticEnsemble(nn.Module):
         mean, raw_logvar = out[..., : self.out_dim], out[..., self.out_dim :]
         return mean, self._bounded_logvar(raw_logvar)
 
-    def _elite_layers(self) -> list[tuple[th.Tensor, th.Tensor]]:
-        """Weights of the elite members only, gathered once per model update instead of once per planning call."""
-        if self._elite_cache is None or self._elite_cache[0][0].device != self.elite_idx.device:
-            idx = self.elite_idx
-            self._elite_cache = [(layer.weight[idx].detach(), layer.bias[idx].detach()) for layer in self.layers]
-        return self._elite_cache
+    def _elite_layers(self) -> _PlanningWeights:
+        """Planning weights of the elite members, derived once per model update instead of once per planning call.
+
+        Rebuilt when the cache was invalidated (training, normaliser, state dict) or the module moved device or dtype.
+        """
+        cache = self._elite_cache
+        weight = self.layers[0].weight
+        if cache is None or cache.layers[0][0].device != weight.device or cache.layers[0][0].dtype != weight.dtype:
+            # Built outside inference mode (planning runs in it): the cache outlives the plan and must stay usable by
+            # any caller, autograd enabled or not.
+            with th.inference_mode(False):
+                cache = self._elite_cache = _PlanningWeights.build(self)
+        return cache
 
     def forward_elites(self, inputs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """Elite members only, for planning (no gradients).
@@ -164,8 +172,9 @@ class ProbabilisticEnsemble(nn.Module):
         :param inputs: ``[n_elites, N, in_dim]`` (unnormalised)
         :return: mean and log-variance, each ``[n_elites, N, out_dim]``
         """
-        x = (inputs - self.input_mean) / self.input_std
-        layers = self._elite_layers()
+        layers = self._elite_layers().layers
+        # The 1/std of the whitening is folded into the first layer; only the centring is left to do here.
+        x = inputs - self.input_mean
         for weight, bias in layers[:-1]:
             x = self.activation(th.baddbmm(bias, x, weight))
         weight, bias = layers[-1]
@@ -173,8 +182,34 @@ class ProbabilisticEnsemble(nn.Module):
         mean, raw_logvar = out[..., : self.out_dim], out[..., self.out_dim :]
         return mean, self._bounded_logvar(raw_logvar)
 
+    def forward_elites_mean(self, inputs: th.Tensor) -> th.Tensor:
+        """Mean prediction averaged over the elite members, every member on the same rows (expectation propagation).
+
+        Equal to ``forward_elites(inputs.expand(n_elites, -1, -1))[0].mean(0)`` up to float rounding, but the first layer
+        of all members is one ``[N, in] x [in, n_elites * hidden]`` matmul (no ``[n_elites, N, in]`` copy of the inputs)
+        and neither the log-variance columns nor their bounds are computed.
+
+        :param inputs: ``[N, in_dim]`` (unnormalised)
+        :return: ``[N, out_dim]``
+        """
+        cache = self._elite_layers()
+        if len(cache.layers) == 1:
+            # No hidden layer: the first layer is the output layer, nothing to share.
+            return self.forward_elites(inputs.unsqueeze(0).expand(self.n_elites, -1, -1))[0].mean(dim=0)
+        n_rows = inputs.shape[0]
+        x = th.addmm(cache.first_bias, inputs - self.input_mean, cache.first_weight)  # [N, n_elites * hidden]
+        # Member-major view of the same memory: [n_elites, N, hidden] with row stride n_elites * hidden (no copy;
+        # batched matmuls take the strided operand as is).
+        x = self.activation(x).view(n_rows, self.n_elites, -1).transpose(0, 1)
+        for weight, bias in cache.layers[1:-1]:
+            x = self.activation(th.baddbmm(bias, x, weight))
+        out = th.baddbmm(cache.last_bias_mean, x, cache.last_weight_mean)  # [n_elites, N, out_dim]
+        return out.mean(dim=0)
+
     def invalidate_cache(self) -> None:
-        """Forget the gathered elite weights (call after the parameters changed outside :meth:`fit`)."""
+        """Forget the derived planning weights: call after the parameters, the elites or the normaliser buffers were
+        changed other than by :meth:`fit`, :meth:`fit_input_normalizer` or ``load_state_dict`` (the input scale is
+        folded into them)."""
         self._elite_cache = None
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
@@ -382,3 +417,42 @@ class TerminationClassifier(nn.Module):
         with th.no_grad():
             accuracy = ((self(next_obs) > 0).float() == terminated).float().mean().item()
         return {"termination_loss": float(np.mean(losses)), "termination_accuracy": accuracy}
+
+
+@dataclass
+class _PlanningWeights:
+    """Elite weights of an ensemble laid out for planning (derived tensors, never trained).
+
+    :param layers: ``(weight [n_elites, in, out], bias [n_elites, 1, out])`` per layer; the first weight is divided by
+        the input std (the whitening folded in; the inputs still need centring)
+    :param first_weight: the first layer of all elites side by side ``[in, n_elites * out_0]`` (member-major columns)
+    :param first_bias: ``[n_elites * out_0]``
+    :param last_weight_mean: the mean columns of the output layer ``[n_elites, hidden, out_dim]``
+    :param last_bias_mean: ``[n_elites, 1, out_dim]``
+    """
+
+    layers: list[tuple[th.Tensor, th.Tensor]]
+    first_weight: th.Tensor
+    first_bias: th.Tensor
+    last_weight_mean: th.Tensor
+    last_bias_mean: th.Tensor
+
+    @classmethod
+    @th.no_grad()
+    def build(cls, model: ProbabilisticEnsemble) -> _PlanningWeights:
+        """Gather the elites of ``model`` and fold its input scaling into the first layer."""
+        idx = model.elite_idx
+        layers = [(layer.weight[idx].detach(), layer.bias[idx].detach()) for layer in model.layers]
+        # ((x - m) / s) @ W == (x - m) @ (W / s). Only the scale is folded: folding the centring too (x @ W' - m @ W')
+        # would cancel catastrophically on dimensions whose mean is large compared with their std.
+        first_weight = layers[0][0] / model.input_std.view(1, -1, 1)  # [n_elites, in, out_0]
+        layers[0] = (first_weight, layers[0][1])
+        n_elites, in_dim, out_0 = first_weight.shape
+        weight, bias = layers[-1]
+        return cls(
+            layers=layers,
+            first_weight=first_weight.permute(1, 0, 2).reshape(in_dim, n_elites * out_0).contiguous(),
+            first_bias=layers[0][1].reshape(n_elites * out_0).contiguous(),
+            last_weight_mean=weight[..., : model.out_dim].contiguous(),
+            last_bias_mean=bias[..., : model.out_dim].contiguous(),
+        )

@@ -11,11 +11,13 @@ A planner never imports the algorithm: the algorithm owns the planner and hands 
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 import torch as th
+from torch import nn
 
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.policies import PolicyNetwork
@@ -54,13 +56,24 @@ class Planner(ABC):
     :param act_dim: action size
     :param init_sigma: initial standard deviation of the noise distribution
     :param return_mean: execute the CEM mean (True, POPLIN/PETS) or the best sample of the last iteration (random shooting)
+    :param cuda_graph: on a CUDA device, capture the whole plan (every CEM iteration and imagined step) in one CUDA graph
+        and replay it, so a planning step costs one launch instead of thousands; ignored on CPU. Random numbers stay
+        seeded: the generator is registered with the graph, and a replay draws exactly what the eager plan would.
+        The graph is captured again when the shapes, the settings or the tensors it reads (e.g. the ensemble's planning
+        weights after a model update) change.
     """
 
     #: True when the noise is a sequence over the horizon that is shifted by one step to warm-start the next plan
     sequential: bool = True
 
     def __init__(
-        self, rollout: ModelRollout, cem: CEMOptimizer, act_dim: int, init_sigma: float, return_mean: bool = True
+        self,
+        rollout: ModelRollout,
+        cem: CEMOptimizer,
+        act_dim: int,
+        init_sigma: float,
+        return_mean: bool = True,
+        cuda_graph: bool = False,
     ) -> None:
         self.rollout = rollout
         self.cem = cem
@@ -70,6 +83,8 @@ class Planner(ABC):
         self.return_mean = return_mean
         #: how many of the best elites to roll out once more (mean prediction) for hallucinated distillation data
         self.imagine_elites = 0
+        self.cuda_graph = cuda_graph
+        self._captured: _CapturedPlan | None = None
 
     @property
     @abstractmethod
@@ -126,6 +141,43 @@ class Planner(ABC):
         :param mean: warm-start mean ``[n_envs, noise_dim]`` (already shifted), None at the start of an episode
         :param generator: random generator for CEM samples and sampled propagation
         """
+        # Inference mode: no autograd bookkeeping (version counters, view tracking) on the thousands of small ops of a
+        # plan, ~15% of a small configuration's step on CPU. The outputs are cloned outside it into normal tensors,
+        # which the caller may use anywhere (and which a later graph replay does not overwrite).
+        with th.inference_mode():
+            out = self._plan_or_replay(obs0, mean, generator)
+        return type(out)(**{f.name: _clone(getattr(out, f.name)) for f in fields(out)})
+
+    def _plan_or_replay(self, obs0: th.Tensor, mean: th.Tensor | None, generator: th.Generator | None) -> PlanOutput:
+        if self.cuda_graph and obs0.is_cuda:
+            if mean is None:
+                mean = self.initial_mean(obs0.shape[0], obs0.device)
+            if self._captured is None or not self._captured.matches(self, obs0, mean, generator):
+                self._captured = None  # free the previous graph's memory before capturing the next one
+                self._captured = _CapturedPlan.capture(self, obs0, mean, generator)
+            if self._captured is not None:
+                return self._captured.replay(obs0, mean)
+            self.cuda_graph = False  # capture failed (warned): plan eagerly from now on
+        return self._plan(obs0, mean, generator)
+
+    def _graph_tensors(self) -> list[th.Tensor]:
+        """Every tensor a captured plan reads besides ``obs0`` and ``mean``: weights, normalisers, bounds.
+
+        A graph replays on fixed addresses, so it is valid only while these tensors keep theirs (values may change in
+        place, as an optimiser step does). Refreshes the ensemble's derived planning weights first, outside the graph.
+        """
+        tensors = [self.rollout.action_low, self.rollout.action_high]
+        dynamics = self.rollout.dynamics
+        planning_weights = getattr(dynamics, "_elite_layers", None)
+        if planning_weights is not None:
+            tensors += _flat_tensors(planning_weights())
+        for module in (dynamics, getattr(self, "policy_net", None)):
+            if isinstance(module, nn.Module):
+                tensors += [*module.parameters(), *module.buffers()]
+        return tensors
+
+    def _plan(self, obs0: th.Tensor, mean: th.Tensor | None, generator: th.Generator | None) -> PlanOutput:
+        """The plan itself, eager (what :meth:`plan` runs, or captures in a CUDA graph)."""
         n_envs = obs0.shape[0]
         if mean is None:
             mean = self.initial_mean(n_envs, obs0.device)
@@ -193,8 +245,7 @@ class RandomShootingPlanner(ActionSequencePlanner):
     def warm_start(self, mean: th.Tensor) -> th.Tensor:
         return mean  # unused: every step draws afresh
 
-    @th.no_grad()
-    def plan(self, obs0: th.Tensor, mean: th.Tensor | None = None, generator: th.Generator | None = None) -> PlanOutput:
+    def _plan(self, obs0: th.Tensor, mean: th.Tensor | None, generator: th.Generator | None) -> PlanOutput:
         n_envs = obs0.shape[0]
         population = self.cem.population_size
         candidates = th.rand(n_envs, population, self.noise_dim, generator=generator, device=obs0.device) * 2.0 - 1.0
@@ -215,6 +266,8 @@ class PolicyActionPlanner(Planner):
 
     :param policy_net: the policy network (read at every planning step, so distillation takes effect at once)
     :param variant: ``init`` or ``replan``
+    :param return_mean: see :class:`Planner`
+    :param cuda_graph: see :class:`Planner`
     """
 
     def __init__(
@@ -226,8 +279,9 @@ class PolicyActionPlanner(Planner):
         policy_net: PolicyNetwork,
         variant: str = "init",
         return_mean: bool = True,
+        cuda_graph: bool = False,
     ) -> None:
-        super().__init__(rollout, cem, act_dim, init_sigma, return_mean)
+        super().__init__(rollout, cem, act_dim, init_sigma, return_mean, cuda_graph)
         variant = variant.lower()
         if variant not in ("init", "replan"):
             raise ValueError(f"POPLIN-A planning variant must be 'init' or 'replan', got {variant!r}")
@@ -284,6 +338,8 @@ class PolicyParameterPlanner(Planner):
 
     :param policy_net: the policy network whose parameters are perturbed
     :param variant: ``uni`` or ``sep``
+    :param return_mean: see :class:`Planner`
+    :param cuda_graph: see :class:`Planner`
     """
 
     def __init__(
@@ -295,6 +351,7 @@ class PolicyParameterPlanner(Planner):
         policy_net: PolicyNetwork,
         variant: str = "sep",
         return_mean: bool = True,
+        cuda_graph: bool = False,
     ) -> None:
         variant = variant.lower()
         if variant not in ("uni", "sep"):
@@ -302,7 +359,7 @@ class PolicyParameterPlanner(Planner):
         self.variant = variant
         self.sequential = variant == "sep"
         self.policy_net = policy_net
-        super().__init__(rollout, cem, act_dim, init_sigma, return_mean)
+        super().__init__(rollout, cem, act_dim, init_sigma, return_mean, cuda_graph)
 
     @property
     def step_noise_dim(self) -> int:
@@ -330,3 +387,107 @@ class PolicyParameterPlanner(Planner):
             return actions.transpose(0, 1).reshape(n_particles, n_envs, k, -1)
 
         return fn
+
+
+def _flat_tensors(value: Any) -> list[th.Tensor]:
+    """The tensors inside a tensor, a dataclass or a (nested) list/tuple of them."""
+    if isinstance(value, th.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _flat_tensors(item)]
+    if is_dataclass(value) and not isinstance(value, type):
+        return [t for f in fields(value) for t in _flat_tensors(getattr(value, f.name))]
+    return []
+
+
+def _settings(obj: Any) -> tuple[tuple[str, Any], ...]:
+    """The plain (number, string, bool) attributes of an object: values a captured graph has baked in."""
+    return tuple(sorted((k, v) for k, v in vars(obj).items() if isinstance(v, (bool, int, float, str)) or v is None))
+
+
+class _CapturedPlan:
+    """One planner's :meth:`Planner._plan` captured in a CUDA graph, with its static inputs and outputs.
+
+    :param graph: the captured graph
+    :param key: what the capture depends on (shapes, settings, generator, addresses of the tensors read)
+    :param static_obs: the graph's observation input ``[n_envs, obs_dim]``
+    :param static_mean: the graph's warm-start input ``[n_envs, noise_dim]``
+    :param static_out: the graph's outputs (overwritten by every replay)
+    :param generator: the generator registered with the graph (held, so its id cannot be reused by another one)
+    """
+
+    def __init__(
+        self,
+        graph: Any,
+        key: tuple,
+        static_obs: th.Tensor,
+        static_mean: th.Tensor,
+        static_out: PlanOutput,
+        generator: th.Generator | None,
+    ) -> None:
+        self.graph = graph
+        self.key = key
+        self.static_obs = static_obs
+        self.static_mean = static_mean
+        self.static_out = static_out
+        self.generator = generator
+
+    @staticmethod
+    def make_key(planner: Planner, obs0: th.Tensor, mean: th.Tensor, generator: th.Generator | None) -> tuple:
+        tensors = planner._graph_tensors()
+        layout = tuple((t.data_ptr(), tuple(t.shape), t.stride(), t.dtype) for t in tensors)
+        inputs = (tuple(obs0.shape), obs0.dtype, obs0.device, tuple(mean.shape), mean.dtype)
+        settings = (_settings(planner), _settings(planner.cem), _settings(planner.rollout))
+        return inputs, id(generator), settings, layout
+
+    def matches(self, planner: Planner, obs0: th.Tensor, mean: th.Tensor, generator: th.Generator | None) -> bool:
+        return self.key == self.make_key(planner, obs0, mean, generator)
+
+    @classmethod
+    def capture(
+        cls, planner: Planner, obs0: th.Tensor, mean: th.Tensor, generator: th.Generator | None
+    ) -> _CapturedPlan | None:
+        """Warm up, capture and return the graph, or None (with a warning) when this plan cannot be captured."""
+        key = cls.make_key(planner, obs0, mean, generator)
+        static_obs, static_mean = obs0.clone(), mean.clone()
+        # Warm-up runs (lazy library initialisation must not happen during capture) draw random numbers: put the
+        # generator back afterwards so that graph replays draw exactly what eager plans would have drawn.
+        rng_state = generator.get_state() if generator is not None else th.cuda.get_rng_state(obs0.device)
+        graph = th.cuda.CUDAGraph()
+        try:
+            side = th.cuda.Stream(obs0.device)
+            side.wait_stream(th.cuda.current_stream(obs0.device))
+            with th.cuda.stream(side):
+                for _ in range(2):
+                    planner._plan(static_obs, static_mean, generator)
+            th.cuda.current_stream(obs0.device).wait_stream(side)
+            th.cuda.synchronize(obs0.device)
+            if generator is not None:
+                generator.set_state(rng_state)
+                register = getattr(graph, "register_generator_state", None)
+                if register is None:
+                    raise RuntimeError("this torch cannot register a user generator with a CUDA graph")
+                register(generator)
+            else:
+                th.cuda.set_rng_state(rng_state, obs0.device)  # the default generator is registered by torch itself
+            with th.cuda.graph(graph):
+                static_out = planner._plan(static_obs, static_mean, generator)
+        except Exception as error:  # any capture failure (an op that cannot be captured...) falls back to eager
+            if generator is not None:
+                generator.set_state(rng_state)
+            else:
+                th.cuda.set_rng_state(rng_state, obs0.device)
+            warnings.warn(f"CUDA graph capture of the plan failed, planning eagerly instead: {error}", stacklevel=3)
+            return None
+        return cls(graph, key, static_obs, static_mean, static_out, generator)
+
+    def replay(self, obs0: th.Tensor, mean: th.Tensor) -> PlanOutput:
+        """Plan for new inputs; the outputs are the graph's static tensors (copy them before the next replay)."""
+        self.static_obs.copy_(obs0)
+        self.static_mean.copy_(mean)
+        self.graph.replay()
+        return self.static_out
+
+
+def _clone(value: Any) -> Any:
+    return value.clone() if isinstance(value, th.Tensor) else value

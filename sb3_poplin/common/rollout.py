@@ -90,6 +90,27 @@ class ModelRollout:
         """[-1, 1] -> env units."""
         return self.action_low + 0.5 * (action + 1.0) * (self.action_high - self.action_low)
 
+    def mean_prediction(self, inputs: th.Tensor) -> th.Tensor:
+        """Mean prediction of the elite members, averaged over them, all on the same rows.
+
+        :param inputs: ``[R, in_dim]`` (obs and action in [-1, 1])
+        :return: ``[R, out_dim]``
+        """
+        fast = getattr(self.dynamics, "forward_elites_mean", None)
+        if fast is not None:
+            return fast(inputs)
+        # Any model with the planning interface (``forward_elites`` and ``n_elites``) works, only slower.
+        mean, _ = self.dynamics.forward_elites(inputs.unsqueeze(0).expand(self.dynamics.n_elites, -1, -1))
+        return mean.mean(dim=0)
+
+    @staticmethod
+    def _permutation(n: int, device: th.device, generator: th.Generator | None) -> th.Tensor:
+        """A random permutation of ``n`` rows drawn on ``device`` (no host-device copy, so it can be graph-captured)."""
+        if device.type == "cpu":
+            return th.randperm(n, generator=generator)
+        # On an accelerator the generator lives there too; sorting uniform keys is capturable in a CUDA graph.
+        return th.argsort(th.rand(n, generator=generator, device=device))
+
     def predict_next(
         self, obs: th.Tensor, action: th.Tensor, generator: th.Generator | None = None
     ) -> tuple[th.Tensor, th.Tensor | None]:
@@ -103,14 +124,13 @@ class ModelRollout:
         n_elites = self.dynamics.n_elites
         inputs = th.cat([obs, action], dim=-1)
         if self.propagation == "expectation":
-            # [1, R, in] -> every elite on the same rows, then average their means: [R, out]
-            mean, _ = self.dynamics.forward_elites(inputs.expand(n_elites, -1, -1))
-            out = mean.mean(dim=0, keepdim=True)
+            # [1, R, in] -> every elite on the same rows, then average their means: [1, R, out]
+            out = self.mean_prediction(inputs.view(n_particles * rows, -1)).view(n_particles, rows, -1)
         else:
             if self.propagation == "random_model":
                 # A fresh random member per particle and step: permute the flat rows, split them evenly over members.
                 flat = inputs.reshape(n_particles * rows, -1)
-                perm = th.randperm(flat.shape[0], generator=generator, device="cpu").to(flat.device)
+                perm = self._permutation(flat.shape[0], flat.device, generator)
                 member_inputs = flat[perm].view(n_elites, -1, flat.shape[-1])
             else:
                 # Particle p uses member p // (P / E) for the whole horizon: a free view.
@@ -155,14 +175,17 @@ class ModelRollout:
             flat_action = action.reshape(n_particles, n_envs * population, -1)
             next_obs, learned = self.predict_next(flat_obs, flat_action, generator)
             next_obs = next_obs.view(n_particles, n_envs, population, obs_dim)
+            env_action = self.unscale_action(action) if learned is None or self.termination_fn is not None else action
             if learned is not None:
                 reward = learned.view(n_particles, n_envs, population)
             else:
                 assert self.reward_fn is not None
-                reward = self.reward_fn(obs, self.unscale_action(action), next_obs)
-            returns = returns + reward * alive
+                reward = self.reward_fn(obs, env_action, next_obs)
             if self.termination_fn is not None:
-                alive = alive & ~self.termination_fn(obs, self.unscale_action(action), next_obs)
+                returns = returns + reward * alive
+                alive = alive & ~self.termination_fn(obs, env_action, next_obs)
+            else:
+                returns = returns + reward  # nothing ever terminates: skip the mask
             obs = next_obs
         return returns.mean(dim=0)
 
@@ -177,14 +200,12 @@ class ModelRollout:
             ``[n_envs, n_candidates, H, act_dim]``
         """
         n_envs, obs_dim = obs0.shape
-        n_elites = self.dynamics.n_elites
         obs = obs0.view(1, n_envs, 1, obs_dim).expand(1, n_envs, n_candidates, obs_dim)
         states, actions = [], []
         for t in range(self.horizon):
             action = action_fn(t, obs)
             states.append(obs[0])
             actions.append(action[0])
-            inputs = th.cat([obs, action], dim=-1).view(1, n_envs * n_candidates, -1)
-            mean, _ = self.dynamics.forward_elites(inputs.expand(n_elites, -1, -1))
-            obs = obs + mean.mean(dim=0)[..., :obs_dim].view(1, n_envs, n_candidates, obs_dim)
+            mean = self.mean_prediction(th.cat([obs, action], dim=-1).view(n_envs * n_candidates, -1))
+            obs = obs + mean[:, :obs_dim].view(1, n_envs, n_candidates, obs_dim)
         return th.stack(states, dim=2), th.stack(actions, dim=2)

@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--output", default="docs/learning.md")
     parser.add_argument("--timing-algos", nargs="*", default=["POPLIN_A", "POPLIN_P"])
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for the planning timings")
     args = parser.parse_args()
     if args.variants == ["all"]:
         args.variants = list(VARIANTS)
@@ -170,7 +171,10 @@ def main() -> None:
 
     if args.skip_timing:
         args.timing_algos = []
-    lines += ["", "## Planning time per env step (untrained model, median, 2 torch threads)", ""]
+    import torch as th
+
+    th.set_num_threads(args.threads)
+    lines += ["", f"## Planning time per env step (untrained model, median, {args.threads} torch thread(s))", ""]
     lines += ["| env | algorithm | config | ms per step |", "|---|---|---|---:|"]
     repeats = 3 if args.quick else 20
     for env in ["Pendulum-v1", "HalfCheetah-v5"]:

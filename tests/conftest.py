@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import torch as th
+
+# The test models are small, so one thread is as fast as two; and on a machine shared with other processes, several
+# torch threads wait on each other at every OpenMP barrier (seen: steps 5-10x slower), so keep to one.
+th.set_num_threads(1)
 
 #: the smallest config that still plans through a trained model
 TINY: dict[str, Any] = dict(

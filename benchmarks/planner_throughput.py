@@ -27,6 +27,7 @@ networks learned. Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import math
 import os
@@ -509,29 +510,39 @@ def buffer_memory(steps: int) -> dict[str, float]:
 # ----------------------------------------------------------------------------------------------------------------------
 # 4. Memory of planning
 # ----------------------------------------------------------------------------------------------------------------------
+def trim_heap() -> None:
+    """Hand the C allocator's free memory back to the OS (glibc), so that RSS counts live memory, not its cache."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def leak_check(kind: str, cfg: Config, env_id: str, device: th.device, steps: int) -> dict[str, float]:
     """Allocation growth over ``steps`` warm-started planning steps (after a warm-up of a tenth of them).
 
     The resident size of a process moves up and down with the allocator's caching, so one before/after difference can
-    show a few MB either way: it is sampled 11 times and its least-squares slope is reported, with the Python heap
-    (tracemalloc) and, on CUDA, the torch allocator before and after.
+    show a few MB either way: the heap is trimmed before each of 11 samples and the least-squares slope is reported,
+    with the Python heap (tracemalloc) and, on CUDA, the torch allocator before and after.
     """
     planner = build_planner(kind, cfg, env_id, device)
     obs_dim = ENVS[env_id][0]
     generator = th.Generator(device=device).manual_seed(0)
     obs = th.randn(1, obs_dim, device=device)
     mean = None
-    warm = max(steps // 10, 5)
+    warm = max(steps // 10, 10)
     for _ in range(warm):
         mean = planner.warm_start(planner.plan(obs, mean, generator).mean)
     gc.collect()
     tracemalloc.start()
     cuda0 = th.cuda.memory_allocated(device) if device.type == "cuda" else 0
     snap0 = tracemalloc.take_snapshot()
+    trim_heap()
     samples: list[tuple[int, float]] = [(0, rss_mb())]
     for step in range(1, steps + 1):
         mean = planner.warm_start(planner.plan(obs, mean, generator).mean)
         if step % max(steps // 10, 1) == 0 or step == steps:
+            trim_heap()
             samples.append((step, rss_mb()))
     gc.collect()
     snap1 = tracemalloc.take_snapshot()
@@ -795,7 +806,7 @@ def main() -> None:
         ]
         rows.append("|" + "---|" * (rows[0].count("|") - 1))
         checks = [(SMALL, kind, steps) for kind in PLANNERS]
-        paper_steps = args.leak_steps_paper if args.leak_steps_paper is not None else (0 if quick else 100)
+        paper_steps = args.leak_steps_paper if args.leak_steps_paper is not None else (0 if quick else 300)
         if paper_steps:
             checks.append((PAPER, "POPLIN-P sep", paper_steps))
         for cfg, kind, n in checks:
@@ -816,8 +827,9 @@ def main() -> None:
         sections["Memory of planning"] = (
             since(start),
             "Allocation growth over many warm-started planning steps (HalfCheetah-v5 sizes), after a warm-up of a tenth "
-            "as many steps. The resident size moves with the allocator's caching, so it is sampled 11 times: its range "
-            "and least-squares slope are reported, with the growth of the Python heap (tracemalloc)."
+            "as many steps. The resident size moves with the allocator's caching, so the C heap is trimmed "
+            "(`malloc_trim`) before each of 11 samples: their range and least-squares slope are reported, with the "
+            "growth of the Python heap (tracemalloc)."
             + "\n\n"
             + "\n".join(rows)
             + (

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import numpy as np
+import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -53,9 +54,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (the small default config is dispatch-bound: 1 is fastest)"
+    )
     parser.add_argument("--save", default="poplin_demo.zip", help="where to save the trained model ('' to skip)")
     args = parser.parse_args(argv)
 
+    th.set_num_threads(args.threads)
     algo = ALGOS[args.algo]
     model = algo("MlpPolicy", args.env, seed=args.seed, device=args.device, verbose=0, **DEFAULT_CONFIG)
     eval_seed = args.seed + 1000

@@ -25,16 +25,9 @@ from typing import Any
 
 import numpy as np
 
-SMALL_CONFIG: dict[str, Any] = dict(
-    learning_starts=200,
-    population_size=100,
-    n_elites=10,
-    horizon=15,
-    ensemble_size=3,
-    dynamics_net_arch=[64, 64],
-    dynamics_epochs=20,
-    dynamics_batch_size=64,
-)
+from sb3_poplin.__main__ import DEFAULT_CONFIG
+
+SMALL_CONFIG: dict[str, Any] = DEFAULT_CONFIG  # the configuration of `python -m sb3_poplin`
 PAPER_CONFIG: dict[str, Any] = dict(population_size=500, n_elites=50, horizon=30, cem_iterations=5, ensemble_size=5)
 
 #: name -> (algorithm class name, constructor arguments)

@@ -23,7 +23,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
-from sb3_poplin.common.distillation import Distillation, DistillationData
+from sb3_poplin.common.distillation import BehaviorCloning, Distillation, DistillationData
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
@@ -446,6 +446,17 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     @abstractmethod
     def _make_distillation(self) -> Distillation | None:
         """The distillation scheme of this algorithm (None when there is no policy network)."""
+
+    def _behavior_cloning(self) -> BehaviorCloning:
+        """Behaviour cloning with this algorithm's distillation schedule (``policy_*`` arguments)."""
+        return BehaviorCloning(
+            epochs=self.policy_epochs,
+            batch_size=self.policy_batch_size,
+            holdout_ratio=self.policy_holdout_ratio,
+            patience=self.policy_patience,
+            max_updates=self.policy_max_updates,
+            generator=self.train_generator,
+        )
 
     def set_random_seed(self, seed: int | None = None) -> None:
         """Seed python, numpy, torch, the action space, and the generators of planning and model training.

@@ -9,7 +9,7 @@ from stable_baselines3.common.type_aliases import GymEnv
 
 from sb3_poplin.common.base import PlanningAlgorithm
 from sb3_poplin.common.cem import CEMOptimizer
-from sb3_poplin.common.distillation import BehaviorCloning, Distillation
+from sb3_poplin.common.distillation import Distillation
 from sb3_poplin.common.planners import Planner, PlanOutput, PolicyActionPlanner
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.rollout import ModelRollout
@@ -63,14 +63,7 @@ class POPLIN_A(PlanningAlgorithm):
         return PolicyActionPlanner(rollout, cem, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant)
 
     def _make_distillation(self) -> Distillation:
-        return BehaviorCloning(
-            epochs=self.policy_epochs,
-            batch_size=self.policy_batch_size,
-            holdout_ratio=self.policy_holdout_ratio,
-            patience=self.policy_patience,
-            max_updates=self.policy_max_updates,
-            generator=self.train_generator,
-        )
+        return self._behavior_cloning()
 
     def _on_plan(self, raw_obs: np.ndarray, out: PlanOutput) -> None:
         super()._on_plan(raw_obs, out)

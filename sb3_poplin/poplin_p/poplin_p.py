@@ -11,7 +11,6 @@ from sb3_poplin.common.base import PlanningAlgorithm
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import (
     AdversarialDistillation,
-    BehaviorCloning,
     Discriminator,
     Distillation,
     ParameterAverage,
@@ -103,14 +102,7 @@ class POPLIN_P(PlanningAlgorithm):
                 max_updates=self.policy_max_updates,
                 generator=self.train_generator,
             )
-        return BehaviorCloning(
-            epochs=self.policy_epochs,
-            batch_size=self.policy_batch_size,
-            holdout_ratio=self.policy_holdout_ratio,
-            patience=self.policy_patience,
-            max_updates=self.policy_max_updates,
-            generator=self.train_generator,
-        )
+        return self._behavior_cloning()
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "discriminator"]

@@ -18,24 +18,21 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch as th
+import yaml
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_poplin import POPLIN_A, POPLIN_P
+from sb3_poplin.zoo import hyperparams_file
 
 ALGOS = {"poplin_a": POPLIN_A, "poplin_p": POPLIN_P}
-#: the zoo's CPU-sized Pendulum settings (sb3_poplin/hyperparams/poplin_*.yml)
-PENDULUM = dict(
-    population_size=100,
-    n_elites=10,
-    cem_iterations=5,
-    horizon=20,
-    ensemble_size=3,
-    dynamics_net_arch=[64, 64],
-    dynamics_epochs=20,
-    dynamics_batch_size=64,
-    learning_starts=200,
-)
+
+
+def zoo_settings(algo: str, env_id: str) -> dict:
+    """The algorithm's entry for ``env_id`` in the packaged rl-zoo3 file (sb3_poplin/hyperparams/<algo>.yml), without the
+    keys that are the zoo's own or that this script sets."""
+    entry = yaml.safe_load(hyperparams_file(algo).read_text())[env_id]
+    return {k: v for k, v in entry.items() if k not in {"n_timesteps", "policy", "buffer_size", "predict_with"}}
 
 
 def control(model: POPLIN_A | POPLIN_P, env: gym.Env, mode: str, episodes: int) -> tuple[float, float, float]:
@@ -69,7 +66,7 @@ def main() -> None:
     if args.model:
         model = algo.load(args.model, env=gym.make(args.env))
     else:
-        model = algo("MlpPolicy", args.env, buffer_size=args.steps, seed=args.seed, **PENDULUM)
+        model = algo("MlpPolicy", args.env, buffer_size=args.steps, seed=args.seed, **zoo_settings(args.algo, args.env))
         model.learn(args.steps)
     env = Monitor(gym.make(args.env))
     env.reset(seed=args.seed + 1000)

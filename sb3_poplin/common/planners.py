@@ -213,6 +213,15 @@ class Planner(ABC):
         )
 
 
+def sequence_action_fn(sequence: th.Tensor) -> ActionFn:
+    """Actions read from fixed sequences ``[n_envs, K, H, act_dim]``, the same for every particle."""
+
+    def fn(t: int, states: th.Tensor) -> th.Tensor:
+        return sequence[:, :, t].expand(states.shape[0], -1, -1, -1)
+
+    return fn
+
+
 class ActionSequencePlanner(Planner):
     """PETS: CEM directly over the action sequence in [-1, 1] (no policy network)."""
 
@@ -226,12 +235,7 @@ class ActionSequencePlanner(Planner):
 
     def action_fn(self, noise: th.Tensor, context: Any) -> ActionFn:
         n_envs, k, _ = noise.shape
-        sequence = noise.view(n_envs, k, self.horizon, self.act_dim)
-
-        def fn(t: int, states: th.Tensor) -> th.Tensor:
-            return sequence[:, :, t].expand(states.shape[0], -1, -1, -1)
-
-        return fn
+        return sequence_action_fn(noise.view(n_envs, k, self.horizon, self.act_dim))
 
 
 class RandomShootingPlanner(ActionSequencePlanner):
@@ -239,8 +243,6 @@ class RandomShootingPlanner(ActionSequencePlanner):
 
     One round, no refit and no warm start: the baseline that CEM-based planners must beat at equal budget.
     """
-
-    sequential = True
 
     def warm_start(self, mean: th.Tensor) -> th.Tensor:
         return mean  # unused: every step draws afresh
@@ -257,7 +259,44 @@ class RandomShootingPlanner(ActionSequencePlanner):
         return self._output(obs0, elites[:, 0], elites, elite_returns, None)
 
 
-class PolicyActionPlanner(Planner):
+class PolicyPlanner(Planner):
+    """A planner around a policy network, in one of its named variants.
+
+    :param rollout: evaluates candidates with the learned model
+    :param cem: the optimiser
+    :param act_dim: action size
+    :param init_sigma: initial standard deviation of the noise distribution
+    :param policy_net: the policy network (read at every planning step, so distillation takes effect at once)
+    :param variant: one of :attr:`variants`
+    :param return_mean: see :class:`Planner`
+    :param cuda_graph: see :class:`Planner`
+    """
+
+    #: the variant names this planner accepts, the default first
+    variants: tuple[str, ...] = ()
+    #: the algorithm's name, for error messages
+    algorithm: str = ""
+
+    def __init__(
+        self,
+        rollout: ModelRollout,
+        cem: CEMOptimizer,
+        act_dim: int,
+        init_sigma: float,
+        policy_net: PolicyNetwork,
+        variant: str | None = None,
+        return_mean: bool = True,
+        cuda_graph: bool = False,
+    ) -> None:
+        variant = (variant or self.variants[0]).lower()
+        if variant not in self.variants:
+            raise ValueError(f"{self.algorithm} planning variant must be one of {self.variants}, got {variant!r}")
+        self.variant = variant
+        self.policy_net = policy_net
+        super().__init__(rollout, cem, act_dim, init_sigma, return_mean, cuda_graph)
+
+
+class PolicyActionPlanner(PolicyPlanner):
     """POPLIN-A: noise on the policy's actions.
 
     ``init``: the policy proposes a reference sequence once, by rolling itself through the model (mean prediction);
@@ -270,23 +309,8 @@ class PolicyActionPlanner(Planner):
     :param cuda_graph: see :class:`Planner`
     """
 
-    def __init__(
-        self,
-        rollout: ModelRollout,
-        cem: CEMOptimizer,
-        act_dim: int,
-        init_sigma: float,
-        policy_net: PolicyNetwork,
-        variant: str = "init",
-        return_mean: bool = True,
-        cuda_graph: bool = False,
-    ) -> None:
-        super().__init__(rollout, cem, act_dim, init_sigma, return_mean, cuda_graph)
-        variant = variant.lower()
-        if variant not in ("init", "replan"):
-            raise ValueError(f"POPLIN-A planning variant must be 'init' or 'replan', got {variant!r}")
-        self.variant = variant
-        self.policy_net = policy_net
+    variants = ("init", "replan")
+    algorithm = "POPLIN-A"
 
     @property
     def step_noise_dim(self) -> int:
@@ -316,12 +340,7 @@ class PolicyActionPlanner(Planner):
         deltas = noise.view(n_envs, k, self.horizon, self.act_dim)
         if context is not None:
             reference = context.view(n_envs, 1, self.horizon, self.act_dim)
-            sequence = (reference + deltas).clamp(-1.0, 1.0)
-
-            def fn_init(t: int, states: th.Tensor) -> th.Tensor:
-                return sequence[:, :, t].expand(states.shape[0], -1, -1, -1)
-
-            return fn_init
+            return sequence_action_fn((reference + deltas).clamp(-1.0, 1.0))
         policy = self.policy_net
 
         def fn_replan(t: int, states: th.Tensor) -> th.Tensor:
@@ -330,7 +349,7 @@ class PolicyActionPlanner(Planner):
         return fn_replan
 
 
-class PolicyParameterPlanner(Planner):
+class PolicyParameterPlanner(PolicyPlanner):
     """POPLIN-P: noise on the policy network's parameters.
 
     ``uni``: one noise vector for the whole horizon (``|theta|`` numbers per candidate); ``sep``: one per step
@@ -342,24 +361,12 @@ class PolicyParameterPlanner(Planner):
     :param cuda_graph: see :class:`Planner`
     """
 
-    def __init__(
-        self,
-        rollout: ModelRollout,
-        cem: CEMOptimizer,
-        act_dim: int,
-        init_sigma: float,
-        policy_net: PolicyNetwork,
-        variant: str = "sep",
-        return_mean: bool = True,
-        cuda_graph: bool = False,
-    ) -> None:
-        variant = variant.lower()
-        if variant not in ("uni", "sep"):
-            raise ValueError(f"POPLIN-P planning variant must be 'uni' or 'sep', got {variant!r}")
-        self.variant = variant
-        self.sequential = variant == "sep"
-        self.policy_net = policy_net
-        super().__init__(rollout, cem, act_dim, init_sigma, return_mean, cuda_graph)
+    variants = ("sep", "uni")
+    algorithm = "POPLIN-P"
+
+    @property
+    def sequential(self) -> bool:  # type: ignore[override]
+        return self.variant == "sep"
 
     @property
     def step_noise_dim(self) -> int:

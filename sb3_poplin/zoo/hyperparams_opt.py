@@ -69,6 +69,15 @@ def _convert_planning(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _converted(
+    trial: optuna.Trial, converter: Callable[[dict[str, Any]], dict[str, Any]], params: dict[str, Any]
+) -> dict[str, Any]:
+    """Constructor arguments from raw parameters, recording the derived elite count on the trial."""
+    hyperparams = converter(params)
+    trial.set_user_attr("n_elites", hyperparams["n_elites"])
+    return hyperparams
+
+
 def convert_poplin_a_params(params: dict[str, Any]) -> dict[str, Any]:
     """
     Constructor arguments of POPLIN_A from the raw parameters of a trial.
@@ -117,9 +126,7 @@ def sample_poplin_a_params(trial: optuna.Trial, n_actions: int, n_envs: int, add
         "policy_width": trial.suggest_categorical("policy_width", POPLIN_A_POLICY_WIDTHS),
         "planning_variant": trial.suggest_categorical("planning_variant", POPLIN_A_VARIANTS),
     }
-    hyperparams = convert_poplin_a_params(params)
-    trial.set_user_attr("n_elites", hyperparams["n_elites"])
-    return hyperparams
+    return _converted(trial, convert_poplin_a_params, params)
 
 
 def sample_poplin_p_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
@@ -139,9 +146,7 @@ def sample_poplin_p_params(trial: optuna.Trial, n_actions: int, n_envs: int, add
         "planning_variant": trial.suggest_categorical("planning_variant", POPLIN_P_VARIANTS),
         "distillation": trial.suggest_categorical("distillation", POPLIN_P_DISTILLATIONS),
     }
-    hyperparams = convert_poplin_p_params(params)
-    trial.set_user_attr("n_elites", hyperparams["n_elites"])
-    return hyperparams
+    return _converted(trial, convert_poplin_p_params, params)
 
 
 def convert_pets_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -176,9 +181,7 @@ def sample_pets_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     :return: constructor arguments that override the hyperparameter file
     """
     params = {**_sample_planning(trial), "init_sigma": trial.suggest_float("init_sigma", *PETS_INIT_SIGMA, log=True)}
-    hyperparams = convert_pets_params(params)
-    trial.set_user_attr("n_elites", hyperparams["n_elites"])
-    return hyperparams
+    return _converted(trial, convert_pets_params, params)
 
 
 def sample_rs_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
@@ -197,9 +200,7 @@ def sample_rs_params(trial: optuna.Trial, n_actions: int, n_envs: int, additiona
         "dynamics_width": trial.suggest_categorical("dynamics_width", DYNAMICS_WIDTHS),
         "dynamics_depth": trial.suggest_categorical("dynamics_depth", DYNAMICS_DEPTHS),
     }
-    hyperparams = convert_rs_params(params)
-    trial.set_user_attr("n_elites", hyperparams["n_elites"])
-    return hyperparams
+    return _converted(trial, convert_rs_params, params)
 
 
 #: zoo name -> sampler, registered into ``rl_zoo3.hyperparams_opt.HYPERPARAMS_SAMPLER``

@@ -9,6 +9,10 @@ evaluations. Also times one planning step at the small and at the paper's config
     python -m benchmarks.learning_returns                                  # POPLIN-A-Init and POPLIN-P-Sep-BC
     python -m benchmarks.learning_returns --variants all --checkpoints 5000 --output docs/variants.md
     python -m benchmarks.learning_returns --quick                          # a smoke run
+
+With ``--results runs.jsonl`` every finished run is appended to that file as it ends, and runs already in it (same
+variant, env, seed, checkpoints, evaluation episodes and configuration) are not repeated: an interrupted sweep resumes
+where it stopped, and the table is written from the file.
 """
 
 from __future__ import annotations
@@ -103,6 +107,11 @@ def time_planning(env_id: str, config: dict[str, Any], algo_name: str, repeats: 
     return 1000 * float(np.median(times))
 
 
+def _same_job(result: dict[str, Any], job: dict[str, Any]) -> bool:
+    """Whether a finished run's record answers this job (so a resumed sweep need not repeat it)."""
+    return all(result.get(key) == job[key] for key in ("variant", "env", "seed", "checkpoints", "eval_episodes", "config"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=CORE_VARIANTS, help=f"'all' or names from {list(VARIANTS)}")
@@ -113,6 +122,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one seed, 600 steps, Pendulum only")
     parser.add_argument("--output", default="docs/learning.md")
+    parser.add_argument("--title", default="Returns reached (small configuration)", help="heading of the markdown file")
+    parser.add_argument("--results", default=None, help="JSON-lines file of finished runs: appended to, and resumed from")
     parser.add_argument("--timing-algos", nargs="*", default=["POPLIN_A", "POPLIN_P"])
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the planning timings")
@@ -128,14 +139,23 @@ def main() -> None:
         for v in args.variants
         for s in range(args.seeds)
     ]
+    results = []
+    if args.results is not None and Path(args.results).exists():
+        with open(args.results) as file:
+            finished = [json.loads(line) for line in file if line.strip()]
+        results = [r for r in finished if any(_same_job(r, job) for job in jobs)]
+        jobs = [job for job in jobs if not any(_same_job(r, job) for r in results)]
+        print(f"{len(results)} runs read from {args.results}, {len(jobs)} to go", flush=True)
     with mp.get_context("spawn").Pool(args.workers) as pool:
-        results = []
         for result in pool.imap_unordered(_run, jobs):
             print(json.dumps({k: v for k, v in result.items() if k != "config"}), flush=True)
             results.append(result)
+            if args.results is not None:
+                with open(args.results, "a") as file:
+                    file.write(json.dumps(result) + "\n")
 
     lines = [
-        "# Returns reached (small configuration)",
+        f"# {args.title}",
         "",
         f"Command: `python -m benchmarks.learning_returns {' '.join(sys.argv[1:])}`. "
         f"{args.seeds} seeds, mean +/- std over seeds of the mean return of {args.eval_episodes} evaluation episodes. "
@@ -167,8 +187,9 @@ def main() -> None:
     import torch as th
 
     th.set_num_threads(args.threads)
-    lines += ["", f"## Planning time per env step (untrained model, median, {args.threads} torch thread(s))", ""]
-    lines += ["| env | algorithm | config | ms per step |", "|---|---|---|---:|"]
+    if args.timing_algos:
+        lines += ["", f"## Planning time per env step (untrained model, median, {args.threads} torch thread(s))", ""]
+        lines += ["| env | algorithm | config | ms per step |", "|---|---|---|---:|"]
     repeats = 3 if args.quick else 20
     for env in ["Pendulum-v1", "HalfCheetah-v5"]:
         for algo in args.timing_algos:

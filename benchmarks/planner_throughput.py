@@ -494,11 +494,12 @@ def buffer_memory(steps: int) -> dict[str, float]:
     act_space = spaces.Box(-1.0, 1.0, (6,), np.float32)
     p_params = PolicyNetwork(17, 6, POLICY_ARCH["P"]).n_params
     sizes = {}
-    for label, noise_dim in (
-        ("PETS / POPLIN-A (noise = one action)", 6),
-        (f"POPLIN-P uni/sep (noise = all {p_params} policy parameters)", p_params),
+    for label, noise_dim, noise_dtype in (
+        ("PETS / POPLIN-A (noise = one action)", 6, "float32"),
+        (f"POPLIN-P uni/sep (noise = all {p_params} policy parameters)", p_params, "float32"),
+        (f"POPLIN-P uni/sep, noise_dtype='float16' ({p_params} parameters)", p_params, "float16"),
     ):
-        buffer = PlanningReplayBuffer(steps, obs_space, act_space, device="cpu", noise_dim=noise_dim)
+        buffer = PlanningReplayBuffer(steps, obs_space, act_space, device="cpu", noise_dim=noise_dim, noise_dtype=noise_dtype)
         arrays = [buffer.observations, buffer.next_observations, buffer.actions, buffer.rewards, buffer.dones, buffer.timeouts]
         base = sum(a.nbytes for a in arrays)
         sizes[label] = (base + buffer.noises.nbytes) / 2**20
@@ -791,8 +792,8 @@ def main() -> None:
                 "stop) per training iteration, as the data grows. Projected = fit overhead + epochs x (shuffle + hold-out "
                 "scoring) + updates x measured time per update; measured where it was affordable.\n\n"
                 + "\n".join(rows)
-                + "\n\nReplay buffer (`PlanningReplayBuffer`) at 200,000 steps of HalfCheetah-v5, float32, once filled "
-                "(numpy allocates lazily):\n\n| buffer | MiB |\n|---|---|\n" + mem_rows
+                + "\n\nReplay buffer (`PlanningReplayBuffer`) at 200,000 steps of HalfCheetah-v5, float32 unless said, "
+                "once filled (numpy allocates lazily):\n\n| buffer | MiB |\n|---|---|\n" + mem_rows
             ),
         )
 

@@ -89,12 +89,22 @@ def test_avg_moves_theta_by_the_mean_recorded_noise() -> None:
     assert th.allclose(policy.flat_parameters(), theta + noises.mean(0), atol=1e-6)
 
 
-def test_avg_reads_the_noise_of_the_steps_since_the_last_update(tiny_kwargs: dict[str, Any]) -> None:
+@pytest.mark.parametrize("noise_dtype", ["float32", "float16"])
+def test_avg_reads_the_noise_of_the_steps_since_the_last_update(tiny_kwargs: dict[str, Any], noise_dtype: str) -> None:
     """End to end: the update equals the mean of the noise the buffer recorded since the previous update."""
-    model = POPLIN_P("MlpPolicy", "Pendulum-v1", distillation="avg", seed=0, **tiny_kwargs).learn(150)
+    model = POPLIN_P(
+        "MlpPolicy",
+        "Pendulum-v1",
+        distillation="avg",
+        seed=0,
+        replay_buffer_kwargs=dict(noise_dtype=noise_dtype),
+        **tiny_kwargs,
+    ).learn(150)
     buffer = model.replay_buffer
+    assert buffer.noises.dtype == np.dtype(noise_dtype)
     theta_before = model.policy.actor.flat_parameters().detach().clone()
-    expected_noise = buffer.noises[100:150, 0].mean(axis=0)  # the steps planned since the update at step 100
+    # the steps planned since the update at step 100
+    expected_noise = buffer.noises[100:150, 0].astype(np.float32).mean(axis=0)
     assert np.abs(buffer.noises[100:150]).sum() > 0
     model._buffer_adds_at_last_train = 100
     model.train(gradient_steps=1, batch_size=64)
@@ -110,6 +120,27 @@ def test_buffer_recent_noises_follow_insertion_order_across_wraparound() -> None
         buffer.add(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}], noise=[[i]])
     assert buffer.recent_noises(3)[:, 0].tolist() == [3.0, 4.0, 5.0]
     assert buffer.recent_noises(10)[:, 0].tolist() == [2.0, 3.0, 4.0, 5.0]
+
+
+def test_float16_noise_halves_the_buffer_and_refuses_what_it_cannot_hold() -> None:
+    from gymnasium import spaces
+
+    def make(dtype: str) -> PlanningReplayBuffer:
+        return PlanningReplayBuffer(
+            100, spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (1,)), "cpu", n_envs=1, noise_dim=50, noise_dtype=dtype
+        )
+
+    half, full = make("float16"), make("float32")
+    assert half.noises.nbytes * 2 == full.noises.nbytes
+    noise = np.random.default_rng(0).normal(0.0, 0.03, size=(1, 50))
+    half.add(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}], noise=noise)
+    assert np.allclose(half.recent_noises(1), noise, rtol=1e-3, atol=1e-7)
+    assert half.recent_noises(1).dtype == np.float32
+    with pytest.raises(ValueError, match="noise_dtype='float32'"):
+        half.add(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}], noise=noise * 1e7)
+    assert half.size() == 1  # the refused step was not stored
+    with pytest.raises(ValueError, match="noise_dtype must be"):
+        make("int8")
 
 
 def test_gan_discriminator_loss_decreases_on_a_fixed_data_set() -> None:

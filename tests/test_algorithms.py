@@ -260,3 +260,20 @@ def test_interrupted_run_resumes_from_checkpoint_and_buffer(tiny_kwargs: dict[st
     resumed.learn(50, reset_num_timesteps=False)
     assert resumed.num_timesteps == 150 and resumed.replay_buffer.size() == 150
     assert resumed._n_model_updates == model._n_model_updates + 1
+
+
+def test_a_buffer_that_does_not_fit_is_refused_and_the_current_one_kept(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    from stable_baselines3 import SAC
+
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(60)
+    current, n_stored = model.replay_buffer, model.replay_buffer.size()
+    SAC("MlpPolicy", "Pendulum-v1", buffer_size=100).save_replay_buffer(tmp_path / "sac.pkl")
+    with pytest.raises(TypeError, match="saved by another algorithm"):
+        model.load_replay_buffer(tmp_path / "sac.pkl")
+    POPLIN_P("MlpPolicy", "MountainCarContinuous-v0", **tiny_kwargs).save_replay_buffer(tmp_path / "car.pkl")
+    with pytest.raises(ValueError, match=r"observation shape \(2,\) \(this model: \(3,\)\)"):
+        model.load_replay_buffer(tmp_path / "car.pkl")
+    POPLIN_A("MlpPolicy", "Pendulum-v1", **tiny_kwargs).save_replay_buffer(tmp_path / "a.pkl")
+    with pytest.raises(ValueError, match="planning noise size 1 "):
+        model.load_replay_buffer(tmp_path / "a.pkl")
+    assert model.replay_buffer is current and current.size() == n_stored > 0

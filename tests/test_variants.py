@@ -47,7 +47,7 @@ def test_every_variant_learns_saves_and_loads(combination, tiny_kwargs: dict[str
     model = algo("MlpPolicy", "Pendulum-v1", seed=0, **kwargs, **tiny_kwargs).learn(200)
     assert model._n_model_updates >= 3
     if kwargs.get("distillation_data") == "hallucination":
-        assert model._n_extra_pairs > 0
+        assert model.replay_buffer.n_extra_pairs > 0
     obs = np.stack([gym.make("Pendulum-v1").reset(seed=s)[0] for s in range(3)])
     model.save(tmp_path / "m.zip")
     loaded = algo.load(tmp_path / "m.zip", env=make_vec_env("Pendulum-v1", n_envs=1))
@@ -110,6 +110,40 @@ def test_avg_reads_the_noise_of_the_steps_since_the_last_update(tiny_kwargs: dic
     model.train(gradient_steps=1, batch_size=64)
     moved = (model.policy.actor.flat_parameters().detach() - theta_before).numpy()
     assert np.allclose(moved, expected_noise, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "algo, kwargs",
+    [(POPLIN_P, dict(distillation_data="hallucination")), (POPLIN_A, dict(bc_elite_actions=3))],
+    ids=["P-hallucination", "A-elite-actions"],
+)
+def test_extra_distillation_pairs_survive_a_resume(
+    algo: type, kwargs: dict[str, Any], tiny_kwargs: dict[str, Any], tmp_path
+) -> None:
+    """A run resumed from its zip and replay buffer distils from the same (real + extra) pairs."""
+    model = algo("MlpPolicy", "Pendulum-v1", seed=0, **kwargs, **tiny_kwargs).learn(150)
+    assert model.replay_buffer.n_extra_pairs > 0
+    model.save(tmp_path / "m.zip")
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    resumed = algo.load(tmp_path / "m.zip", env=make_vec_env("Pendulum-v1", n_envs=1))
+    resumed.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert resumed.replay_buffer.n_extra_pairs == model.replay_buffer.n_extra_pairs
+    before = model._distillation_data(model.replay_buffer.all_transitions())
+    after = resumed._distillation_data(resumed.replay_buffer.all_transitions())
+    assert before.observations.shape[0] > model.replay_buffer.size_transitions() - model.learning_starts
+    assert th.equal(before.observations, after.observations)
+    assert th.equal(before.actions, after.actions)
+    assert th.equal(before.noises, after.noises)
+
+
+def test_extra_pairs_keep_the_newest_within_capacity() -> None:
+    from gymnasium import spaces
+
+    buffer = PlanningReplayBuffer(4, spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (1,)), "cpu", n_envs=1, noise_dim=1)
+    for i in range(5):
+        buffer.add_extra_pairs(np.full((3, 2), i), np.full((3, 1), i), capacity=7)
+    assert buffer.n_extra_pairs == 6
+    assert [int(states[0, 0]) for states, _ in buffer.extra_pairs] == [3, 4]
 
 
 def test_buffer_recent_noises_follow_insertion_order_across_wraparound() -> None:

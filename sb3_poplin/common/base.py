@@ -18,6 +18,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.save_util import load_from_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
@@ -405,8 +406,6 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         if self.distillation_data == "hallucination":
             self.planner.imagine_elites = min(self.hallucination_elites, self.n_elites)
         self.distiller = self._make_distillation()
-        self._extra_pairs: deque[tuple[np.ndarray, np.ndarray]] = deque()
-        self._n_extra_pairs = 0
 
         replay_buffer_kwargs = dict(self.replay_buffer_kwargs)
         replay_buffer_kwargs.setdefault("noise_dim", self.planner.step_noise_dim)
@@ -557,17 +556,11 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     def _on_plan(self, raw_obs: np.ndarray, out: PlanOutput) -> None:
         """Called after each planned real step: keeps the hallucinated (imagined state, action) pairs."""
         if out.imagined_states is not None and out.imagined_actions is not None:
-            self._add_extra_pairs(
+            self.replay_buffer.add_extra_pairs(
                 out.imagined_states.reshape(-1, self.obs_dim).cpu().numpy(),
                 out.imagined_actions.reshape(-1, self.act_dim).cpu().numpy(),
+                self.extra_pairs_capacity,
             )
-
-    def _add_extra_pairs(self, states: np.ndarray, actions: np.ndarray) -> None:
-        """Keep extra distillation pairs, dropping the oldest beyond ``extra_pairs_capacity``."""
-        self._extra_pairs.append((states.astype(np.float32), actions.astype(np.float32)))
-        self._n_extra_pairs += len(actions)
-        while self._n_extra_pairs > self.extra_pairs_capacity and len(self._extra_pairs) > 1:
-            self._n_extra_pairs -= len(self._extra_pairs.popleft()[1])
 
     def _store_transition(
         self,
@@ -607,6 +600,41 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             reset = th.as_tensor(np.asarray(dones, dtype=bool), device=self.device).unsqueeze(1)
             initial = self.planner.initial_mean(len(dones), self.device)
             self._rollout_plan_mean = th.where(reset, initial, self._rollout_plan_mean)
+
+    def load_replay_buffer(self, path: Any, truncate_last_traj: bool = True) -> None:
+        """Load a replay buffer saved by ``save_replay_buffer``, after checking that it fits this model.
+
+        A buffer from another algorithm, env or policy is refused with an error and the current buffer is kept.
+
+        :param path: path (or file object) of the pickled buffer
+        :param truncate_last_traj: unused (no HER); kept for SB3's signature
+        """
+        buffer = load_from_pkl(path, self.verbose)
+        if not isinstance(buffer, PlanningReplayBuffer):
+            raise TypeError(
+                f"{path} holds a {type(buffer).__name__}, not a PlanningReplayBuffer: it was saved by another algorithm. "
+                f"Load a buffer saved by {type(self).__name__}.save_replay_buffer, or start without one."
+            )
+        expected = {
+            "observation shape": (self.observation_space.shape, buffer.obs_shape),
+            "action dimension": (self.act_dim, buffer.action_dim),
+            "planning noise size": (self.planner.step_noise_dim, buffer.noise_dim),
+            "number of envs": (self.n_envs, buffer.n_envs),
+        }
+        mismatches = [f"{name} {theirs} (this model: {ours})" for name, (ours, theirs) in expected.items() if ours != theirs]
+        if mismatches:
+            raise ValueError(
+                f"the replay buffer in {path} does not fit this model: it has "
+                + ", ".join(mismatches)
+                + ". It was saved by a run on another env, algorithm or policy size; resume with the model it was saved "
+                "with (same env, n_envs, algorithm and policy_kwargs)."
+            )
+        if not hasattr(buffer, "extra_pairs"):  # saved before the extra pairs moved into the buffer
+            buffer.extra_pairs, buffer.n_extra_pairs = deque(), 0
+        if not hasattr(buffer, "noise_dtype"):
+            buffer.noise_dtype = str(buffer.noises.dtype)
+        buffer.device = self.device
+        self.replay_buffer = buffer
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
         out = super()._setup_learn(*args, **kwargs)
@@ -681,9 +709,10 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         if not planned.any():
             planned[:] = True  # nothing planned yet: use the warm-up data, so the policy sees the state distribution
         obs, actions = data["observations"][planned], data["actions"][planned]
-        if self._extra_pairs:
-            obs = np.concatenate([obs, *(s for s, _ in self._extra_pairs)])
-            actions = np.concatenate([actions, *(a for _, a in self._extra_pairs)])
+        extra_pairs = self.replay_buffer.extra_pairs
+        if extra_pairs:
+            obs = np.concatenate([obs, *(s for s, _ in extra_pairs)])
+            actions = np.concatenate([actions, *(a for _, a in extra_pairs)])
         recent = self.replay_buffer.recent_noises(self.replay_buffer.n_added - self._buffer_adds_at_last_train)
         recent = recent[np.any(recent != 0.0, axis=1)] if recent.shape[1] > 0 else recent
         return DistillationData(
@@ -728,8 +757,6 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             "_rollout_plan_mean",
             "_plan_times",
             "_last_executed_noise",
-            "_extra_pairs",
-            "_n_extra_pairs",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:

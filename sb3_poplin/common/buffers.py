@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,9 @@ class PlanningReplayBuffer(ReplayBuffer):
 
     The noise is what the planner executed at that step: the action noise around the policy for POPLIN-A, the
     parameter noise of the policy for POPLIN-P (needed by AVG distillation), the action itself for PETS, and zeros
-    for the random warm-up steps. It is pickled with the rest by ``save_replay_buffer``.
+    for the random warm-up steps. It also keeps the extra distillation pairs (imagined states and their actions, or
+    the elites' first actions) that are not transitions. All of it is pickled by ``save_replay_buffer``, so a run
+    resumed from a checkpoint and its buffer distils from the same data.
 
     :param buffer_size: max number of transitions per env
     :param observation_space: observation space
@@ -60,6 +63,9 @@ class PlanningReplayBuffer(ReplayBuffer):
         self.noises = np.zeros((self.buffer_size, self.n_envs, noise_dim), dtype=noise_dtype)
         #: steps added since creation (keeps counting when the buffer wraps around)
         self.n_added = 0
+        #: extra distillation pairs, oldest first: (states ``[n, obs_dim]``, actions ``[n, act_dim]`` in [-1, 1])
+        self.extra_pairs: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        self.n_extra_pairs = 0
 
     def add(  # type: ignore[override]
         self,
@@ -83,6 +89,18 @@ class PlanningReplayBuffer(ReplayBuffer):
                 )
         super().add(obs, next_obs, action, reward, done, infos)
         self.n_added += 1
+
+    def add_extra_pairs(self, states: np.ndarray, actions: np.ndarray, capacity: int) -> None:
+        """Keep extra (state, action) distillation pairs, dropping the oldest batches beyond ``capacity`` pairs.
+
+        :param states: ``[n, obs_dim]`` raw observations (imagined or real)
+        :param actions: ``[n, act_dim]`` actions in [-1, 1]
+        :param capacity: the most pairs kept (the newest batch is always kept whole)
+        """
+        self.extra_pairs.append((np.asarray(states, dtype=np.float32), np.asarray(actions, dtype=np.float32)))
+        self.n_extra_pairs += len(actions)
+        while self.n_extra_pairs > capacity and len(self.extra_pairs) > 1:
+            self.n_extra_pairs -= len(self.extra_pairs.popleft()[1])
 
     def recent_noises(self, n_steps: int) -> np.ndarray:
         """The noise of the last ``n_steps`` steps (at most the buffer's content), flattened over envs

@@ -72,4 +72,4 @@ class POPLIN_A(PlanningAlgorithm):
         k = min(self.bc_elite_actions, out.elite_first_actions.shape[1])
         actions = out.elite_first_actions[:, :k].cpu().numpy().reshape(-1, self.act_dim)  # [n_envs * k, act_dim]
         states = np.repeat(np.asarray(raw_obs, dtype=np.float32).reshape(-1, self.obs_dim), k, axis=0)
-        self._add_extra_pairs(states, actions)
+        self.replay_buffer.add_extra_pairs(states, actions, self.extra_pairs_capacity)

@@ -107,6 +107,24 @@ def time_planning(env_id: str, config: dict[str, Any], algo_name: str, repeats: 
     return 1000 * float(np.median(times))
 
 
+def _parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``["init_sigma=0.2", "PETS.horizon=30"]`` -> ``{"": {"init_sigma": 0.2}, "PETS": {"horizon": 30}}``."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects [VARIANT.]KEY=VALUE, got {item!r}")
+        variant, dot, name = key.rpartition(".")
+        if dot and variant not in VARIANTS:
+            raise SystemExit(f"--set {item!r}: unknown variant {variant!r}; choose from {list(VARIANTS)}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        overrides.setdefault(variant, {})[name] = value
+    return overrides
+
+
 def _same_job(result: dict[str, Any], job: dict[str, Any]) -> bool:
     """Whether a finished run's record answers this job (so a resumed sweep need not repeat it)."""
     return all(result.get(key) == job[key] for key in ("variant", "env", "seed", "checkpoints", "eval_episodes", "config"))
@@ -123,6 +141,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one seed, 600 steps, Pendulum only")
     parser.add_argument("--output", default="docs/learning.md")
     parser.add_argument("--title", default="Returns reached (small configuration)", help="heading of the markdown file")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="[VARIANT.]KEY=VALUE",
+        help="constructor arguments on top of the shared configuration (VALUE is JSON, else a string); "
+        "a VARIANT. prefix limits one to that variant, e.g. POPLIN-A-Init.init_sigma=0.2",
+    )
     parser.add_argument("--results", default=None, help="JSON-lines file of finished runs: appended to, and resumed from")
     parser.add_argument("--timing-algos", nargs="*", default=["POPLIN_A", "POPLIN_P"])
     parser.add_argument("--skip-timing", action="store_true")
@@ -133,8 +159,16 @@ def main() -> None:
     if args.quick:
         args.envs, args.checkpoints, args.seeds, args.eval_episodes = ["Pendulum-v1"], [400, 600], 1, 1
 
+    overrides = _parse_overrides(args.set)
     jobs = [
-        dict(variant=v, env=e, seed=s, checkpoints=args.checkpoints, eval_episodes=args.eval_episodes, config=SMALL_CONFIG)
+        dict(
+            variant=v,
+            env=e,
+            seed=s,
+            checkpoints=args.checkpoints,
+            eval_episodes=args.eval_episodes,
+            config={**SMALL_CONFIG, **overrides.get("", {}), **overrides.get(v, {})},
+        )
         for e in args.envs
         for v in args.variants
         for s in range(args.seeds)
@@ -162,7 +196,8 @@ def main() -> None:
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, one torch thread per run.",
         "",
         f"Configuration: `{json.dumps(SMALL_CONFIG)}`, other arguments at their defaults (init_sigma: 0.5 for "
-        "POPLIN-A, 0.03 for P-BC and P-GAN, 0.1 for P-AVG, 0.5 for PETS; RS draws population x 5 sequences).",
+        "POPLIN-A, 0.03 for P-BC and P-GAN, 0.1 for P-AVG, 0.5 for PETS; RS draws population x 5 sequences)"
+        + (f'; overridden: `{json.dumps(overrides)}` ("" = every variant).' if overrides else "."),
         "",
         "| env | variant | steps | MPC control | policy control | train time (s) | plan ms/step |",
         "|---|---|---:|---:|---:|---:|---:|",

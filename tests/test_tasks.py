@@ -21,6 +21,7 @@ import torch as th
 import sb3_poplin.envs  # noqa: F401  (registers the sb3_poplin/ ids)
 from sb3_poplin.common.tasks import (
     get_task_fns,
+    inverted_pendulum_centered,
     known_env_ids,
     resolve_callable,
     reward_mode,
@@ -373,3 +374,38 @@ def test_terminate_when_unhealthy_false_keeps_going_without_healthy_reward() -> 
     # checks this reward against the env's).
     strict_reward_fn, _ = get_task_fns(case.env_id, **strict_kwargs)
     th.testing.assert_close(strict_reward_fn(data.obs, data.action, data.next_obs), reward)
+
+
+def test_inverted_pendulum_centered_is_the_env_reward_less_a_bounded_tie_breaker() -> None:
+    """On real transitions it is 0 exactly where the env pays 0 and within 0.02 below the env's 1 elsewhere, and the
+    penalty grows with the pole angle and the cart offset (so it breaks ties in their favour)."""
+    data = _rollouts(next(c for c in EXACT_CASES if c.env_id == "InvertedPendulum-v5"))
+    assert data.reward.ne(1.0).any() and data.reward.eq(1.0).any()
+    centered = inverted_pendulum_centered(data.obs, data.action, data.next_obs)
+    paid = data.reward == 1.0
+    assert th.equal(centered[~paid], th.zeros_like(centered[~paid]))
+    assert bool(((data.reward[paid] - centered[paid]) >= 0.0).all() and ((data.reward[paid] - centered[paid]) <= 0.02).all())
+    upright = th.tensor([[0.0, 0.0, 0.0, 0.0]], dtype=th.float64)
+    tilted, offset = upright.clone(), upright.clone()
+    tilted[0, 1], offset[0, 0] = 0.1, 0.5
+    action = th.zeros(1, 1, dtype=th.float64)
+    scores = [float(inverted_pendulum_centered(upright, action, s)) for s in (upright, tilted, offset)]
+    assert scores[0] == 1.0 and scores[1] < 1.0 and scores[2] < 1.0
+    nan_state = th.full((1, 4), float("nan"), dtype=th.float64)
+    assert float(inverted_pendulum_centered(upright, action, nan_state)) == 0.0
+
+
+def test_inverted_pendulum_centered_never_trades_a_step_alive_for_centring() -> None:
+    """Planned over a horizon of 49, a trajectory alive one step longer always scores more, however badly placed."""
+    horizon = 49
+    action = th.zeros(horizon, 1)
+    for alive_steps in range(horizon):
+        # worst placement for the longer one (pole at the limit, cart past the rail), best for the shorter one; every
+        # state after the termination is terminated too, so the plain sum is the planner's return
+        longer = th.tensor([1.5, 0.2, 0.0, 0.0]).repeat(horizon, 1)
+        shorter = th.zeros(horizon, 4)
+        longer[alive_steps + 1 :, 1] = 0.5
+        shorter[alive_steps:, 1] = 0.5
+        longer_return = inverted_pendulum_centered(longer, action, longer).sum()
+        shorter_return = inverted_pendulum_centered(shorter, action, shorter).sum()
+        assert float(longer_return) > float(shorter_return)

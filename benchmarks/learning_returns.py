@@ -22,6 +22,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -191,7 +192,7 @@ def main() -> None:
     lines = [
         f"# {args.title}",
         "",
-        f"Command: `python -m benchmarks.learning_returns {' '.join(sys.argv[1:])}`. "
+        f"Command: `python -m benchmarks.learning_returns {shlex.join(sys.argv[1:])}`. "
         f"{args.seeds} seeds, mean +/- std over seeds of the mean return of {args.eval_episodes} evaluation episodes. "
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, one torch thread per run.",
         "",

@@ -31,6 +31,20 @@ DEFAULT_CONFIG: dict[str, Any] = dict(
     dynamics_batch_size=64,
 )
 
+_CENTERED = "sb3_poplin.common.tasks:inverted_pendulum_centered"
+#: settings on top of DEFAULT_CONFIG per env and algorithm, as in the zoo's yml (measured in docs/inverted_pendulum.md)
+ENV_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    "InvertedPendulum-v5": {
+        "poplin_p": dict(reward_fn=_CENTERED),
+        "poplin_a": dict(reward_fn=_CENTERED, planning_variant="replan", init_sigma=0.2),
+    },
+}
+
+
+def demo_config(algo: str, env_id: str) -> dict[str, Any]:
+    """The demo's constructor arguments for ``algo`` (a key of :data:`ALGOS`) on ``env_id``."""
+    return {**DEFAULT_CONFIG, **ENV_SETTINGS.get(env_id, {}).get(algo, {})}
+
 
 def evaluate(model: POPLIN_A | POPLIN_P, env_id: str, mode: str, episodes: int, seed: int) -> tuple[float, float]:
     """Mean and std of the return over ``episodes`` episodes with ``model.predict`` in ``mode`` (mpc or policy)."""
@@ -62,7 +76,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     th.set_num_threads(args.threads)
     algo = ALGOS[args.algo]
-    model = algo("MlpPolicy", args.env, seed=args.seed, device=args.device, verbose=0, **DEFAULT_CONFIG)
+    config = demo_config(args.algo, args.env)
+    model = algo("MlpPolicy", args.env, seed=args.seed, device=args.device, verbose=0, **config)
+    extra = {key: value for key, value in config.items() if key not in DEFAULT_CONFIG}
+    if extra:
+        print(f"settings for {args.env}: {extra}")
     eval_seed = args.seed + 1000
     untrained, _ = evaluate(model, args.env, "policy", args.eval_episodes, eval_seed)
     print(f"{algo.__name__} on {args.env}: untrained policy return {untrained:.1f} over {args.eval_episodes} episodes")

@@ -26,7 +26,7 @@ import yaml
 
 import sb3_poplin.zoo.hyperparams_opt as zoo_hpo
 from sb3_poplin import POPLIN_A, POPLIN_P
-from sb3_poplin.common.tasks import known_env_ids
+from sb3_poplin.common.tasks import known_env_ids, resolve_callable
 from sb3_poplin.envs import FIXED_SWIMMER_ID, PETS_HALF_CHEETAH_ID
 from sb3_poplin.zoo import ZOO_ALGOS, hyperparams_file, register
 
@@ -182,6 +182,9 @@ def test_every_entry_builds_the_algorithm(algo: str, env_id: str, tmp_path: Path
                 assert model.dynamics_net_arch == value
             elif key == "distillation":
                 assert model.distillation == value
+            elif key == "reward_fn":
+                assert model.reward_fn_spec == value
+                assert model._resolve_task()[0] is resolve_callable(value)
             else:
                 assert getattr(model, key) == value, key
         assert model.task_env_id == env_id

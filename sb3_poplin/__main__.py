@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 import torch as th
+import yaml
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_poplin import POPLIN_A, POPLIN_P
+from sb3_poplin.zoo.registry import hyperparams_file
 
 ALGOS = {"poplin_p": POPLIN_P, "poplin_a": POPLIN_A}
 
@@ -31,19 +33,15 @@ DEFAULT_CONFIG: dict[str, Any] = dict(
     dynamics_batch_size=64,
 )
 
-_CENTERED = "sb3_poplin.common.tasks:inverted_pendulum_centered"
-#: settings on top of DEFAULT_CONFIG per env and algorithm, as in the zoo's yml (measured in docs/inverted_pendulum.md)
-ENV_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
-    "InvertedPendulum-v5": {
-        "poplin_p": dict(reward_fn=_CENTERED),
-        "poplin_a": dict(reward_fn=_CENTERED, planning_variant="replan", init_sigma=0.2),
-    },
-}
+#: what the demo takes from the zoo's entry for the env (sb3_poplin/hyperparams/<algo>.yml): the planning objective and
+#: variant, e.g. the centred objective and POPLIN-A's replanning on InvertedPendulum-v5; sizes stay DEFAULT_CONFIG's
+ZOO_PLANNING_KEYS = ("reward_fn", "planning_variant", "init_sigma")
 
 
 def demo_config(algo: str, env_id: str) -> dict[str, Any]:
     """The demo's constructor arguments for ``algo`` (a key of :data:`ALGOS`) on ``env_id``."""
-    return {**DEFAULT_CONFIG, **ENV_SETTINGS.get(env_id, {}).get(algo, {})}
+    entry = yaml.safe_load(hyperparams_file(algo).read_text()).get(env_id, {})
+    return {**DEFAULT_CONFIG, **{key: entry[key] for key in ZOO_PLANNING_KEYS if key in entry}}
 
 
 def evaluate(model: POPLIN_A | POPLIN_P, env_id: str, mode: str, episodes: int, seed: int) -> tuple[float, float]:
@@ -78,9 +76,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     algo = ALGOS[args.algo]
     config = demo_config(args.algo, args.env)
     model = algo("MlpPolicy", args.env, seed=args.seed, device=args.device, verbose=0, **config)
-    extra = {key: value for key, value in config.items() if key not in DEFAULT_CONFIG}
-    if extra:
-        print(f"settings for {args.env}: {extra}")
+    print(f"settings from the zoo's {args.algo}.yml entry: {({k: config[k] for k in ZOO_PLANNING_KEYS if k in config})}")
     eval_seed = args.seed + 1000
     untrained, _ = evaluate(model, args.env, "policy", args.eval_episodes, eval_seed)
     print(f"{algo.__name__} on {args.env}: untrained policy return {untrained:.1f} over {args.eval_episodes} episodes")

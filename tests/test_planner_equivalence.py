@@ -274,11 +274,15 @@ def make_planner(
     )
     cem = CEMOptimizer(POPULATION, N_ELITES, ITERATIONS, ALPHA)
     act_dim = DIMS[env_id][1]
+    planner: Planner
     if kind == "pets":
-        return ActionSequencePlanner(rollout, cem, act_dim, sigma, **kwargs)
-    if kind == "a":
-        return PolicyActionPlanner(rollout, cem, act_dim, sigma, parts["policy"], variant, **kwargs)
-    return PolicyParameterPlanner(rollout, cem, act_dim, sigma, parts["policy"], variant, **kwargs)
+        planner = ActionSequencePlanner(rollout, cem, act_dim, sigma, **kwargs)
+    elif kind == "a":
+        planner = PolicyActionPlanner(rollout, cem, act_dim, sigma, parts["policy"], variant, **kwargs)
+    else:
+        planner = PolicyParameterPlanner(rollout, cem, act_dim, sigma, parts["policy"], variant, **kwargs)
+    planner.elite_actions = N_ELITES  # compared with the reference's first actions of every elite
+    return planner
 
 
 def to_device(parts: dict[str, Any], device: str) -> dict[str, Any]:

@@ -179,6 +179,7 @@ def test_planners_improve_on_their_starting_point(make_planner) -> None:
     policy = PolicyNetwork(2, 1, [16])
     rollout = make_rollout(15)
     planner = make_planner(rollout, CEMOptimizer(200, 20, 5), policy)
+    planner.elite_actions = 20
     obs0 = th.tensor([[1.5, 0.0], [-1.0, -0.5]])
     gen = th.Generator().manual_seed(1)
     out = planner.plan(obs0, generator=gen)
@@ -206,3 +207,19 @@ def test_warm_start_shifts_sequences_and_keeps_uniform_noise() -> None:
     assert th.equal(shifted[0, : 2 * n], mean[0, n:]) and (shifted[0, 2 * n :] == 0).all()
     uni_mean = th.randn(1, uni.noise_dim)
     assert th.equal(uni.warm_start(uni_mean), uni_mean)
+
+
+def test_elite_first_actions_only_when_asked_and_best_first() -> None:
+    """The planner skips the elites' first actions unless a distillation asks for them (POPLIN-A's bc_elite_actions)."""
+    policy = PolicyNetwork(2, 1, [16])
+    planner = PolicyActionPlanner(make_rollout(10), CEMOptimizer(60, 8, 3), 1, 0.5, policy, "init")
+    obs0 = th.tensor([[1.5, 0.0], [-1.0, -0.5]])
+    assert planner.plan(obs0, generator=th.Generator().manual_seed(1)).elite_first_actions is None
+    planner.elite_actions = 8
+    every = planner.plan(obs0, generator=th.Generator().manual_seed(1))
+    planner.elite_actions = 3
+    best = planner.plan(obs0, generator=th.Generator().manual_seed(1))
+    assert every.elite_first_actions is not None and best.elite_first_actions is not None
+    assert best.elite_first_actions.shape == (2, 3, 1)
+    th.testing.assert_close(best.elite_first_actions, every.elite_first_actions[:, :3])
+    assert th.equal(best.action, every.action)

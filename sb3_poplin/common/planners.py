@@ -31,9 +31,9 @@ class PlanOutput:
     :param action: action to execute, in [-1, 1], ``[n_envs, act_dim]``
     :param mean: final CEM mean ``[n_envs, noise_dim]`` (the warm start of the next step)
     :param executed_noise: the noise of the executed step ``[n_envs, step_noise_dim]`` (stored in the replay buffer)
-    :param elite_first_actions: first actions of the last iteration's elites ``[n_envs, n_elites, act_dim]``
-    :param elite_returns: their predicted returns ``[n_envs, n_elites]``
+    :param elite_returns: predicted returns of the last iteration's elites ``[n_envs, n_elites]``, best first
     :param elite_noise: the elite candidates ``[n_envs, n_elites, noise_dim]``
+    :param elite_first_actions: with ``elite_actions > 0``: the first actions of the best elites ``[n_envs, k, act_dim]``
     :param imagined_states: with ``imagine_elites > 0``: the best elites' imagined states ``[n_envs, k, H, obs_dim]``
     :param imagined_actions: and the actions taken there ``[n_envs, k, H, act_dim]`` (hallucinated distillation data)
     """
@@ -41,9 +41,9 @@ class PlanOutput:
     action: th.Tensor
     mean: th.Tensor
     executed_noise: th.Tensor
-    elite_first_actions: th.Tensor
     elite_returns: th.Tensor
     elite_noise: th.Tensor
+    elite_first_actions: th.Tensor | None = None
     imagined_states: th.Tensor | None = None
     imagined_actions: th.Tensor | None = None
 
@@ -83,6 +83,8 @@ class Planner(ABC):
         self.return_mean = return_mean
         #: how many of the best elites to roll out once more (mean prediction) for hallucinated distillation data
         self.imagine_elites = 0
+        #: how many of the best elites' first actions to output (POPLIN-A's ``bc_elite_actions``); 0 skips the work
+        self.elite_actions = 0
         self.cuda_graph = cuda_graph
         self._captured: _CapturedPlan | None = None
 
@@ -197,15 +199,18 @@ class Planner(ABC):
         self, obs0: th.Tensor, chosen: th.Tensor, elites: th.Tensor, elite_returns: th.Tensor, context: Any
     ) -> PlanOutput:
         action = self.first_actions(obs0, chosen.unsqueeze(1), context)[:, 0]
-        imagined_states = imagined_actions = None
+        # elites are sorted best first
+        elite_first_actions = imagined_states = imagined_actions = None
+        if self.elite_actions > 0:
+            elite_first_actions = self.first_actions(obs0, elites[:, : self.elite_actions], context)
         if self.imagine_elites > 0:
-            best = elites[:, : self.imagine_elites]  # elites are sorted best first
+            best = elites[:, : self.imagine_elites]
             imagined_states, imagined_actions = self.rollout.imagine(obs0, self.action_fn(best, context), best.shape[1])
         return PlanOutput(
             action=action,
             mean=chosen,
             executed_noise=chosen[:, : self.step_noise_dim],
-            elite_first_actions=self.first_actions(obs0, elites, context),
+            elite_first_actions=elite_first_actions,
             elite_returns=elite_returns,
             elite_noise=elites,
             imagined_states=imagined_states,

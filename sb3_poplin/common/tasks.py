@@ -232,6 +232,7 @@ _register(
 
 #: weight of the tie-breaking penalty of :func:`inverted_pendulum_centered`
 _CENTERED_WEIGHT = 0.01
+_, _inverted_pendulum_termination = _inverted_pendulum()
 
 
 def inverted_pendulum_centered(obs: th.Tensor, action: th.Tensor, next_obs: th.Tensor) -> th.Tensor:
@@ -243,12 +244,12 @@ def inverted_pendulum_centered(obs: th.Tensor, action: th.Tensor, next_obs: th.T
     seen), where the pole cannot be saved. The penalty breaks those ties towards an upright pole on a centred cart.
     It never outweighs survival: over a horizon ``H < 50`` a plan loses at most ``0.02 * H < 1``, less than one more
     step alive. Use it with ``reward_fn="sb3_poplin.common.tasks:inverted_pendulum_centered"``; the returns reported
-    (logger, ``evaluate_policy``) stay the env's own. Measured in ``docs/learning.md``.
+    (logger, ``evaluate_policy``) stay the env's own. Measured in ``docs/inverted_pendulum.md``.
     """
     angle, cart = next_obs[..., 1], next_obs[..., 0]
-    alive = _all_finite(next_obs) & (th.abs(angle) <= 0.2)  # the env's termination, negated
     penalty = (angle / 0.2) ** 2 + th.clamp(cart**2, max=1.0)
-    return th.where(alive, 1.0 - _CENTERED_WEIGHT * penalty, th.zeros_like(penalty))
+    terminated = _inverted_pendulum_termination(obs, action, next_obs)
+    return th.where(terminated, th.zeros_like(penalty), 1.0 - _CENTERED_WEIGHT * penalty)
 
 
 # Both poles of inverted_double_pendulum.xml are 0.6 long and hinge about the y axis; the tip site is at their end.

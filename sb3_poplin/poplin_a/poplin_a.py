@@ -60,16 +60,18 @@ class POPLIN_A(PlanningAlgorithm):
             self._setup_model()
 
     def _make_planner(self, rollout: ModelRollout, cem: CEMOptimizer) -> Planner:
-        return PolicyActionPlanner(rollout, cem, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant)
+        planner = PolicyActionPlanner(rollout, cem, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant)
+        planner.elite_actions = min(max(self.bc_elite_actions, 0), self.n_elites)
+        return planner
 
     def _make_distillation(self) -> Distillation:
         return self._behavior_cloning()
 
     def _on_plan(self, raw_obs: np.ndarray, out: PlanOutput) -> None:
         super()._on_plan(raw_obs, out)
-        if self.bc_elite_actions <= 0:
+        if out.elite_first_actions is None:
             return
-        k = min(self.bc_elite_actions, out.elite_first_actions.shape[1])
-        actions = out.elite_first_actions[:, :k].cpu().numpy().reshape(-1, self.act_dim)  # [n_envs * k, act_dim]
+        k = out.elite_first_actions.shape[1]
+        actions = out.elite_first_actions.cpu().numpy().reshape(-1, self.act_dim)  # [n_envs * k, act_dim]
         states = np.repeat(np.asarray(raw_obs, dtype=np.float32).reshape(-1, self.obs_dim), k, axis=0)
         self.replay_buffer.add_extra_pairs(states, actions, self.extra_pairs_capacity)

@@ -81,7 +81,8 @@ class PlanningReplayBuffer(ReplayBuffer):
         if noise is None:
             self.noises[self.pos] = 0.0
         else:
-            self.noises[self.pos] = np.asarray(noise, dtype=np.float32).reshape(self.n_envs, self.noise_dim)
+            with np.errstate(over="ignore"):  # an overflow to inf in float16 is caught just below, with a clearer error
+                self.noises[self.pos] = np.asarray(noise, dtype=np.float32).reshape(self.n_envs, self.noise_dim)
             if self.noise_dtype == "float16" and not np.all(np.isfinite(self.noises[self.pos])):
                 raise ValueError(
                     f"planning noise does not fit {self.noise_dtype} (|noise| up to {np.abs(noise).max():.3g}): "

@@ -277,3 +277,17 @@ def test_a_buffer_that_does_not_fit_is_refused_and_the_current_one_kept(tiny_kwa
     with pytest.raises(ValueError, match="planning noise size 1 "):
         model.load_replay_buffer(tmp_path / "a.pkl")
     assert model.replay_buffer is current and current.size() == n_stored > 0
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_planning_starts_right_after_learning_starts(algo: type, tiny_kwargs: dict[str, Any]) -> None:
+    # One episode of warm-up with episode-long training, as the MuJoCo entries do: SB3 alone would train first at the
+    # end of the second episode (num_timesteps > learning_starts), leaving it random.
+    tiny_kwargs.update(learning_starts=200, train_freq=None)
+    model = algo("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(400)
+    noises = model.replay_buffer.all_transitions()["noises"]
+    planned = np.any(noises != 0.0, axis=1)
+    assert not planned[:200].any(), "the warm-up steps must be random"
+    assert planned[200:].all(), "every step after learning_starts must be planned with a trained model"
+    # Trained once when planning began (200) and once per finished episode after it (400).
+    assert model._n_model_updates == 2

@@ -538,6 +538,12 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
 
     # ------------------------------------------------------------------ collection
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        if self.num_timesteps >= learning_starts and self._n_model_updates == 0 and self.replay_buffer.size() > 0:
+            # ``learning_starts`` means what it says: the first step after the warm-up is planned with a trained model.
+            # SB3 would first train at the end of the next rollout (one episode by default, and only once
+            # num_timesteps > learning_starts), so with learning_starts equal to one episode the second episode would be
+            # random too; the paper plans from the second episode on.
+            self.train(gradient_steps=1, batch_size=self.batch_size)
         if self.num_timesteps < learning_starts or self._n_model_updates == 0:
             scaled_action = np.array([self.policy.scale_action(self.action_space.sample()) for _ in range(n_envs)])
             self._last_executed_noise = None

@@ -223,3 +223,62 @@ def test_elite_first_actions_only_when_asked_and_best_first() -> None:
     assert best.elite_first_actions.shape == (2, 3, 1)
     th.testing.assert_close(best.elite_first_actions, every.elite_first_actions[:, :3])
     assert th.equal(best.action, every.action)
+
+
+def _quadratic(samples: th.Tensor) -> th.Tensor:
+    return -(samples - 0.3).pow(2).sum(-1)
+
+
+def test_cem_early_stop_with_zero_tolerance_equals_full_cem() -> None:
+    full, zero_tol = CEMOptimizer(64, 8, 6, alpha=0.1), CEMOptimizer(64, 8, 6, alpha=0.1, early_stop_tol=0.0)
+    mean, var = th.zeros(2, 5), th.full((2, 5), 0.25)
+    a = full.optimize(_quadratic, mean, var, generator=th.Generator().manual_seed(3))
+    b = zero_tol.optimize(_quadratic, mean, var, generator=th.Generator().manual_seed(3))
+    assert a.iterations == b.iterations == 6
+    assert th.equal(a.mean, b.mean) and th.equal(a.var, b.var) and th.equal(a.elites, b.elites)
+
+
+def test_cem_early_stop_ends_when_the_mean_stops_moving_and_keeps_what_it_found() -> None:
+    mean, var = th.zeros(2, 5), th.full((2, 5), 0.25)
+    shifts = []
+    n_iterations = 30
+    early = CEMOptimizer(64, 8, n_iterations, alpha=0.1, early_stop_tol=0.05)
+    result = early.optimize(_quadratic, mean, var, generator=th.Generator().manual_seed(3))
+    assert 1 < result.iterations < n_iterations, "the mean stops moving long before 30 iterations"
+    # The same draws with a fixed count of that many iterations give the same distribution: stopping changes nothing else.
+    fixed = CEMOptimizer(64, 8, result.iterations, alpha=0.1).optimize(
+        _quadratic, mean, var, generator=th.Generator().manual_seed(3)
+    )
+    assert th.equal(result.mean, fixed.mean) and th.equal(result.var, fixed.var)
+    # The last iteration's move is within the tolerance (RMS in initial standard deviations), the one before is not.
+    def mean_after(k: int) -> th.Tensor:
+        if k == 0:
+            return mean
+        return CEMOptimizer(64, 8, k, alpha=0.1).optimize(_quadratic, mean, var, generator=th.Generator().manual_seed(3)).mean
+
+    for n in (result.iterations - 1, result.iterations):
+        shifts.append(((mean_after(n) - mean_after(n - 1)).square().mean(dim=1).sqrt() / 0.5).max().item())
+    assert shifts[1] <= 0.05 < shifts[0]
+    assert (result.mean - 0.3).abs().max() < 0.1, "it stopped near the optimum"
+
+
+def test_cem_early_stop_tolerance_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="early_stop_tol"):
+        CEMOptimizer(10, 2, 3, early_stop_tol=-0.1)
+
+
+def test_early_stopped_planner_still_beats_random_shooting() -> None:
+    obs0 = th.tensor([[1.5, -0.3], [-1.0, 0.5]])
+    cem_returns, rs_returns, iterations = [], [], []
+    for seed in range(3):
+        gen = th.Generator().manual_seed(seed)
+        rollout = make_rollout(20)
+        cem = ActionSequencePlanner(rollout, CEMOptimizer(100, 10, 5, alpha=0.1, early_stop_tol=0.1), 1, init_sigma=0.5)
+        rs = ActionSequencePlanner(rollout, CEMOptimizer(500, 1, 1), 1, init_sigma=0.5, return_mean=False)
+        for planner, store in ((cem, cem_returns), (rs, rs_returns)):
+            out = planner.plan(obs0, generator=gen)
+            if planner is cem:
+                iterations.append(out.cem_iterations)
+            store.extend(true_return(obs0[i].numpy(), out.mean[i].numpy()) for i in range(2))
+    assert np.mean(cem_returns) > np.mean(rs_returns), (cem_returns, rs_returns)
+    assert all(1 <= n <= 5 for n in iterations)

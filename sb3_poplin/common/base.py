@@ -128,6 +128,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     :param n_elites: CEM elites
     :param cem_iterations: CEM iterations per real step
     :param cem_alpha: weight of the previous distribution in CEM's smoothed update (PETS' alpha)
+    :param cem_early_stop_tol: stop CEM once an iteration moved its mean by at most this many initial standard
+        deviations (RMS over the noise); 0 always runs ``cem_iterations``
     :param horizon: planning horizon
     :param init_sigma: initial std of the planning noise
     :param propagation: particle propagation: ``expectation`` (E), ``fixed_model`` (TSinf), ``random_model`` (TS1)
@@ -192,6 +194,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         n_elites: int = 50,
         cem_iterations: int = 5,
         cem_alpha: float = 0.1,
+        cem_early_stop_tol: float = 0.0,
         horizon: int = 30,
         init_sigma: float | None = None,
         propagation: str = "expectation",
@@ -260,6 +263,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         self.n_elites = n_elites
         self.cem_iterations = cem_iterations
         self.cem_alpha = cem_alpha
+        self.cem_early_stop_tol = cem_early_stop_tol
         self.horizon = horizon
         self.init_sigma = self.default_init_sigma if init_sigma is None else init_sigma
         self.propagation = canonical_propagation(propagation)
@@ -401,7 +405,13 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             num_particles=self.num_particles,
             learned_reward=self.learned_reward,
         )
-        cem = CEMOptimizer(self.population_size, self.n_elites, self.cem_iterations, self.cem_alpha)
+        cem = CEMOptimizer(
+            self.population_size,
+            self.n_elites,
+            self.cem_iterations,
+            self.cem_alpha,
+            early_stop_tol=getattr(self, "cem_early_stop_tol", 0.0),  # zips saved before the option plan without it
+        )
         self.planner = self._make_planner(self.model_rollout, cem)
         if self.distillation_data == "hallucination":
             self.planner.imagine_elites = min(self.hallucination_elites, self.n_elites)
@@ -556,6 +566,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             scaled_action = out.action.cpu().numpy()
             self._last_executed_noise = out.executed_noise.cpu().numpy()
             self.logger.record_mean("time/plan_ms", 1000.0 * self._plan_times[-1])
+            self.logger.record_mean("rollout/cem_iterations", out.cem_iterations)
         scaled_action = np.clip(scaled_action, -1.0, 1.0).astype(np.float32)
         return self.policy.unscale_action(scaled_action), scaled_action
 

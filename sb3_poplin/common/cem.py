@@ -60,6 +60,7 @@ class CEMResult:
     :param best: best sample of the last iteration ``[n_envs, dim]``
     :param elites: elite samples of the last iteration ``[n_envs, n_elites, dim]``
     :param elite_returns: their predicted returns ``[n_envs, n_elites]``
+    :param iterations: how many iterations ran (fewer than ``n_iterations`` when stopped early)
     """
 
     mean: th.Tensor
@@ -67,6 +68,7 @@ class CEMResult:
     best: th.Tensor
     elites: th.Tensor
     elite_returns: th.Tensor
+    iterations: int = 0
 
 
 class CEMOptimizer:
@@ -85,6 +87,11 @@ class CEMOptimizer:
     :param n_iterations: refits per planning step
     :param alpha: weight of the previous distribution in the smoothed update
     :param min_var: floor on the variance, so the search never collapses to a point
+    :param early_stop_tol: stop iterating once an iteration moved the mean by at most this many initial standard
+        deviations (root mean square over the noise dimensions, for every env); 0 disables it (all ``n_iterations``
+        run). Warm-started plans often converge in two or three iterations, and each skipped one saves a whole
+        horizon of model calls. Reading the shift costs a host synchronisation per iteration, so a CUDA-graph plan
+        cannot stop early (see :class:`~sb3_poplin.common.planners.Planner`).
     """
 
     #: CPU draws of at least this many numbers per iteration are split over threads (see :func:`standard_normal_`)
@@ -97,6 +104,7 @@ class CEMOptimizer:
         n_iterations: int = 5,
         alpha: float = 0.1,
         min_var: float = 1e-8,
+        early_stop_tol: float = 0.0,
     ) -> None:
         if not 1 <= n_elites <= population_size:
             raise ValueError(f"n_elites must be in [1, population_size={population_size}], got {n_elites}")
@@ -104,11 +112,14 @@ class CEMOptimizer:
             raise ValueError(f"n_iterations must be >= 1, got {n_iterations}")
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+        if not early_stop_tol >= 0.0:
+            raise ValueError(f"early_stop_tol must be >= 0 (0 disables early stopping), got {early_stop_tol}")
         self.population_size = population_size
         self.n_elites = n_elites
         self.n_iterations = n_iterations
         self.alpha = alpha
         self.min_var = min_var
+        self.early_stop_tol = early_stop_tol
 
     @staticmethod
     def constrain_var(mean: th.Tensor, var: th.Tensor, lower: th.Tensor | None, upper: th.Tensor | None) -> th.Tensor:
@@ -146,7 +157,12 @@ class CEMOptimizer:
             lower_b = th.as_tensor(lower, dtype=samples.dtype, device=samples.device).unsqueeze(-2)
             upper_b = th.as_tensor(upper, dtype=samples.dtype, device=samples.device).unsqueeze(-2)
         elites = best = elite_returns = None
+        # The shift threshold of early stopping, per env, in the units of the initial distribution: an RMS move of the
+        # mean of at most tol initial standard deviations. Compared as squared sums to avoid a sqrt per iteration.
+        stop_sq = (self.early_stop_tol**2) * var.sum(dim=1) if self.early_stop_tol > 0 else None
+        iterations = 0
         for _ in range(self.n_iterations):
+            iterations += 1
             constrained = self.constrain_var(mean, var, lower, upper).clamp(min=self.min_var)
             # Standard normal truncated at +-2 by clamping: cheap, and keeps samples inside the bounds above.
             # Every pass below is in place on one buffer: for POPLIN-P sep it holds population x H x |theta| floats.
@@ -167,7 +183,11 @@ class CEMOptimizer:
             elite_mean = elites.mean(dim=1)
             # Two-pass biased variance: equal to var(unbiased=False) up to rounding, without its slow strided reduction.
             elite_var = (elites - elite_mean.unsqueeze(1)).square_().mean(dim=1)
-            mean = self.alpha * mean + (1.0 - self.alpha) * elite_mean
+            new_mean = self.alpha * mean + (1.0 - self.alpha) * elite_mean
             var = self.alpha * var + (1.0 - self.alpha) * elite_var
+            shift_sq = (new_mean - mean).square_().sum(dim=1) if stop_sq is not None else None
+            mean = new_mean
+            if shift_sq is not None and iterations < self.n_iterations and bool((shift_sq <= stop_sq).all()):
+                break
         assert elites is not None and best is not None and elite_returns is not None
-        return CEMResult(mean=mean, var=var, best=best, elites=elites, elite_returns=elite_returns)
+        return CEMResult(mean=mean, var=var, best=best, elites=elites, elite_returns=elite_returns, iterations=iterations)

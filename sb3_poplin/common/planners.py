@@ -36,6 +36,7 @@ class PlanOutput:
     :param elite_first_actions: with ``elite_actions > 0``: the first actions of the best elites ``[n_envs, k, act_dim]``
     :param imagined_states: with ``imagine_elites > 0``: the best elites' imagined states ``[n_envs, k, H, obs_dim]``
     :param imagined_actions: and the actions taken there ``[n_envs, k, H, act_dim]`` (hallucinated distillation data)
+    :param cem_iterations: how many CEM iterations ran (fewer than configured when CEM stopped early)
     """
 
     action: th.Tensor
@@ -46,6 +47,7 @@ class PlanOutput:
     elite_first_actions: th.Tensor | None = None
     imagined_states: th.Tensor | None = None
     imagined_actions: th.Tensor | None = None
+    cem_iterations: int = 0
 
 
 class Planner(ABC):
@@ -151,6 +153,14 @@ class Planner(ABC):
         return type(out)(**{f.name: _clone(getattr(out, f.name)) for f in fields(out)})
 
     def _plan_or_replay(self, obs0: th.Tensor, mean: th.Tensor | None, generator: th.Generator | None) -> PlanOutput:
+        if self.cuda_graph and obs0.is_cuda and self.cem.early_stop_tol > 0:
+            # A graph replays a fixed number of iterations; stopping early needs the host to read the shift.
+            warnings.warn(
+                "cuda_graph needs a fixed number of CEM iterations: with cem_early_stop_tol > 0 the plan runs eagerly "
+                "(set cem_early_stop_tol=0 to capture it)",
+                stacklevel=3,
+            )
+            self.cuda_graph = False
         if self.cuda_graph and obs0.is_cuda:
             if mean is None:
                 mean = self.initial_mean(obs0.shape[0], obs0.device)
@@ -193,10 +203,16 @@ class Planner(ABC):
 
         result = self.cem.optimize(evaluate, mean, var, lower, upper, generator)
         chosen = result.mean if self.return_mean else result.best
-        return self._output(obs0, chosen, result.elites, result.elite_returns, context)
+        return self._output(obs0, chosen, result.elites, result.elite_returns, context, result.iterations)
 
     def _output(
-        self, obs0: th.Tensor, chosen: th.Tensor, elites: th.Tensor, elite_returns: th.Tensor, context: Any
+        self,
+        obs0: th.Tensor,
+        chosen: th.Tensor,
+        elites: th.Tensor,
+        elite_returns: th.Tensor,
+        context: Any,
+        cem_iterations: int = 1,
     ) -> PlanOutput:
         action = self.first_actions(obs0, chosen.unsqueeze(1), context)[:, 0]
         # elites are sorted best first
@@ -215,6 +231,7 @@ class Planner(ABC):
             elite_noise=elites,
             imagined_states=imagined_states,
             imagined_actions=imagined_actions,
+            cem_iterations=cem_iterations,
         )
 
 

@@ -1,0 +1,154 @@
+"""The locomotion study's runner (benchmarks/locomotion.py): a killed run resumes from its checkpoint without repeating
+episodes, a finished run is not rerun, and the report is written from the runs' records. Tiny settings on Pendulum-v1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmarks import locomotion
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_ID = "Pendulum-v1"  # episodes of exactly EPISODE steps (a time limit passed through --env-kwargs)
+EPISODE = 50
+TINY = dict(
+    n_timesteps=4 * EPISODE,
+    policy="MlpPolicy",
+    learning_starts=EPISODE,
+    population_size=24,
+    n_elites=4,
+    cem_iterations=2,
+    horizon=4,
+    ensemble_size=2,
+    dynamics_net_arch=[16, 16],
+    dynamics_epochs=2,
+    policy_epochs=2,
+    buffer_size=2000,
+)
+
+
+def run_study_command(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.locomotion", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def conf(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yml"
+    path.write_text(yaml.safe_dump({ENV_ID: TINY}))
+    return path
+
+
+def zoo_args(conf: Path, folder: Path, steps: int = 4 * EPISODE) -> list[str]:
+    return [
+        "--algo", "poplin_p", "--env", ENV_ID, "--seed", "0", "-f", str(folder), "--conf-file", str(conf),
+        "-n", str(steps), "--eval-freq", str(2 * EPISODE), "--env-kwargs", f"max_episode_steps:{EPISODE}",
+        "--eval-episodes", "1", "--num-threads", "1", "--verbose", "0",
+    ]  # fmt: skip
+
+
+def test_killed_run_resumes_from_its_checkpoint_without_repeating_episodes(conf: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "study"
+    run_folder = folder / "poplin_p" / f"{ENV_ID}_1"
+    # Checkpoint at the end of episode 2, then die like a killed process at the end of episode 3:
+    # episode 3 and its monitor row are past the checkpoint and must be forgotten on resume.
+    killed = run_study_command(
+        ["run", "--checkpoint-freq", str(2 * EPISODE), "--stop-after-episodes", "3", "--", *zoo_args(conf, folder)], tmp_path
+    )
+    assert killed.returncode == 3, killed.stdout + killed.stderr
+    assert locomotion.latest_checkpoint(run_folder).name == f"ckpt_{2 * EPISODE}"
+    progress = [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+    assert [r["timesteps"] for r in progress if r["kind"] == "episode"] == [EPISODE, 2 * EPISODE, 3 * EPISODE]
+
+    resumed = run_study_command(["run", "--checkpoint-freq", str(2 * EPISODE), "--", *zoo_args(conf, folder)], tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "Resuming" in resumed.stdout
+    progress = [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+    episodes = [r for r in progress if r["kind"] == "episode"]
+    assert [r["timesteps"] for r in episodes] == [EPISODE * k for k in (1, 2, 3, 4)], "each episode once, none lost"
+    assert [r["episode"] for r in episodes] == [1, 2, 3, 4]
+    assert all(r["plan_ms"] is not None for r in episodes[1:]), "planned from the first step after learning_starts on"
+    evals = [r for r in progress if r["kind"] == "eval"]
+    assert [r["timesteps"] for r in evals] == [2 * EPISODE, 4 * EPISODE]
+    with np.load(run_folder / "evaluations.npz") as data:
+        assert data["timesteps"].tolist() == [2 * EPISODE, 4 * EPISODE]
+    monitor_rows = (run_folder / "0.monitor.csv").read_text().splitlines()[2:]
+    assert len(monitor_rows) == 4 and sum(int(row.split(",")[1]) for row in monitor_rows) == 4 * EPISODE
+    # The zoo layout: the final model, its config, and no checkpoints left once finished.
+    assert (run_folder / f"{ENV_ID}.zip").exists() and (run_folder / ENV_ID / "config.yml").exists()
+    assert (run_folder / "finished.json").exists() and not (run_folder / "resume").exists()
+
+    # A finished run is never rerun.
+    before = (run_folder / "progress.jsonl").read_text()
+    again = run_study_command(["run", "--", *zoo_args(conf, folder)], tmp_path)
+    assert again.returncode == 0 and "finished" in again.stdout
+    assert (run_folder / "progress.jsonl").read_text() == before
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_over(conf: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "study"
+    run_folder = folder / "poplin_p" / f"{ENV_ID}_1"
+    killed = run_study_command(
+        [
+            "run",
+            "--checkpoint-freq",
+            str(10 * EPISODE),
+            "--stop-after-episodes",
+            "1",
+            "--",
+            *zoo_args(conf, folder, 2 * EPISODE),
+        ],
+        tmp_path,
+    )
+    assert killed.returncode == 3
+    assert locomotion.latest_checkpoint(run_folder) is None
+    resumed = run_study_command(["run", "--", *zoo_args(conf, folder, 2 * EPISODE)], tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    progress = [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+    assert [r["timesteps"] for r in progress if r["kind"] == "episode"] == [EPISODE, 2 * EPISODE]
+
+
+def test_report_and_commands_from_the_run_records(tmp_path: Path) -> None:
+    folder = tmp_path / "study"
+    results, output = tmp_path / "runs.jsonl", tmp_path / "locomotion.md"
+    # Two seeds of two algorithms, written as the runs write them.
+    for algo, scale in (("poplin_p", 2.0), ("sac", 1.0)):
+        for seed in (0, 1):
+            run = locomotion.Run(algo, "HalfCheetah-v5", seed, 10_000 if algo == "poplin_p" else 30_000)
+            run_folder = run.folder(folder)
+            run_folder.mkdir(parents=True)
+            records = [
+                dict(
+                    kind="eval",
+                    timesteps=t,
+                    mean=scale * t / 10 + seed,
+                    std=0.0,
+                    returns=[scale * t / 10 + seed],
+                    wall_s=t / 100,
+                )
+                for t in range(2500, run.n_timesteps + 1, 2500)
+            ]
+            (run_folder / "progress.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+            (run_folder / "finished.json").write_text("{}")
+    common = ["--envs", "HalfCheetah-v5", "--algos", "poplin_p", "sac", "--seeds", "0", "1", "--folder", str(folder)]
+    report = run_study_command([*common, "--report-only", "--results", str(results), "--output", str(output)], tmp_path)
+    assert report.returncode == 0, report.stdout + report.stderr
+    page = output.read_text()
+    # POPLIN-P at 10k: 2 * 1000 + seed -> 2000.5 +- 0.5; SAC at 30k: 3000 + seed.
+    assert "| POPLIN-P | 1000 ± 0 | 2000 ± 0 | - |" in page
+    assert "POPLIN-P at 10k steps (2000) against SAC at 30k (3000): the 3x claim does not hold here." in page
+    assert (tmp_path / "locomotion_HalfCheetah-v5.png").stat().st_size > 10_000
+    assert len(results.read_text().splitlines()) == 4
+    # Finished runs produce no command; the others one self-contained command line each.
+    commands = run_study_command([*common, "--algos", "poplin_p", "sac", "td3", "--print-commands"], tmp_path)
+    lines = commands.stdout.strip().splitlines()
+    assert len(lines) == 2 and all("--algo td3" in line and "benchmarks.locomotion run" in line for line in lines)

@@ -291,3 +291,12 @@ def test_planning_starts_right_after_learning_starts(algo: type, tiny_kwargs: di
     assert planned[200:].all(), "every step after learning_starts must be planned with a trained model"
     # Trained once when planning began (200) and once per finished episode after it (400).
     assert model._n_model_updates == 2
+
+
+def test_cuda_graph_is_on_by_default_only_on_cuda(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, device="cpu", **tiny_kwargs)
+    assert model.planner.cuda_graph is False
+    forced = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, device="cpu", cuda_graph=True, **tiny_kwargs).learn(60)
+    assert forced.planner.cuda_graph is True  # ignored on CPU: the plan above ran eagerly
+    forced.save(tmp_path / "m.zip")
+    assert POPLIN_P.load(tmp_path / "m.zip", device="cpu").planner.cuda_graph is True

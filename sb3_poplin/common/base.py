@@ -170,6 +170,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     :param verbose: 0 none, 1 info, 2 debug
     :param seed: random seed
     :param device: ``cpu``, ``cuda`` or ``auto``
+    :param cuda_graph: capture each plan in one CUDA graph (one launch per planning step instead of thousands of small
+        kernels); None (default): on when the model is on a CUDA device. Ignored on CPU and with ``cem_early_stop_tol > 0``
     :param _init_setup_model: build the networks at construction (False when loading)
     """
 
@@ -230,6 +232,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         verbose: int = 0,
         seed: int | None = None,
         device: th.device | str = "auto",
+        cuda_graph: bool | None = None,
         _init_setup_model: bool = True,
     ) -> None:
         if env is not None and not isinstance(env, str):
@@ -287,6 +290,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         self.reward_fn_spec = reward_fn
         self.termination_fn_spec = termination_fn
         self.predict_with = predict_with
+        self.cuda_graph = cuda_graph
         self.distillation_data = distillation_data
         self.hallucination_elites = hallucination_elites
         self.extra_pairs_capacity = extra_pairs_capacity
@@ -413,6 +417,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             early_stop_tol=getattr(self, "cem_early_stop_tol", 0.0),  # zips saved before the option plan without it
         )
         self.planner = self._make_planner(self.model_rollout, cem)
+        cuda_graph = getattr(self, "cuda_graph", None)  # zips saved before the option: auto
+        self.planner.cuda_graph = self.device.type == "cuda" if cuda_graph is None else bool(cuda_graph)
         if self.distillation_data == "hallucination":
             self.planner.imagine_elites = min(self.hallucination_elites, self.n_elites)
         self.distiller = self._make_distillation()

@@ -298,7 +298,7 @@ def run_main(argv: Sequence[str]) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 # The study: runs, configuration files, scheduling
 # ----------------------------------------------------------------------------------------------------------------------
-def model_free_config(algo: str, envs: Sequence[str], path: Path) -> Path:
+def model_free_config(algo: str, envs: Sequence[str], n_timesteps: int, path: Path) -> Path:
     """rl-zoo3's tuned hyperparameters of SAC/TD3 for the envs (their ``-v4`` entries), with POPLIN's warm-up."""
     import yaml
     from rl_zoo3 import __file__ as zoo_file
@@ -310,10 +310,14 @@ def model_free_config(algo: str, envs: Sequence[str], path: Path) -> Path:
         key = env if env in zoo else env.replace("-v5", "-v4")
         if key not in zoo:
             raise ValueError(f"rl-zoo3 has no {algo} hyperparameters for {env} (nor {key})")
-        entries[env] = dict(zoo[key], learning_starts=LEARNING_STARTS)
+        # The buffer holds every step of a run either way; sized to the run, its checkpoints stay small.
+        entries[env] = dict(zoo[key], learning_starts=LEARNING_STARTS, buffer_size=n_timesteps)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
-        f.write(f"# Written by {COMMAND}: rl-zoo3's {algo} hyperparameters, learning_starts set to POPLIN's warm-up.\n")
+        f.write(
+            f"# Written by {COMMAND}: rl-zoo3's {algo} hyperparameters, learning_starts set to POPLIN's warm-up and\n"
+            "# buffer_size to the run's length (the zoo's 1e6 also keeps every step of a run: same algorithm).\n"
+        )
         yaml.safe_dump(entries, f, sort_keys=False)
     return path
 
@@ -589,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         confs = {algo: model_based_config(algo) for algo in args.algos if algo in MODEL_BASED}
         for algo in args.algos:
             if algo in MODEL_FREE:
-                confs[algo] = model_free_config(algo, args.envs, args.folder / "conf" / f"{algo}.yml")
+                confs[algo] = model_free_config(algo, args.envs, args.mf_steps, args.folder / "conf" / f"{algo}.yml")
         commands = [
             (run, run_command(run, args.folder, confs[run.algo], args))
             for run in runs

@@ -430,8 +430,18 @@ def _flat_tensors(value: Any) -> list[th.Tensor]:
 
 
 def _settings(obj: Any) -> tuple[tuple[str, Any], ...]:
-    """The plain (number, string, bool) attributes of an object: values a captured graph has baked in."""
-    return tuple(sorted((k, v) for k, v in vars(obj).items() if isinstance(v, (bool, int, float, str)) or v is None))
+    """The plain (number, string, bool) public attributes of an object: values a captured graph has baked in.
+
+    Private attributes are bookkeeping (e.g. ``_captured``, None while capturing and set afterwards): counting them would
+    make every call's key differ from the capture's and re-capture the plan at every step.
+    """
+    return tuple(
+        sorted(
+            (k, v)
+            for k, v in vars(obj).items()
+            if not k.startswith("_") and (isinstance(v, (bool, int, float, str)) or v is None)
+        )
+    )
 
 
 class _CapturedPlan:

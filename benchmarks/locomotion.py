@@ -150,6 +150,13 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
                 return None
             return 1000.0 * float(np.median(list(times)[-min(len(times), length) :]))
 
+        def cem_iterations(self, length: int) -> float | None:
+            """Mean CEM iterations of the latest ``length`` training steps (model-based algorithms; None otherwise)."""
+            iterations = getattr(self.model, "_plan_iterations", None)
+            if not iterations:
+                return None
+            return float(np.mean(list(iterations)[-min(len(iterations), length) :]))
+
         def _on_step(self) -> bool:
             if self.eval_callback is not None and len(self.eval_callback.evaluations_timesteps) > self.evals_seen:
                 self.evals_seen = len(self.eval_callback.evaluations_timesteps)
@@ -176,6 +183,7 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
                         ret=float(info["episode"]["r"]),
                         length=int(info["episode"]["l"]),
                         plan_ms=self.plan_ms(int(info["episode"]["l"])),
+                        cem_iterations=self.cem_iterations(int(info["episode"]["l"])),
                         wall_s=self.wall_s(),
                     )
                 )
@@ -364,15 +372,14 @@ def run_command(run: Run, study: Path, conf: Path, args: argparse.Namespace) -> 
     ]
 
 
-def schedule(commands: list[tuple[Run, list[str]]], jobs: int, study: Path) -> None:
-    """Run the commands, ``jobs`` at a time, each with its output in its run folder."""
+def schedule(commands: list[tuple[Run, list[str], Path]], jobs: int) -> None:
+    """Run the commands, ``jobs`` at a time, each with its output in its run folder (the third item)."""
     pending = list(commands)
     running: list[tuple[Run, subprocess.Popen, Any]] = []
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     while pending or running:
         while pending and len(running) < jobs:
-            run, command = pending.pop(0)
-            folder = run.folder(study)
+            run, command, folder = pending.pop(0)
             folder.mkdir(parents=True, exist_ok=True)
             log = (folder / "stdout.log").open("a")
             print(f"[{time.strftime('%H:%M:%S')}] start {run.name}", flush=True)
@@ -401,6 +408,7 @@ def read_run(run: Run, study: Path) -> dict[str, Any] | None:
     evals = [r for r in records if r["kind"] == "eval"]
     finished = folder / "finished.json"
     plan = [r["plan_ms"] for r in episodes if r.get("plan_ms") is not None]
+    iterations = [r["cem_iterations"] for r in episodes if r.get("cem_iterations") is not None]
     return dict(
         algo=run.algo,
         env=run.env,
@@ -410,26 +418,37 @@ def read_run(run: Run, study: Path) -> dict[str, Any] | None:
         timesteps=max((r["timesteps"] for r in records), default=0),
         wall_s=max((r["wall_s"] for r in records), default=0.0),
         plan_ms=float(np.median(plan)) if plan else None,
+        cem_iterations=float(np.mean(iterations)) if iterations else None,
         evals=[(r["timesteps"], r["mean"]) for r in evals],
         episodes=[(r["timesteps"], r["ret"]) for r in episodes],
     )
 
 
-def merge_results(results_file: Path, fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def merge_results(
+    results_file: Path, fresh: list[dict[str, Any]], key: tuple[str, ...] = ("algo", "env", "seed")
+) -> list[dict[str, Any]]:
     """The committed results, updated with what the run folders hold now (a run folder lost with a machine keeps its last
-    committed record)."""
+    committed record).
+
+    :param results_file: JSON lines, one record per run
+    :param fresh: records read from the run folders now
+    :param key: the fields that name a run
+    """
     by_key: dict[tuple, dict[str, Any]] = {}
     if results_file.exists():
         for line in results_file.read_text().splitlines():
             if line:
                 record = json.loads(line)
-                by_key[(record["algo"], record["env"], record["seed"])] = record
+                by_key[tuple(record.get(k) for k in key)] = record
     for record in fresh:
-        key = (record["algo"], record["env"], record["seed"])
-        old = by_key.get(key)
+        name = tuple(record.get(k) for k in key)
+        old = by_key.get(name)
         if old is None or record["timesteps"] >= old["timesteps"]:
-            by_key[key] = record
-    merged = sorted(by_key.values(), key=lambda r: (r["env"], ALGOS.index(r["algo"]) if r["algo"] in ALGOS else 99, r["seed"]))
+            by_key[name] = record
+    merged = sorted(
+        by_key.values(),
+        key=lambda r: (str(r.get("budget", "")), r["env"], ALGOS.index(r["algo"]) if r["algo"] in ALGOS else 99, r["seed"]),
+    )
     results_file.parent.mkdir(parents=True, exist_ok=True)
     results_file.write_text("".join(json.dumps(r) + "\n" for r in merged))
     return merged
@@ -595,15 +614,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             if algo in MODEL_FREE:
                 confs[algo] = model_free_config(algo, args.envs, args.mf_steps, args.folder / "conf" / f"{algo}.yml")
         commands = [
-            (run, run_command(run, args.folder, confs[run.algo], args))
+            (run, run_command(run, args.folder, confs[run.algo], args), run.folder(args.folder))
             for run in runs
             if not (run.folder(args.folder) / "finished.json").exists()
         ]
         if args.print_commands:
-            for _, command in commands:
-                print(" ".join(shlex.quote(c) for c in command))
+            for _, command, _ in commands:
+                print(" ".join(shlex.quote(c) for c in ["python", *command[1:]]))
             return
-        schedule(commands, args.jobs, args.folder)
+        schedule(commands, args.jobs)
     fresh = [record for run in runs if (record := read_run(run, args.folder)) is not None]
     records = merge_results(args.results, fresh)
     records = [r for r in records if r["algo"] in args.algos and r["env"] in args.envs and r["seed"] in args.seeds]

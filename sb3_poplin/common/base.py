@@ -436,6 +436,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             )
         self._reset_plans()
         self._plan_times: deque[float] = deque(maxlen=1000)
+        #: CEM iterations of the latest training steps (fewer than ``cem_iterations`` when CEM stopped early)
+        self._plan_iterations: deque[int] = deque(maxlen=1000)
 
     def _convert_train_freq_arg(self) -> None:
         train_freq = self.train_freq_arg
@@ -573,6 +575,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             self._last_executed_noise = out.executed_noise.cpu().numpy()
             self.logger.record_mean("time/plan_ms", 1000.0 * self._plan_times[-1])
             self.logger.record_mean("rollout/cem_iterations", out.cem_iterations)
+            self._plan_iterations.append(out.cem_iterations)
         scaled_action = np.clip(scaled_action, -1.0, 1.0).astype(np.float32)
         return self.policy.unscale_action(scaled_action), scaled_action
 
@@ -779,6 +782,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             "train_generator",
             "_rollout_plan_mean",
             "_plan_times",
+            "_plan_iterations",
             "_last_executed_noise",
         ]
 

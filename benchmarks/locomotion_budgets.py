@@ -1,0 +1,185 @@
+"""
+Return against planning budget on HalfCheetah-v5: does POPLIN-P reach the paper-size PETS with a fifth of its model
+evaluations per step?
+
+A model evaluation is one imagined transition of one candidate: population x horizon x CEM iterations x particles per
+real step (expectation propagation: one particle). Every budget below trains the paper's model (5 members of 4x200) with
+the paper's settings of its algorithm (the packaged ``sb3_poplin/hyperparams/<algo>.yml`` entry) and changes only the
+planning budget. Each (budget, seed) is one resumable rl-zoo3 run of :mod:`benchmarks.locomotion` in
+``<folder>/<budget>/<algo>/<env>_<seed + 1>/``. Returns: the mean of the last three training episodes before the step
+count (the paper's measure; training episodes are MPC-controlled) and the evaluation at that step count.
+
+    python -m benchmarks.locomotion_budgets                          # every budget, 3 seeds, writes docs/locomotion_budgets.md
+    python -m benchmarks.locomotion_budgets --budgets poplin_p-15k pets-15k --jobs 1
+    python -m benchmarks.locomotion_budgets --print-commands         # one command line per run, for a cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from benchmarks.locomotion import Run, merge_results, read_run, run_command, schedule
+
+COMMAND = "python -m benchmarks.locomotion_budgets"
+ENV = "HalfCheetah-v5"
+
+#: budget name -> (algorithm, planning settings over the paper entry)
+BUDGETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "pets-paper": ("pets", dict(population_size=500, n_elites=50, horizon=30, cem_iterations=5)),
+    "pets-15k": ("pets", dict(population_size=100, n_elites=10, horizon=30, cem_iterations=5)),
+    "poplin_p-paper": ("poplin_p", dict(population_size=500, n_elites=50, horizon=30, cem_iterations=5)),
+    "poplin_p-15k": ("poplin_p", dict(population_size=100, n_elites=10, horizon=30, cem_iterations=5)),
+    "poplin_p-7.5k": ("poplin_p", dict(population_size=50, n_elites=5, horizon=30, cem_iterations=5)),
+    "poplin_p-15k-es": (
+        "poplin_p",
+        dict(population_size=100, n_elites=10, horizon=30, cem_iterations=5, cem_early_stop_tol=0.05),
+    ),
+}
+#: the budget every other one is measured against
+REFERENCE = "pets-paper"
+
+
+def nominal_evaluations(settings: dict[str, Any]) -> int:
+    """Model evaluations per real step with every CEM iteration run (one particle: expectation propagation)."""
+    return settings["population_size"] * settings["horizon"] * settings["cem_iterations"]
+
+
+def write_conf(budget: str, n_timesteps: int, folder: Path) -> Path:
+    """The budget's zoo hyperparameter file: the packaged paper entry of its algorithm with the budget's settings."""
+    from sb3_poplin.zoo.registry import hyperparams_file
+
+    algo, settings = BUDGETS[budget]
+    paper = yaml.safe_load(hyperparams_file(algo).read_text())[ENV]
+    entry = dict(paper, **settings, n_timesteps=n_timesteps, buffer_size=n_timesteps)
+    path = folder / "conf" / f"{budget}.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Written by {COMMAND}: the paper entry of {algo} with the {budget} planning budget.\n"
+    path.write_text(header + yaml.safe_dump({ENV: entry}))
+    return path
+
+
+def last_training_episodes(record: dict[str, Any], step: int, n: int = 3) -> float | None:
+    """Mean return of the last ``n`` training episodes that ended by ``step`` (None if the run has not got there)."""
+    episodes = [ret for timesteps, ret in record["episodes"] if timesteps <= step]
+    if record["timesteps"] < step or len(episodes) < n:
+        return None
+    return float(np.mean(episodes[-n:]))
+
+
+def eval_at(record: dict[str, Any], step: int) -> float | None:
+    return next((float(mean) for timesteps, mean in record["evals"] if timesteps == step), None)
+
+
+def cell(values: list[float], n_seeds: int) -> str:
+    if not values:
+        return "-"
+    text = f"{np.mean(values):.0f} ± {np.std(values):.0f}"
+    return text if len(values) == n_seeds else f"{text} ({len(values)}/{n_seeds} seeds)"
+
+
+def write_report(records: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
+    n_seeds = len(args.seeds)
+    step = args.steps
+    reference = nominal_evaluations(BUDGETS[REFERENCE][1])
+    lines = [
+        f"# Return against planning budget ({ENV}, {step // 1000}k steps)",
+        "",
+        f"Written by `{COMMAND}`. Every row trains the paper's model (5 members of 4x200) with the paper's settings of its "
+        "algorithm and changes only the planning budget. *Evaluations per step*: population x horizon x CEM iterations "
+        "(one particle: expectation propagation); with early-stopped CEM the mean number of iterations actually run. "
+        f"*Training return*: mean of the last 3 training episodes by {step // 1000}k steps (MPC-controlled, the paper's "
+        f"measure); *evaluation*: `EvalCallback` at {step // 1000}k ({args.eval_episodes} episodes). Mean ± std over seeds. "
+        "The planner's reward is the env's own, from the default observation (the velocity approximation, see "
+        "docs/rewards.md).",
+        "",
+        "| budget | algorithm | evaluations / step | share of paper PETS | training return | evaluation | plan ms / step |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for budget in args.budgets:
+        algo, settings = BUDGETS[budget]
+        runs = records.get(budget, [])
+        iterations = [r["cem_iterations"] for r in runs if r.get("cem_iterations") is not None]
+        mean_iterations = np.mean(iterations) if iterations else settings["cem_iterations"]
+        evaluations = settings["population_size"] * settings["horizon"] * mean_iterations
+        train = [v for r in runs if (v := last_training_episodes(r, step)) is not None]
+        evals = [v for r in runs if (v := eval_at(r, step)) is not None]
+        plan = [r["plan_ms"] for r in runs if r.get("plan_ms") is not None]
+        lines.append(
+            f"| {budget} | {algo} | {evaluations:,.0f} | {evaluations / reference:.2f} | {cell(train, n_seeds)} | "
+            f"{cell(evals, n_seeds)} | {np.median(plan):.0f} |"
+            if plan
+            else f"| {budget} | {algo} | {evaluations:,.0f} | {evaluations / reference:.2f} | {cell(train, n_seeds)} | "
+            f"{cell(evals, n_seeds)} | - |"
+        )
+    command = [COMMAND, "--budgets", *args.budgets, "--seeds", *map(str, args.seeds), "--steps", str(args.steps)]
+    lines += [
+        "",
+        "Plan ms per step is the median over the runs' planned steps, on whatever machine ran them (see the notes of "
+        "docs/locomotion.md); compare budgets by their evaluations, not by these times.",
+        "",
+        "```bash",
+        " ".join(shlex.quote(c) for c in command),
+        "```",
+        "",
+    ]
+    args.output.write_text("\n".join(lines))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budgets", nargs="+", default=list(BUDGETS), choices=list(BUDGETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--eval-freq", type=int, default=10_000)
+    parser.add_argument("--eval-episodes", type=int, default=2)
+    parser.add_argument("--checkpoint-freq", type=int, default=2000)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--folder", type=Path, default=Path("logs/budgets"))
+    parser.add_argument("--results", type=Path, default=Path("docs/locomotion_budgets_runs.jsonl"))
+    parser.add_argument("--output", type=Path, default=Path("docs/locomotion_budgets.md"))
+    parser.add_argument("--print-commands", action="store_true")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+
+    runs = {budget: [Run(BUDGETS[budget][0], ENV, seed, args.steps) for seed in args.seeds] for budget in args.budgets}
+    if not args.report_only:
+        commands = []
+        for seed_index in range(len(args.seeds)):  # seed-major: every budget gets its first seed first
+            for budget in args.budgets:
+                run = runs[budget][seed_index]
+                folder = args.folder / budget
+                if (run.folder(folder) / "finished.json").exists():
+                    continue
+                conf = write_conf(budget, args.steps, args.folder)
+                commands.append((run, run_command(run, folder, conf, args), run.folder(folder)))
+        if args.print_commands:
+            for _, command, _ in commands:
+                print(" ".join(shlex.quote(c) for c in ["python", *command[1:]]))
+            return
+        schedule(commands, args.jobs)
+    fresh = []
+    for budget, budget_runs in runs.items():
+        for run in budget_runs:
+            record = read_run(run, args.folder / budget)
+            if record is not None:
+                fresh.append(dict(record, budget=budget))
+    merged = merge_results(args.results, fresh, key=("budget", "algo", "env", "seed"))
+    by_budget: dict[str, list[dict[str, Any]]] = {}
+    for record in merged:
+        if record.get("budget") in args.budgets and record["seed"] in args.seeds:
+            by_budget.setdefault(record["budget"], []).append(record)
+    write_report(by_budget, args)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

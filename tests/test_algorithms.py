@@ -300,3 +300,14 @@ def test_cuda_graph_is_on_by_default_only_on_cuda(tiny_kwargs: dict[str, Any], t
     assert forced.planner.cuda_graph is True  # ignored on CPU: the plan above ran eagerly
     forced.save(tmp_path / "m.zip")
     assert POPLIN_P.load(tmp_path / "m.zip", device="cpu").planner.cuda_graph is True
+
+
+def test_small_data_gets_more_epochs_up_to_the_minimum_of_gradient_steps(tiny_kwargs: dict[str, Any]) -> None:
+    tiny_kwargs.update(dynamics_epochs=5, dynamics_batch_size=32, dynamics_min_updates=1000)
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs)
+    # 1,000 transitions, 900 after the 10% hold-out: 29 minibatches per epoch -> 35 epochs make 1,015 >= 1,000 steps.
+    assert model._dynamics_epochs_for(1000) == 35
+    # With enough data the configured epochs already make more steps than the minimum.
+    assert model._dynamics_epochs_for(10_000) == 5
+    model.dynamics_min_updates = 0
+    assert model._dynamics_epochs_for(1000) == 5

@@ -332,9 +332,9 @@ def model_free_config(algo: str, envs: Sequence[str], n_timesteps: int, path: Pa
 
 def model_based_config(algo: str) -> Path:
     """sb3-poplin's CPU hyperparameter file of a model-based algorithm."""
-    from sb3_poplin.zoo.registry import HYPERPARAMS_DIR
+    from sb3_poplin.zoo.registry import hyperparams_file
 
-    return HYPERPARAMS_DIR / "cpu" / f"{algo}.yml"
+    return hyperparams_file(algo, "cpu")
 
 
 def run_command(run: Run, study: Path, conf: Path, args: argparse.Namespace) -> list[str]:

@@ -144,6 +144,37 @@ def test_default_config_is_the_packaged_file(tmp_path: Path) -> None:
     # rl-zoo3's algorithms keep rl-zoo3's files, and an explicit --conf-file wins
     assert Path(experiment_manager("sac", ENV_ID, tmp_path).config).parent == Path(rl_zoo3.__file__).parent / "hyperparams"
     assert experiment_manager("poplin_p", ENV_ID, tmp_path, config="mine.yml").config == "mine.yml"
+    # A shipped set by name: --conf-file cpu
+    for algo in ZOO_ALGOS:
+        assert experiment_manager(algo, "HalfCheetah-v5", tmp_path, config="cpu").config == str(hyperparams_file(algo, "cpu"))
+
+
+#: the CPU set's entries: (algo, env id)
+CPU_ENTRIES = [
+    (algo, env_id) for algo in sorted(ZOO_ALGOS) for env_id in yaml.safe_load(hyperparams_file(algo, "cpu").read_text())
+]
+
+
+def test_cpu_set_covers_the_study_envs_and_copies_are_equal() -> None:
+    for algo in ZOO_ALGOS:
+        entries = yaml.safe_load(hyperparams_file(algo, "cpu").read_text())
+        assert {"HalfCheetah-v5", "Hopper-v5"} <= set(entries), algo
+        for env_id, entry in entries.items():
+            assert yaml.safe_load(yaml.safe_dump(entry)) == entry, (algo, env_id)
+            assert entry["buffer_size"] >= entry["n_timesteps"], (algo, env_id)
+        top_level = REPO_ROOT / "hyperparams" / "cpu" / f"{algo}.yml"
+        assert top_level.read_bytes() == hyperparams_file(algo, "cpu").read_bytes(), f"copy {hyperparams_file(algo, 'cpu')}"
+
+
+@pytest.mark.parametrize(("algo", "env_id"), CPU_ENTRIES)
+def test_every_cpu_entry_builds_the_algorithm(algo: str, env_id: str, tmp_path: Path) -> None:
+    manager = experiment_manager(algo, env_id, tmp_path, config="cpu")
+    model, saved = manager.setup_experiment()
+    try:
+        assert type(model) is ZOO_ALGOS[algo]
+        assert model.population_size == saved["population_size"] and model.horizon == saved["horizon"]
+    finally:
+        model.env.close()
 
 
 @pytest.mark.parametrize("algo", sorted(ZOO_ALGOS))

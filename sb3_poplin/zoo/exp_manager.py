@@ -7,7 +7,7 @@ from typing import Any
 
 from rl_zoo3.exp_manager import ExperimentManager
 
-from sb3_poplin.zoo.registry import ZOO_ALGOS, hyperparams_file
+from sb3_poplin.zoo.registry import CONFIG_SETS, ZOO_ALGOS, hyperparams_file
 
 _SIGNATURE = inspect.signature(ExperimentManager.__init__)
 
@@ -15,7 +15,8 @@ _SIGNATURE = inspect.signature(ExperimentManager.__init__)
 class PoplinExperimentManager(ExperimentManager):
     """
     :class:`rl_zoo3.exp_manager.ExperimentManager` that reads ``sb3_poplin/hyperparams/<algo>.yml`` for sb3-poplin's
-    algorithms when no ``config`` (``--conf-file``) is given.
+    algorithms when no ``config`` (``--conf-file``) is given, and ``sb3_poplin/hyperparams/cpu/<algo>.yml`` with
+    ``--conf-file cpu``.
 
     rl-zoo3 looks for ``hyperparams/<algo>.yml`` next to its own package, where a plugin cannot (and should not) put
     files; everything else is rl-zoo3's. Other algorithms (sac, ppo, ...) keep rl-zoo3's files.
@@ -27,6 +28,10 @@ class PoplinExperimentManager(ExperimentManager):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Bind against rl-zoo3's signature so ``algo`` and ``config`` are found however the caller passed them.
         bound = _SIGNATURE.bind(self, *args, **kwargs)
-        if bound.arguments.get("algo") in ZOO_ALGOS and bound.arguments.get("config") is None:
-            bound.arguments["config"] = str(hyperparams_file(bound.arguments["algo"]))
+        algo, config = bound.arguments.get("algo"), bound.arguments.get("config")
+        if algo in ZOO_ALGOS and config is None:
+            bound.arguments["config"] = str(hyperparams_file(algo))
+        elif algo in ZOO_ALGOS and config in CONFIG_SETS:
+            # ``--conf-file cpu``: a set of files shipped with the package, by name (no such file in the working folder)
+            bound.arguments["config"] = str(hyperparams_file(algo, config))
         super().__init__(*bound.args[1:], **bound.kwargs)

@@ -27,16 +27,26 @@ ZOO_ALGOS: dict[str, type[BaseAlgorithm]] = {
 HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
 
 
-def hyperparams_file(algo: str) -> Path:
+#: Named sets of hyperparameter files shipped with the package, selected with ``--conf-file <name>``: ``cpu`` holds
+#: CPU-sized entries of the MuJoCo locomotion tasks (about an hour per 10,000-step run on one core).
+CONFIG_SETS: tuple[str, ...] = ("cpu",)
+
+
+def hyperparams_file(algo: str, config_set: str | None = None) -> Path:
     """
-    The default rl-zoo3 hyperparameter file of one of sb3-poplin's algorithms.
+    A hyperparameter file of one of sb3-poplin's algorithms.
 
     :param algo: a key of :data:`ZOO_ALGOS`
-    :return: the path of ``sb3_poplin/hyperparams/<algo>.yml``
+    :param config_set: None for the default file (the paper's settings), or one of :data:`CONFIG_SETS`
+    :return: the path of ``sb3_poplin/hyperparams/[<config_set>/]<algo>.yml``
     """
     if algo not in ZOO_ALGOS:
         raise KeyError(f"{algo!r} is not an sb3-poplin algorithm; those are {sorted(ZOO_ALGOS)}")
-    return HYPERPARAMS_DIR / f"{algo}.yml"
+    if config_set is None:
+        return HYPERPARAMS_DIR / f"{algo}.yml"
+    if config_set not in CONFIG_SETS:
+        raise KeyError(f"{config_set!r} is not a hyperparameter set of sb3-poplin; those are {list(CONFIG_SETS)}")
+    return HYPERPARAMS_DIR / config_set / f"{algo}.yml"
 
 
 def register() -> None:

@@ -1042,6 +1042,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             "distiller",
             "plan_generator",
             "train_generator",
+            "_deterministic_plan_generator",
+            "_warned_missing_vec_normalize",
             "_rollout_plan_mean",
             "_plan_times",
             "_last_executed_noise",

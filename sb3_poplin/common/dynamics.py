@@ -215,15 +215,25 @@ class ProbabilisticEnsemble(nn.Module):
         folded into them)."""
         self._elite_cache = None
 
-    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
-        with th.no_grad():
+    def _elites_of_mask(self) -> th.Tensor:
+        """The ``n_elites`` members with the largest mask values, sorted: any float mask (even a random one, as SB3's
+        parameter tests write) names distinct members."""
+        return th.sort(th.topk(self.elite_mask, self.n_elites).indices).values
+
+    @th.no_grad()
+    def _sync_elite_mask(self) -> None:
+        """Rewrite the mask from ``elite_idx`` when they disagree (``fit`` sets ``elite_idx``); a mask that already
+        names the elites is kept as it is, so the state dict round-trips exactly."""
+        if not th.equal(self._elites_of_mask(), self.elite_idx):
             self.elite_mask.zero_().index_fill_(0, self.elite_idx, 1.0)
+
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        self._sync_elite_mask()
         super()._save_to_state_dict(destination, prefix, keep_vars)
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         self._elite_cache = None
-        with th.no_grad():  # a state dict without the mask (strict=False) keeps the current elites
-            self.elite_mask.zero_().index_fill_(0, self.elite_idx, 1.0)
+        self._sync_elite_mask()  # a state dict without the mask (strict=False) keeps the current elites
         legacy_idx = state_dict.pop(prefix + "elite_idx", None)
         if legacy_idx is not None and prefix + "elite_mask" not in state_dict:
             # A zip of sb3-poplin 0.1 stored the elites as an integer buffer of indices.
@@ -232,9 +242,7 @@ class ProbabilisticEnsemble(nn.Module):
             state_dict[prefix + "elite_mask"] = mask
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         with th.no_grad():
-            # The members with the largest mask values: any float mask (even random) names n_elites distinct members.
-            elites = th.topk(self.elite_mask.float(), self.n_elites).indices
-            self.elite_idx.copy_(th.sort(elites).values)
+            self.elite_idx.copy_(self._elites_of_mask())
 
     # ------------------------------------------------------------------ losses
     def nll_loss(self, inputs: th.Tensor, targets: th.Tensor) -> th.Tensor:

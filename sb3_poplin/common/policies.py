@@ -100,8 +100,6 @@ class POPLINPolicy(BasePolicy):
     ``policy.predict(obs)`` runs the network alone (policy control): no model, no planning.
     Planning (MPC) lives in the algorithm (``model.predict``).
 
-    :param observation_space: a flat Box observation space
-    :param action_space: a Box action space
     ``policy.save(path)`` and ``MlpPolicy.load(path)`` ship the network without the model (SB3's policy-only
     save/load); the loaded policy predicts as the saved one, normaliser included.
 

@@ -160,7 +160,7 @@ class POPLIN_A(PlanningAlgorithm):
 
     def _make_planner(self, rollout: ModelRollout, cem: CEMOptimizer) -> Planner:
         planner = PolicyActionPlanner(rollout, cem, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant)
-        planner.elite_actions = self.bc_elite_actions
+        planner.elite_actions = min(max(self.bc_elite_actions, 0), self.n_elites)
         return planner
 
     def _make_distillation(self) -> Distillation:

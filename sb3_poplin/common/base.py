@@ -6,12 +6,19 @@ dynamics, reward) -> action. The algorithm owns the ensemble, the planner and th
 
 from __future__ import annotations
 
+import io
 import math
+import os
+import pathlib
+import tempfile
 import time
+import warnings
+import zlib
 from abc import abstractmethod
 from collections import deque
 from typing import Any, ClassVar, TypeVar
 
+import gymnasium as gym
 import numpy as np
 import torch as th
 from gymnasium import spaces
@@ -19,18 +26,27 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.save_util import load_from_pkl
+from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import is_vectorized_observation
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import BehaviorCloning, Distillation, DistillationData
-from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier
+from sb3_poplin.common.dynamics import ACTIVATIONS, ProbabilisticEnsemble, TerminationClassifier
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
-from sb3_poplin.common.rollout import ModelRollout, canonical_propagation
-from sb3_poplin.common.tasks import get_task_fns, resolve_callable, task_kwargs_from_env
+from sb3_poplin.common.rollout import PROPAGATIONS, ModelRollout, canonical_propagation
+from sb3_poplin.common.tasks import get_task_fns, known_env_ids, resolve_callable, task_kwargs_from_env
+from sb3_poplin.common.validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_keyword_names,
+    check_optional_int,
+    check_widths,
+)
 from sb3_poplin.version import __version__
 
 SelfPlanningAlgorithm = TypeVar("SelfPlanningAlgorithm", bound="PlanningAlgorithm")
@@ -40,29 +56,132 @@ LEARNED = "learned"
 DISTILLATION_DATA = ("real", "hallucination")
 
 
-def _env_id_and_kwargs(env: GymEnv | str | None) -> tuple[str | None, dict[str, Any]]:
-    """The gymnasium id of the (first) env and its reward-relevant constructor settings."""
+def _env_id(env: GymEnv | str | None) -> str | None:
+    """The gymnasium id of the (first) env, whatever the VecEnv type; None when it was not made from an id."""
     if env is None:
-        return None, {}
+        return None
     if isinstance(env, str):
-        return env, {}
+        return env
     while isinstance(env, VecEnvWrapper):
         env = env.venv
     if isinstance(env, VecEnv):
-        if hasattr(env, "envs"):
-            env = env.envs[0]  # DummyVecEnv: the env object is here
-        else:
-            spec = env.get_attr("spec", indices=[0])[0]
-            return (spec.id if spec is not None else None), {}
-    spec = getattr(env, "spec", None)
-    if spec is None:
-        spec = getattr(getattr(env, "unwrapped", None), "spec", None)
-    env_id = spec.id if spec is not None else None
-    try:
-        kwargs = task_kwargs_from_env(env) if env_id is not None else {}
-    except ValueError:
-        kwargs = {}
-    return env_id, kwargs
+        spec = env.get_attr("spec", indices=[0])[0]
+    else:
+        spec = getattr(env, "spec", None) or getattr(getattr(env, "unwrapped", None), "spec", None)
+    return spec.id if spec is not None else None
+
+
+class _RemoteEnvAttributes:
+    """Reads attributes of an env that lives in another process (SubprocVecEnv) through ``VecEnv.get_attr``.
+
+    The registered readers of :func:`~sb3_poplin.common.tasks.task_kwargs_from_env` read plain attributes of the
+    unwrapped env (``_ctrl_cost_weight``, ``dt``, ...); ``get_attr`` reaches them in the worker with gymnasium's
+    ``get_wrapper_attr`` and sends back only their values.
+
+    :param venv: the VecEnv (without VecEnvWrappers)
+    :param index: which env
+    """
+
+    def __init__(self, venv: VecEnv, index: int = 0) -> None:
+        self._venv = venv
+        self._index = index
+
+    @property
+    def unwrapped(self) -> _RemoteEnvAttributes:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._venv.get_attr(name, indices=[self._index])[0]
+
+
+class _TaskView:
+    """What :func:`~sb3_poplin.common.tasks.task_kwargs_from_env` reads of an env: its spec and unwrapped env, and the
+    observation space the model sees (after every gym and VecEnv wrapper).
+
+    :param spec: the env's spec
+    :param unwrapped: the unwrapped env (or a reader of its attributes in another process)
+    :param observation_space: the model's observation space
+    """
+
+    def __init__(self, spec: Any, unwrapped: Any, observation_space: spaces.Space) -> None:
+        self.spec = spec
+        self.unwrapped = unwrapped
+        self.observation_space = observation_space
+
+
+def _registered_task_kwargs(venv: VecEnv, observation_space: spaces.Space, action_space: spaces.Space) -> dict[str, Any]:
+    """The reward-relevant settings of env 0 of ``venv`` (any VecEnv type), for the registered reward of its id.
+
+    Raises (with what to do) when a wrapper makes the registered functions wrong: an observation of another shape than
+    the registered env's, or actions in other units than the unwrapped env's (e.g. RescaleAction).
+    """
+    while isinstance(venv, VecEnvWrapper):
+        venv = venv.venv
+    if hasattr(venv, "envs"):  # the env object is in this process (DummyVecEnv)
+        env = venv.envs[0]
+        view = _TaskView(env.spec or env.unwrapped.spec, env.unwrapped, observation_space)
+        native_action_space = env.unwrapped.action_space
+    else:
+        remote = _RemoteEnvAttributes(venv)
+        spec = venv.get_attr("spec", indices=[0])[0]
+        view = _TaskView(spec, remote, observation_space)
+        # A wrapper's action_space hides the unwrapped env's from get_attr: build a bare env of the same id and settings.
+        reference = gym.make(spec.id, **spec.kwargs)
+        native_action_space = reference.unwrapped.action_space
+        reference.close()
+    env_id = view.spec.id
+    native = (native_action_space.low, native_action_space.high)
+    if native_action_space.shape != action_space.shape or not all(
+        np.allclose(a, b)
+        for a, b in zip(native, (action_space.low, action_space.high))  # type: ignore[attr-defined]
+    ):
+        raise ValueError(
+            f"The action space the model sees, {action_space}, is not {env_id}'s own ({native_action_space}): an action "
+            f"wrapper (e.g. RescaleAction) changes the units, and {env_id}'s registered reward reads actions in the env's "
+            "own units. Pass reward_fn= (a function of the wrapped actions, 'module:function', or 'learned'), or remove "
+            "the wrapper."
+        )
+    return task_kwargs_from_env(view)  # type: ignore[arg-type]
+
+
+def _check_train_freq(train_freq: Any) -> Any:
+    """None, a positive int, or ``(positive int, "step" | "episode")`` (a list from YAML/JSON too)."""
+    if train_freq is None:
+        return None
+    if isinstance(train_freq, (tuple, list)):
+        if len(train_freq) != 2:
+            raise ValueError(f"train_freq must be an int or (int, 'step'|'episode'), got {train_freq!r}")
+        frequency = check_int("train_freq", train_freq[0], 1)
+        unit = check_choice("train_freq's unit", str(getattr(train_freq[1], "value", train_freq[1])), ("step", "episode"))
+        return (frequency, unit)
+    return check_int("train_freq", train_freq, 1)
+
+
+def _check_weight_decay(weight_decay: Any, n_layers: int) -> float | list[float] | None:
+    """None, a float >= 0, or one float >= 0 per layer of a member (hidden layers and output layer)."""
+    if weight_decay is None:
+        return None
+    if isinstance(weight_decay, (list, tuple)):
+        if len(weight_decay) != n_layers:
+            raise ValueError(
+                f"dynamics_weight_decay needs {n_layers} values (one per hidden layer of dynamics_net_arch, plus the output "
+                f"layer), got {len(weight_decay)}"
+            )
+        return [check_float("dynamics_weight_decay", w, 0.0) for w in weight_decay]
+    return check_float("dynamics_weight_decay", weight_decay, 0.0)
+
+
+def _check_function_spec(name: str, spec: Any) -> None:
+    """None, a callable, ``"learned"`` or an importable ``"package.module:function"`` string."""
+    if spec is None or callable(spec) or spec == LEARNED:
+        return
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise ValueError(
+            f"{name} must be None, a callable (obs, action, next_obs) -> tensor, 'learned', or an importable "
+            f"'package.module:function' string, got {spec!r}"
+        )
 
 
 class PolicyControlEvaluation(BaseCallback):
@@ -108,38 +227,29 @@ class PolicyControlEvaluation(BaseCallback):
         return True
 
 
-class PlanningAlgorithm(OffPolicyAlgorithm):
-    """Model-based RL with a probabilistic ensemble and CEM planning (Algorithm 1 of the POPLIN paper).
-
-    Loop: act randomly for ``learning_starts`` steps, then plan every step with CEM through the learned model and
-    execute the first action; every ``train_freq`` (default: one episode) train the ensemble on all data, then
-    distil the planner into the policy network.
-
-    Subclasses say what the CEM noise means (:meth:`_make_planner`) and how the policy is distilled
-    (:meth:`_make_distillation`).
-
-    :param policy: policy class or alias (``MlpPolicy``)
-    :param env: the environment (gymnasium id, env or VecEnv) with a Box action space and flat Box observations
-    :param learning_rate: learning rate of the policy distillation
-    :param buffer_size: replay buffer size
+#: The ``:param:`` lines of the arguments every planning algorithm takes (in the order of their signatures); each
+#: algorithm's docstring ends with them, so ``help(POPLIN_P)`` documents every argument its signature shows.
+PLANNING_PARAMETERS_DOC = """
+    :param learning_rate: learning rate of the policy distillation (a float or a schedule)
+    :param buffer_size: replay buffer size (transitions per env); its memory is taken as the data arrives
     :param learning_starts: random steps before the first planning
     :param train_freq: train every N steps (int) or ``(N, "step"|"episode")``; default: every episode (with several
         envs: every ``max_episode_steps`` steps)
     :param population_size: CEM candidates per env and iteration
-    :param n_elites: CEM elites
+    :param n_elites: CEM elites, at most ``population_size``
     :param cem_iterations: CEM iterations per real step
-    :param cem_alpha: weight of the previous distribution in CEM's smoothed update (PETS' alpha)
+    :param cem_alpha: weight of the previous distribution in CEM's smoothed update (PETS' alpha), in [0, 1)
     :param cem_early_stop_tol: stop CEM once an iteration moved its mean by at most this many initial standard
         deviations (RMS over the noise); 0 always runs ``cem_iterations``
-    :param horizon: planning horizon
-    :param init_sigma: initial std of the planning noise
+    :param horizon: planning horizon (imagined steps)
+    :param init_sigma: initial std of the planning noise (None: the algorithm's default)
     :param propagation: particle propagation: ``expectation`` (E), ``fixed_model`` (TSinf), ``random_model`` (TS1)
     :param num_particles: particles per candidate for sampled propagation
     :param ensemble_size: members of the dynamics ensemble
     :param n_elite_members: members used for planning, chosen on hold-out loss (default: all)
-    :param dynamics_net_arch: hidden widths of each member
-    :param dynamics_activation: hidden activation of the members
-    :param dynamics_weight_decay: L2 per layer (one float for all, a list, or None for PETS' schedule)
+    :param dynamics_net_arch: hidden widths of each member (default ``[200, 200, 200, 200]``)
+    :param dynamics_activation: hidden activation of the members (``silu``/``swish``, ``relu``, ``tanh``, ``elu``)
+    :param dynamics_weight_decay: L2 per layer (one float for all, a list with one per layer, or None for PETS' schedule)
     :param dynamics_learning_rate: Adam learning rate of the ensemble
     :param dynamics_epochs: max epochs per training of the ensemble
     :param dynamics_min_updates: each training runs at least this many gradient steps (more epochs while the data is
@@ -147,16 +257,17 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         HalfCheetah-v5, 5 epochs on the first 1,000 random steps (145 steps) left the model barely better than predicting
         no change (one-step test MSE 32 vs 36) and its 20-step open-loop predictions diverging; 1,000 steps gave 9.8
     :param dynamics_batch_size: minibatch size per member
-    :param dynamics_holdout_ratio: share of the data held out for early stopping and elite selection
+    :param dynamics_holdout_ratio: share of the data held out for early stopping and elite selection, in [0, 1)
     :param dynamics_patience: epochs without hold-out improvement before stopping
     :param dynamics_max_updates: cap on gradient steps per training (None: no cap)
     :param policy_epochs: max epochs of each distillation
     :param policy_batch_size: minibatch size of the distillation
-    :param policy_holdout_ratio: hold-out share of the distillation
+    :param policy_holdout_ratio: hold-out share of the distillation, in [0, 1)
     :param policy_patience: distillation epochs without hold-out improvement before stopping
     :param policy_max_updates: cap on gradient steps per distillation (None: no cap)
     :param reward_fn: reward ``r(obs, action, next_obs)`` as a callable or ``"module:function"``, or ``"learned"`` to
-        predict it with an extra output of the ensemble; default: the registered function of the env id
+        predict it with an extra output of the ensemble; default: the registered function of the env id (which refuses
+        wrappers that change the env's observations or action units: pass a reward of the wrapped env then)
     :param termination_fn: termination ``done(obs, action, next_obs)``, same forms, or ``"learned"`` (a classifier of
         the next state); default: the registered one, or learned when the reward is learned
     :param predict_with: what ``model.predict`` uses: ``mpc`` (plan with the model) or ``policy`` (the network alone)
@@ -164,12 +275,14 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         and actions of the best elite candidates, as in the paper's ablation)
     :param hallucination_elites: with hallucinated data, how many of the best elites per planned step are imagined
     :param extra_pairs_capacity: at most this many extra (state, action) pairs (imagined, or elite actions of
-        POPLIN-A) are kept for distillation, newest first; they are not saved in the zip
+        POPLIN-A) are kept for distillation, newest first
     :param policy_eval_freq: every this many steps, evaluate the distilled policy alone (policy control) and log it as
         ``eval/policy_control_return`` beside the MPC return of training (0: never)
     :param policy_eval_episodes: episodes of each policy-control evaluation
-    :param replay_buffer_kwargs: extra arguments of the replay buffer
-    :param policy_kwargs: arguments of the policy (``net_arch``, ``activation``)
+    :param replay_buffer_class: :class:`~sb3_poplin.common.buffers.PlanningReplayBuffer` or a subclass (default: it)
+    :param replay_buffer_kwargs: extra arguments of the replay buffer (e.g. ``noise_dtype="float16"``)
+    :param policy_kwargs: arguments of the policy (``net_arch``: a list of widths, or SAC's ``dict(pi=[...], qf=[...])``
+        whose ``pi`` is used; ``activation``)
     :param stats_window_size: episodes averaged for the rollout logs
     :param tensorboard_log: tensorboard log folder
     :param verbose: 0 none, 1 info, 2 debug
@@ -178,7 +291,27 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     :param cuda_graph: capture each plan in one CUDA graph (one launch per planning step instead of thousands of small
         kernels); None (default): on when the model is on a CUDA device. Ignored on CPU and with ``cem_early_stop_tol > 0``
     :param _init_setup_model: build the networks at construction (False when loading)
-    """
+"""
+
+
+class PlanningAlgorithm(OffPolicyAlgorithm):
+    __doc__ = (
+        """Model-based RL with a probabilistic ensemble and CEM planning (Algorithm 1 of the POPLIN paper).
+
+    Loop: act randomly for ``learning_starts`` steps, then plan every step with CEM through the learned model and
+    execute the first action; every ``train_freq`` (default: one episode) train the ensemble on all data, then
+    distil the planner into the policy network.
+
+    Subclasses say what the CEM noise means (:meth:`_make_planner`) and how the policy is distilled
+    (:meth:`_make_distillation`); they take every argument below and forward it.
+
+    Arguments of model-free algorithms (``batch_size``, ``gamma``, ``gradient_steps``, ``action_noise``, ...) and
+    misspelt names are refused with the argument to use instead; every value is checked when the model is built.
+
+    :param policy: policy class or alias (``MlpPolicy``)
+    :param env: the environment (gymnasium id, env or VecEnv) with a Box action space and flat Box observations"""
+        + PLANNING_PARAMETERS_DOC
+    )
 
     policy: POPLINPolicy
     replay_buffer: PlanningReplayBuffer
@@ -188,6 +321,11 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     default_init_sigma: ClassVar[float] = 0.25
     #: whether the algorithm has a policy network to distil (PETS and random shooting do not)
     uses_policy_network: ClassVar[bool] = True
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> PlanningAlgorithm:
+        # Python's own error for a misspelt or model-free argument names neither the class nor what to pass instead.
+        check_keyword_names(cls.__init__, cls.__name__, kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -231,6 +369,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         extra_pairs_capacity: int = 50_000,
         policy_eval_freq: int = 0,
         policy_eval_episodes: int = 5,
+        replay_buffer_class: type[PlanningReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -241,9 +380,72 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         cuda_graph: bool | None = None,
         _init_setup_model: bool = True,
     ) -> None:
+        # Every value is checked before anything is built, so a bad one fails at once with its own name (and not later,
+        # in CEM or the ensemble, under the name of another argument).
+        if not callable(learning_rate):
+            learning_rate = check_float("learning_rate", learning_rate, 0.0, min_inclusive=False)
+        buffer_size = check_int("buffer_size", buffer_size, 1)
+        learning_starts = check_int("learning_starts", learning_starts, 0)
+        train_freq = _check_train_freq(train_freq)
+        population_size = check_int("population_size", population_size, 1)
+        n_elites = check_int("n_elites", n_elites, 1, population_size, f"population_size={population_size}")
+        cem_iterations = check_int("cem_iterations", cem_iterations, 1)
+        cem_alpha = check_float("cem_alpha", cem_alpha, 0.0, 1.0, max_inclusive=False)
+        horizon = check_int("horizon", horizon, 1)
+        if init_sigma is not None:
+            init_sigma = check_float("init_sigma", init_sigma, 0.0, min_inclusive=False)
+        if not isinstance(propagation, str):
+            raise ValueError(f"propagation must be a string ({', '.join(PROPAGATIONS)}), got {propagation!r}")
+        propagation = canonical_propagation(propagation)
+        cem_early_stop_tol = check_float("cem_early_stop_tol", cem_early_stop_tol, 0.0)
+        if cuda_graph is not None and not isinstance(cuda_graph, bool):
+            raise ValueError(f"cuda_graph must be None (on for CUDA models), True or False, got {cuda_graph!r}")
+        num_particles = check_int("num_particles", num_particles, 1)
+        ensemble_size = check_int("ensemble_size", ensemble_size, 1)
+        n_elite_members = check_optional_int(
+            "n_elite_members", n_elite_members, 1, ensemble_size, f"ensemble_size={ensemble_size}"
+        )
+        dynamics_net_arch = [200, 200, 200, 200] if dynamics_net_arch is None else dynamics_net_arch
+        dynamics_net_arch = check_widths("dynamics_net_arch", dynamics_net_arch)
+        dynamics_activation = check_choice("dynamics_activation", dynamics_activation, sorted(ACTIVATIONS))
+        dynamics_weight_decay = _check_weight_decay(dynamics_weight_decay, n_layers=len(dynamics_net_arch) + 1)
+        dynamics_learning_rate = check_float("dynamics_learning_rate", dynamics_learning_rate, 0.0, min_inclusive=False)
+        dynamics_epochs = check_int("dynamics_epochs", dynamics_epochs, 1)
+        dynamics_min_updates = check_int("dynamics_min_updates", dynamics_min_updates, 0)
+        dynamics_batch_size = check_int("dynamics_batch_size", dynamics_batch_size, 1)
+        dynamics_holdout_ratio = check_float("dynamics_holdout_ratio", dynamics_holdout_ratio, 0.0, 1.0, max_inclusive=False)
+        dynamics_patience = check_int("dynamics_patience", dynamics_patience, 1)
+        dynamics_max_updates = check_optional_int("dynamics_max_updates", dynamics_max_updates, 1)
+        policy_epochs = check_int("policy_epochs", policy_epochs, 1)
+        policy_batch_size = check_int("policy_batch_size", policy_batch_size, 1)
+        policy_holdout_ratio = check_float("policy_holdout_ratio", policy_holdout_ratio, 0.0, 1.0, max_inclusive=False)
+        policy_patience = check_int("policy_patience", policy_patience, 1)
+        policy_max_updates = check_optional_int("policy_max_updates", policy_max_updates, 1)
+        _check_function_spec("reward_fn", reward_fn)
+        _check_function_spec("termination_fn", termination_fn)
+        predict_with = check_choice("predict_with", predict_with, PREDICT_MODES)
+        distillation_data = check_choice("distillation_data", distillation_data, DISTILLATION_DATA)
+        hallucination_elites = check_int("hallucination_elites", hallucination_elites, 1)
+        extra_pairs_capacity = check_int("extra_pairs_capacity", extra_pairs_capacity, 0)
+        policy_eval_freq = check_int("policy_eval_freq", policy_eval_freq, 0)
+        policy_eval_episodes = check_int("policy_eval_episodes", policy_eval_episodes, 1)
+        replay_buffer_class = PlanningReplayBuffer if replay_buffer_class is None else replay_buffer_class
+        if not (isinstance(replay_buffer_class, type) and issubclass(replay_buffer_class, PlanningReplayBuffer)):
+            raise ValueError(
+                f"replay_buffer_class must be PlanningReplayBuffer or a subclass of it (it stores the planned noise that "
+                f"distillation needs), got {replay_buffer_class!r}"
+            )
+        stats_window_size = check_int("stats_window_size", stats_window_size, 1)
+        verbose = check_int("verbose", verbose, 0, 2)
+        seed = check_optional_int("seed", seed, 0, 2**32 - 1)
+        if not self.uses_policy_network and (predict_with == "policy" or policy_eval_freq > 0):
+            raise ValueError(f"{type(self).__name__} has no policy network: use predict_with='mpc' and policy_eval_freq=0")
+
         if env is not None and not isinstance(env, str):
             self._check_spaces(env.observation_space, env.action_space)
-        self.task_env_id, self.task_kwargs = _env_id_and_kwargs(env)
+        self.task_env_id = _env_id(env)
+        #: the env's reward-relevant settings, read from the env when the model is set up (a loaded model keeps its own)
+        self.task_kwargs: dict[str, Any] | None = None
         super().__init__(
             policy,
             env,
@@ -253,7 +455,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             batch_size=policy_batch_size,
             train_freq=1,
             gradient_steps=1,
-            replay_buffer_class=PlanningReplayBuffer,
+            replay_buffer_class=replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
@@ -275,11 +477,11 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         self.cem_early_stop_tol = cem_early_stop_tol
         self.horizon = horizon
         self.init_sigma = self.default_init_sigma if init_sigma is None else init_sigma
-        self.propagation = canonical_propagation(propagation)
+        self.propagation = propagation
         self.num_particles = num_particles
         self.ensemble_size = ensemble_size
         self.n_elite_members = n_elite_members
-        self.dynamics_net_arch = [200, 200, 200, 200] if dynamics_net_arch is None else list(dynamics_net_arch)
+        self.dynamics_net_arch = dynamics_net_arch
         self.dynamics_activation = dynamics_activation
         self.dynamics_weight_decay = dynamics_weight_decay
         self.dynamics_learning_rate = dynamics_learning_rate
@@ -308,12 +510,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         self.sb3_poplin_version = __version__
         self.algorithm_name = type(self).__name__
         self._n_model_updates = 0
-        if predict_with not in PREDICT_MODES:
-            raise ValueError(f"predict_with must be one of {PREDICT_MODES}, got {predict_with!r}")
-        if distillation_data not in DISTILLATION_DATA:
-            raise ValueError(f"distillation_data must be one of {DISTILLATION_DATA}, got {distillation_data!r}")
-        if not self.uses_policy_network and (predict_with == "policy" or policy_eval_freq > 0):
-            raise ValueError(f"{type(self).__name__} has no policy network: use predict_with='mpc' and policy_eval_freq=0")
+        #: whether the model was built or trained on a VecNormalize env (saved: a model loaded without it warns in predict)
+        self.trained_with_vec_normalize = self._vec_normalize_env is not None
         if _init_setup_model:
             self._setup_model()
 
@@ -343,7 +541,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
 
     @property
     def act_dim(self) -> int:
-        return int(self.action_space.shape[0])  # type: ignore[index]
+        """Size of the flattened action: a multi-dimensional Box is planned, stored and distilled flat."""
+        return int(np.prod(self.action_space.shape))  # type: ignore[arg-type]
 
     @property
     def learned_reward(self) -> bool:
@@ -360,6 +559,11 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         termination_fn = None
         if self.termination_fn_spec not in (None, LEARNED):
             termination_fn = resolve_callable(self.termination_fn_spec)
+        if reward_fn is None and self.task_kwargs is None:
+            # First setup of a new model (a loaded one has the settings it was trained with): read them from the env.
+            self.task_kwargs = {}
+            if self.env is not None and self.task_env_id in known_env_ids():
+                self.task_kwargs = _registered_task_kwargs(self.env, self.observation_space, self.action_space)
         if reward_fn is None:
             if self.task_env_id is None:
                 raise ValueError(
@@ -367,7 +571,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
                     "(it has no gymnasium id). Pass reward_fn= (a callable or 'module:function') and termination_fn=, "
                     "or reward_fn='learned' to learn the reward (and termination) with the dynamics model."
                 )
-            registered_reward, registered_termination = get_task_fns(self.task_env_id, **self.task_kwargs)
+            registered_reward, registered_termination = get_task_fns(self.task_env_id, **(self.task_kwargs or {}))
             reward_fn = registered_reward
             if self.termination_fn_spec is None:
                 termination_fn = registered_termination
@@ -403,8 +607,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             self.termination_model.optimizer = th.optim.Adam(self.termination_model.parameters(), lr=1e-3)
             termination_fn = self.termination_model.termination_fn
 
-        action_low = th.as_tensor(self.action_space.low, dtype=th.float32, device=self.device)  # type: ignore[attr-defined]
-        action_high = th.as_tensor(self.action_space.high, dtype=th.float32, device=self.device)  # type: ignore[attr-defined]
+        action_low = th.as_tensor(self.action_space.low, dtype=th.float32, device=self.device).reshape(-1)  # type: ignore[attr-defined]
+        action_high = th.as_tensor(self.action_space.high, dtype=th.float32, device=self.device).reshape(-1)  # type: ignore[attr-defined]
         self.model_rollout = ModelRollout(
             self.dynamics,
             reward_fn,
@@ -433,7 +637,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         replay_buffer_kwargs = dict(self.replay_buffer_kwargs)
         replay_buffer_kwargs.setdefault("noise_dim", self.planner.step_noise_dim)
         if self.replay_buffer is None:
-            self.replay_buffer = PlanningReplayBuffer(
+            self.replay_buffer = self.replay_buffer_class(
                 self.buffer_size,
                 self.observation_space,
                 self.action_space,
@@ -494,6 +698,9 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         self.plan_generator.manual_seed(seed)
         self.train_generator = th.Generator()
         self.train_generator.manual_seed(seed + 1)
+        # Reseeded at every ``predict(..., deterministic=True)``; one object for all calls, so a plan captured in a CUDA
+        # graph (which is bound to its generator) is replayed, not captured again, at every deterministic step.
+        self._deterministic_plan_generator = th.Generator(device=self.device)
 
     # ------------------------------------------------------------------ planning
     def _reset_plans(self) -> None:
@@ -501,16 +708,17 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         self._rollout_plan_mean: th.Tensor | None = None
 
     @th.no_grad()
-    def plan(self, observation: np.ndarray, mean: th.Tensor | None = None) -> Any:
+    def plan(self, observation: np.ndarray, mean: th.Tensor | None = None, generator: th.Generator | None = None) -> Any:
         """Plan one step for a batch of raw (unnormalised) observations.
 
         :param observation: ``[n_envs, obs_dim]``
         :param mean: warm start ``[n_envs, noise_dim]`` or None
+        :param generator: random generator of the plan (default: the model's running ``plan_generator``)
         :return: the planner's :class:`PlanOutput`
         """
         obs = th.as_tensor(observation, dtype=th.float32, device=self.device).reshape(-1, self.obs_dim)
         start = time.perf_counter()
-        out = self.planner.plan(obs, mean, self.plan_generator)
+        out = self.planner.plan(obs, mean, self.plan_generator if generator is None else generator)
         if self.device.type == "cuda":
             th.cuda.synchronize(self.device)
         self._plan_times.append(time.perf_counter() - start)
@@ -520,6 +728,37 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         if self._vec_normalize_env is not None:
             return self._vec_normalize_env.unnormalize_obs(observation)
         return observation
+
+    def _seeded_plan_generator(self, *inputs: np.ndarray | None) -> th.Generator:
+        """The generator of a deterministic plan, seeded from the model's seed and the call's inputs alone.
+
+        The same observation and state give the same seed, hence the same plan, on every call and after save/load
+        (the seed is saved); different inputs draw different samples, so successive steps of an episode do not reuse
+        one set of CEM samples. Hashing the host-side inputs costs microseconds and no device transfer.
+
+        :param inputs: the call's raw observation, state and episode starts (None where not given)
+        """
+        digest = 0
+        for array in inputs:
+            if array is not None:
+                digest = zlib.crc32(np.ascontiguousarray(array, dtype=np.float32).tobytes(), digest)
+        seed = ((self.seed or 0) * 0x9E3779B1 + digest) % (2**63)
+        generator = getattr(self, "_deterministic_plan_generator", None)
+        if generator is None:  # made by set_random_seed; kept across calls (see there)
+            generator = self._deterministic_plan_generator = th.Generator(device=self.device)
+        return generator.manual_seed(seed)
+
+    def _warn_if_vec_normalize_is_missing(self) -> None:
+        if getattr(self, "trained_with_vec_normalize", False) and self._vec_normalize_env is None:
+            if not getattr(self, "_warned_missing_vec_normalize", False):
+                self._warned_missing_vec_normalize = True
+                warnings.warn(
+                    f"This {type(self).__name__} was trained on a VecNormalize env but has none now, so predict takes "
+                    "the observations it gets as raw (unnormalised). If they are normalised, load the model with its "
+                    "statistics: env = VecNormalize.load(path, venv); env.training = False; "
+                    f"{type(self).__name__}.load(zip, env=env). Raw observations (e.g. from a plain gym env) are fine.",
+                    stacklevel=3,
+                )
 
     def predict(
         self,
@@ -531,21 +770,29 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         """Act with the model (MPC, default) or with the distilled policy alone (``predict_with="policy"``).
 
         With MPC, ``state`` carries the CEM warm start from one step to the next and ``episode_start`` resets it, as
-        ``evaluate_policy``, ``EvalCallback`` and rl-zoo3's enjoy do for recurrent policies. Planning samples
-        candidates whatever ``deterministic`` says; seed it with :meth:`set_random_seed`.
+        ``evaluate_policy``, ``EvalCallback`` and rl-zoo3's enjoy do for recurrent policies.
 
-        :param observation: observation(s) as given by the env (normalised if the env is a VecNormalize)
+        Planning samples candidates. With ``deterministic=True`` (``evaluate_policy``'s default) the samples are drawn
+        from a generator seeded from the model's ``seed`` and the call's observation and state alone, so the same inputs
+        give the same action on every call and after save/load, at the same planning speed. With
+        ``deterministic=False`` they come from the model's running generator (seed it with :meth:`set_random_seed`):
+        the same inputs give other candidates, hence slightly different actions, at every call.
+
+        :param observation: observation(s) as given by the env (normalised if the env is a VecNormalize): ``obs_shape``
+            or ``(n_envs, *obs_shape)``
         :param state: the previous call's returned state (None at the start)
         :param episode_start: which envs start a new episode ``[n_envs]``
-        :param deterministic: passed to the policy in ``policy`` mode
+        :param deterministic: plan from inputs-seeded samples (see above); passed to the policy in ``policy`` mode
         :return: action(s) in env units and the next state
         """
         observation = np.asarray(observation)
+        # SB3's check: an observation of another shape is an error, not a batch of some other size.
+        vectorized = is_vectorized_observation(observation, self.observation_space)
         if not np.all(np.isfinite(observation)):
             raise ValueError("The observation passed to predict contains NaN or inf: check the env (VecCheckNan finds where).")
+        self._warn_if_vec_normalize_is_missing()
         if self.predict_with == "policy":
             return self.policy.predict(self._raw_observation(observation), state, episode_start, deterministic)
-        vectorized = observation.ndim > 1
         obs = self._raw_observation(observation).reshape(-1, self.obs_dim)
         n_envs = obs.shape[0]
         mean = None
@@ -554,8 +801,11 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             if episode_start is not None and np.any(episode_start):
                 reset = th.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1), device=self.device)
                 mean = th.where(reset.unsqueeze(1), self.planner.initial_mean(n_envs, self.device), mean)
-        out = self.plan(obs, mean)
-        action = self.policy.unscale_action(out.action.cpu().numpy())
+        generator = None
+        if deterministic:
+            generator = self._seeded_plan_generator(obs, None if state is None else state[0], episode_start)
+        out = self.plan(obs, mean, generator)
+        action = self.policy.unscale_action(out.action.cpu().numpy().reshape(n_envs, *self.action_space.shape))
         next_state = (self.planner.warm_start(out.mean).cpu().numpy(),)
         if not vectorized:
             action = action[0]
@@ -578,7 +828,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             out = self.plan(np.asarray(raw_obs), self._rollout_plan_mean)
             self._rollout_plan_mean = self.planner.warm_start(out.mean)
             self._on_plan(raw_obs, out)
-            scaled_action = out.action.cpu().numpy()
+            scaled_action = out.action.cpu().numpy().reshape(n_envs, *self.action_space.shape)  # the planner's are flat
             self._last_executed_noise = out.executed_noise.cpu().numpy()
             self.logger.record_mean("time/plan_ms", 1000.0 * self._plan_times[-1])
             self.logger.record_mean("rollout/cem_iterations", out.cem_iterations)
@@ -615,13 +865,19 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             terminal = infos[i].get("terminal_observation") if done else None
             if terminal is not None:
                 next_obs[i] = self._raw_observation(terminal) if self._vec_normalize_env is not None else terminal
-        if not np.all(np.isfinite(next_obs)) or not np.all(np.isfinite(raw_reward)):
-            bad = [i for i in range(len(dones)) if not (np.all(np.isfinite(next_obs[i])) and np.isfinite(raw_reward[i]))]
+        # ``next_raw`` holds, for finished episodes, the first observation of the next one (the VecEnv's auto-reset):
+        # it is the next step's obs, so it is checked here too, before anything of this step is stored.
+        finite = [
+            bool(np.all(np.isfinite(next_obs[i])) and np.isfinite(raw_reward[i]) and np.all(np.isfinite(next_raw[i])))
+            for i in range(len(dones))
+        ]
+        if not all(finite):
+            bad = [i for i, ok in enumerate(finite) if not ok]
             raise ValueError(
-                f"Env(s) {bad} returned NaN or inf in the observation or reward at step {self.num_timesteps}. "
-                "The transition was not stored; the model and the replay buffer are intact (save them with save() and "
-                "save_replay_buffer()). Fix the env or wrap it with stable_baselines3.common.vec_env.VecCheckNan to "
-                "find the cause."
+                f"Env(s) {bad} returned NaN or inf in the observation or reward (or, after an episode's end, in the first "
+                f"observation of the next episode) at step {self.num_timesteps}. The transition was not stored; the model "
+                "and the replay buffer are intact (save them with save() and save_replay_buffer()). Fix the env or wrap "
+                "it with stable_baselines3.common.vec_env.VecCheckNan to find the cause."
             )
         noise = self._last_executed_noise
         assert isinstance(replay_buffer, PlanningReplayBuffer)
@@ -633,6 +889,32 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             reset = th.as_tensor(np.asarray(dones, dtype=bool), device=self.device).unsqueeze(1)
             initial = self.planner.initial_mean(len(dones), self.device)
             self._rollout_plan_mean = th.where(reset, initial, self._rollout_plan_mean)
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Save the replay buffer as a pickle file (``.pkl`` is appended to a path without a suffix, as SB3 does).
+
+        A path is written through a temporary file in the same folder, renamed over the destination only once whole:
+        a process killed during a checkpoint leaves the previous file (or none), never a truncated one.
+
+        :param path: path (folders are created) or an open binary file
+        """
+        if not isinstance(path, (str, pathlib.Path)):
+            save_to_pkl(path, self.replay_buffer, self.verbose)
+            return
+        path = pathlib.Path(path)
+        if path.suffix == "":
+            path = path.with_name(path.name + ".pkl")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                save_to_pkl(file, self.replay_buffer, self.verbose)  # type: ignore[arg-type]
+            # No fsync: the rename is atomic for a killed process, which is what checkpoints guard against.
+            os.replace(temporary, path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+            raise
 
     def load_replay_buffer(self, path: Any, truncate_last_traj: bool = True) -> None:
         """Load a replay buffer saved by ``save_replay_buffer``, after checking that it fits this model.
@@ -671,6 +953,15 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
         out = super()._setup_learn(*args, **kwargs)
+        raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
+        if raw_obs is not None and not np.all(np.isfinite(raw_obs)):
+            bad = [i for i, obs in enumerate(np.asarray(raw_obs)) if not np.all(np.isfinite(obs))]
+            raise ValueError(
+                f"Env(s) {bad} returned NaN or inf in the first observation of an episode (reset). Nothing was stored "
+                "or trained on it; the model and the replay buffer are as they were. Fix the env or wrap it with "
+                "stable_baselines3.common.vec_env.VecCheckNan to find the cause."
+            )
+        self.trained_with_vec_normalize = self._vec_normalize_env is not None
         self._reset_plans()
         self._last_executed_noise = None
         return out
@@ -795,6 +1086,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             "distiller",
             "plan_generator",
             "train_generator",
+            "_deterministic_plan_generator",
+            "_warned_missing_vec_normalize",
             "_rollout_plan_mean",
             "_plan_times",
             "_plan_iterations",
@@ -829,16 +1122,30 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         if data is None:
             raise ValueError(f"{path} holds no model data: is it a file written by model.save()?")
         saved_version = data.get("sb3_poplin_version")
-        if saved_version is None or saved_version.split(".")[:2] != __version__.split(".")[:2]:
+        if saved_version is None:
+            # An SB3 zip of another algorithm: its policy class (or, if it cannot be unpickled, its description) says
+            # which library and algorithm wrote it.
+            policy_class = data.get("policy_class")
+            if isinstance(policy_class, dict):
+                module = policy_class.get("__module__")
+            else:
+                module = getattr(policy_class, "__module__", None)
+            saved_by = f"the algorithm of {module}" if module else "another library"
             raise ValueError(
-                f"{path} was saved by sb3-poplin {saved_version or '(unknown: not an sb3-poplin model)'}, "
-                f"this is {__version__}; install sb3-poplin=={saved_version} to load it, or retrain."
+                f"{path} is not an sb3-poplin model: it holds a model saved by {saved_by}. Load it with the class that "
+                "saved it (for a Stable-Baselines3 SAC zip: stable_baselines3.SAC.load); "
+                f"{cls.__name__}.load reads zips written by {cls.__name__}.save()."
+            )
+        if saved_version.split(".")[:2] != __version__.split(".")[:2]:
+            raise ValueError(
+                f"{path} was saved by sb3-poplin {saved_version}, this is {__version__}; install "
+                f"sb3-poplin=={saved_version} to load it, or retrain."
             )
         saved_algorithm = data.get("algorithm_name")
         if saved_algorithm != cls.__name__:
             raise ValueError(f"{path} holds a {saved_algorithm} model: load it with {saved_algorithm}.load().")
         if env is not None:
-            env_id, _ = _env_id_and_kwargs(env)
+            env_id = _env_id(env)
             saved_id = data.get("task_env_id")
             if env_id is not None and saved_id is not None and env_id != saved_id and data.get("reward_fn_spec") is None:
                 raise ValueError(

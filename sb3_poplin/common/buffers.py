@@ -10,6 +10,9 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 
+#: names of the arrays that hold one row per step (``buffer_size`` rows when full)
+_ROW_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts", "noises")
+
 
 class PlanningReplayBuffer(ReplayBuffer):
     """SB3 replay buffer of (obs, action, next_obs, reward, done) plus the planned noise of each step.
@@ -19,6 +22,11 @@ class PlanningReplayBuffer(ReplayBuffer):
     for the random warm-up steps. It also keeps the extra distillation pairs (imagined states and their actions, or
     the elites' first actions) that are not transitions. All of it is pickled by ``save_replay_buffer``, so a run
     resumed from a checkpoint and its buffer distils from the same data.
+
+    Memory grows with the data: the noise rows are allocated as steps arrive (the array doubles when full, up to
+    ``buffer_size`` rows), since one row of POPLIN-P's noise holds every parameter of the policy and a whole
+    ``buffer_size`` of them may not fit in memory (Humanoid-v5 with the defaults: 44 GiB). SB3's own arrays are zeros
+    that the OS commits page by page as they are written. A pickled buffer holds only the filled rows.
 
     :param buffer_size: max number of transitions per env
     :param observation_space: observation space
@@ -32,6 +40,9 @@ class PlanningReplayBuffer(ReplayBuffer):
     :param optimize_memory_usage: not supported (next observations are needed for every transition)
     :param handle_timeout_termination: keep truncation apart from termination
     """
+
+    #: rows of noise allocated at construction; the array doubles from there as steps arrive
+    initial_noise_rows: int = 1024
 
     def __init__(
         self,
@@ -60,7 +71,7 @@ class PlanningReplayBuffer(ReplayBuffer):
             raise ValueError(f"noise_dtype must be 'float32' or 'float16', got {noise_dtype!r}")
         self.noise_dim = noise_dim
         self.noise_dtype = noise_dtype
-        self.noises = np.zeros((self.buffer_size, self.n_envs, noise_dim), dtype=noise_dtype)
+        self.noises = np.zeros((min(self.buffer_size, self.initial_noise_rows), self.n_envs, noise_dim), dtype=noise_dtype)
         #: steps added since creation (keeps counting when the buffer wraps around)
         self.n_added = 0
         #: extra distillation pairs, oldest first: (states ``[n, obs_dim]``, actions ``[n, act_dim]`` in [-1, 1])
@@ -78,6 +89,8 @@ class PlanningReplayBuffer(ReplayBuffer):
         noise: np.ndarray | None = None,
     ) -> None:
         """Add one step of every env; ``noise`` is ``[n_envs, noise_dim]`` (zeros when None)."""
+        if self.pos >= len(self.noises):
+            self._grow_noises(self.pos + 1)
         if noise is None:
             self.noises[self.pos] = 0.0
         else:
@@ -90,6 +103,34 @@ class PlanningReplayBuffer(ReplayBuffer):
                 )
         super().add(obs, next_obs, action, reward, done, infos)
         self.n_added += 1
+
+    def _grow_noises(self, n_rows: int) -> None:
+        """Make room for at least ``n_rows`` rows of noise: double the allocation, up to ``buffer_size`` rows."""
+        new_rows = min(self.buffer_size, max(n_rows, 2 * len(self.noises), self.initial_noise_rows))
+        grown = np.zeros((new_rows, self.n_envs, self.noise_dim), dtype=self.noises.dtype)
+        grown[: len(self.noises)] = self.noises
+        self.noises = grown
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle only the filled rows: a checkpoint of 40 steps does not carry ``buffer_size`` rows of zeros."""
+        state = self.__dict__.copy()
+        n_rows = self.size()
+        for name in _ROW_ARRAYS:
+            if isinstance(state.get(name), np.ndarray):
+                state[name] = state[name][:n_rows]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled buffer: SB3's arrays get their ``buffer_size`` rows back (zeros, committed by the OS as
+        they are written); the noise keeps the filled rows and grows as steps arrive."""
+        self.__dict__.update(state)
+        for name in _ROW_ARRAYS:
+            array = getattr(self, name, None)
+            if name == "noises" or not isinstance(array, np.ndarray) or len(array) >= self.buffer_size:
+                continue
+            full = np.zeros((self.buffer_size, *array.shape[1:]), dtype=array.dtype)
+            full[: len(array)] = array
+            setattr(self, name, full)
 
     def add_extra_pairs(self, states: np.ndarray, actions: np.ndarray, capacity: int) -> None:
         """Keep extra (state, action) distillation pairs, dropping the oldest batches beyond ``capacity`` pairs.

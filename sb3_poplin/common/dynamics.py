@@ -114,8 +114,11 @@ class ProbabilisticEnsemble(nn.Module):
         self.logvar_bound_coef = logvar_bound_coef
         self.register_buffer("input_mean", th.zeros(in_dim))
         self.register_buffer("input_std", th.ones(in_dim))
-        # Indices of the elite members, sorted; all members until the first hold-out evaluation.
-        self.register_buffer("elite_idx", th.arange(n_elites, dtype=th.long))
+        # Indices of the elite members, sorted; all members until the first hold-out evaluation. Bookkeeping, not a
+        # weight: kept out of the state dict, which holds it as the float ``elite_mask`` (1 for an elite member) so that
+        # every saved tensor is a float SB3's get/set_parameters can round-trip (see _save_to_state_dict).
+        self.register_buffer("elite_idx", th.arange(n_elites, dtype=th.long), persistent=False)
+        self.register_buffer("elite_mask", th.zeros(n_members))
         self._elite_cache: _PlanningWeights | None = None
 
     # ------------------------------------------------------------------ normaliser
@@ -212,9 +215,34 @@ class ProbabilisticEnsemble(nn.Module):
         folded into them)."""
         self._elite_cache = None
 
-    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+    def _elites_of_mask(self) -> th.Tensor:
+        """The ``n_elites`` members with the largest mask values, sorted: any float mask (even a random one, as SB3's
+        parameter tests write) names distinct members."""
+        return th.sort(th.topk(self.elite_mask, self.n_elites).indices).values
+
+    @th.no_grad()
+    def _sync_elite_mask(self) -> None:
+        """Rewrite the mask from ``elite_idx`` when they disagree (``fit`` sets ``elite_idx``); a mask that already
+        names the elites is kept as it is, so the state dict round-trips exactly."""
+        if not th.equal(self._elites_of_mask(), self.elite_idx):
+            self.elite_mask.zero_().index_fill_(0, self.elite_idx, 1.0)
+
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        self._sync_elite_mask()
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         self._elite_cache = None
-        super()._load_from_state_dict(*args, **kwargs)
+        self._sync_elite_mask()  # a state dict without the mask (strict=False) keeps the current elites
+        legacy_idx = state_dict.pop(prefix + "elite_idx", None)
+        if legacy_idx is not None and prefix + "elite_mask" not in state_dict:
+            # A zip of sb3-poplin 0.1 stored the elites as an integer buffer of indices.
+            mask = th.zeros(self.n_members)
+            mask[th.as_tensor(legacy_idx, dtype=th.long)] = 1.0
+            state_dict[prefix + "elite_mask"] = mask
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        with th.no_grad():
+            self.elite_idx.copy_(self._elites_of_mask())
 
     # ------------------------------------------------------------------ losses
     def nll_loss(self, inputs: th.Tensor, targets: th.Tensor) -> th.Tensor:
@@ -368,8 +396,9 @@ class TerminationClassifier(nn.Module):
         self.net = nn.Sequential(*layers)
         self.register_buffer("obs_mean", th.zeros(obs_dim))
         self.register_buffer("obs_std", th.ones(obs_dim))
-        # False until a terminal transition has been seen: before that, nothing is predicted to terminate.
-        self.register_buffer("trained", th.tensor(False))
+        # 0 until a terminal transition has been seen: before that, nothing is predicted to terminate. A float flag, so
+        # every saved tensor is a float (zips holding the former bool load into it unchanged).
+        self.register_buffer("trained", th.tensor(0.0))
 
     def forward(self, next_obs: th.Tensor) -> th.Tensor:
         """:return: logits ``[...]``"""
@@ -413,7 +442,7 @@ class TerminationClassifier(nn.Module):
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.item())
-        self.trained.fill_(True)
+        self.trained.fill_(1.0)
         with th.no_grad():
             accuracy = ((self(next_obs) > 0).float() == terminated).float().mean().item()
         return {"termination_loss": float(np.mean(losses)), "termination_accuracy": accuracy}

@@ -10,6 +10,8 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
+from sb3_poplin.common.validation import check_widths
+
 POLICY_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
 
 
@@ -35,7 +37,9 @@ class PolicyNetwork(nn.Module):
         self.activation = POLICY_ACTIVATIONS[activation]()
         self.register_buffer("obs_mean", th.zeros(obs_dim))
         self.register_buffer("obs_std", th.ones(obs_dim))
-        self.register_buffer("obs_normalizer_fitted", th.tensor(False))
+        # A float flag (1: fitted), not a bool: every tensor of the state dict is a float that SB3's get/set_parameters
+        # (and a user's random overwrite) can round-trip. Zips that hold the former bool load into it unchanged.
+        self.register_buffer("obs_normalizer_fitted", th.tensor(0.0))
         # (offset, out, in) of each weight and (offset, out) of each bias in the flat vector
         self._layout: list[tuple[int, int, int]] = []
         offset = 0
@@ -53,7 +57,7 @@ class PolicyNetwork(nn.Module):
         std = obs.std(dim=0, unbiased=False) if obs.shape[0] > 1 else th.ones_like(obs[0])
         self.obs_mean.copy_(obs.mean(dim=0))
         self.obs_std.copy_(th.where(std < min_std, th.ones_like(std), std))
-        self.obs_normalizer_fitted.fill_(True)
+        self.obs_normalizer_fitted.fill_(1.0)
 
     def forward(self, obs: th.Tensor) -> th.Tensor:
         """:param obs: ``[..., obs_dim]`` :return: ``[..., act_dim]`` in [-1, 1]"""
@@ -96,13 +100,17 @@ class POPLINPolicy(BasePolicy):
     ``policy.predict(obs)`` runs the network alone (policy control): no model, no planning.
     Planning (MPC) lives in the algorithm (``model.predict``).
 
+    ``policy.save(path)`` and ``MlpPolicy.load(path)`` ship the network without the model (SB3's policy-only
+    save/load); the loaded policy predicts as the saved one, normaliser included.
+
     :param observation_space: a flat Box observation space
     :param action_space: a Box action space
     :param lr_schedule: learning rate schedule of the distillation optimiser
-    :param net_arch: hidden layer widths
+    :param net_arch: hidden layer widths, or SAC's ``dict(pi=[...], qf=[...])`` whose ``pi`` is used (there is no critic)
     :param activation: hidden activation name
     :param optimizer_class: optimiser of the distillation
     :param optimizer_kwargs: its keyword arguments (besides the learning rate)
+    :param normalize_images: unused (observations are flat vectors); kept for SB3's saved constructor arguments
     """
 
     def __init__(
@@ -110,10 +118,11 @@ class POPLINPolicy(BasePolicy):
         observation_space: spaces.Space,
         action_space: spaces.Box,
         lr_schedule: Schedule,
-        net_arch: list[int] | None = None,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
         activation: str = "tanh",
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
     ) -> None:
         super().__init__(
             observation_space,
@@ -121,8 +130,16 @@ class POPLINPolicy(BasePolicy):
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
             squash_output=True,
+            normalize_images=normalize_images,
         )
-        self.net_arch = [64, 64] if net_arch is None else list(net_arch)
+        if isinstance(net_arch, dict):
+            if "pi" not in net_arch:
+                raise ValueError(
+                    f"net_arch={net_arch!r}: as a dict it needs the policy's widths under 'pi' (e.g. dict(pi=[64, 64])); "
+                    "POPLIN has no critic, so 'qf'/'vf' are not used. Or pass a list of widths."
+                )
+            net_arch = net_arch["pi"]
+        self.net_arch = [64, 64] if net_arch is None else check_widths("policy_kwargs' net_arch", net_arch)
         self.activation_name = activation
         obs_dim = int(spaces.flatdim(observation_space))
         act_dim = int(spaces.flatdim(action_space))
@@ -131,7 +148,13 @@ class POPLINPolicy(BasePolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(net_arch=self.net_arch, activation=self.activation_name)
+        data.update(
+            net_arch=self.net_arch,
+            activation=self.activation_name,
+            lr_schedule=self._dummy_schedule,  # the optimiser is not needed to predict with a policy loaded alone
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
+        )
         return data
 
     def forward(self, obs: th.Tensor, deterministic: bool = True) -> th.Tensor:

@@ -13,6 +13,7 @@ Per episode it appends one JSON line to ``--results`` (resumable: finished runs 
 root, one torch thread per run::
 
     python -m benchmarks.locomotion_diagnosis --runs pets p_sep_bc --steps 4000 --results diag.jsonl
+    python -m benchmarks.locomotion_diagnosis --model-fit 1000 3000 --results fit.jsonl   # the model alone, on random data
 """
 
 from __future__ import annotations
@@ -144,6 +145,79 @@ def run(name: str, env_id: str, steps: int, seed: int, results: Path, overrides:
     model.learn(steps, callback=Recorder())
 
 
+def model_fit(env_id: str, sizes: list[int], seed: int) -> list[dict[str, Any]]:
+    """How well the ensemble fits random data of a few episodes, as the first trainings see it.
+
+    Random-action transitions of ``max(sizes)`` steps train the paper's ensemble (5 members of 4x200, batch 32) with the
+    default 5 epochs and with at least 1,000 and 2,000 gradient steps; the test data is a random episode of another
+    seed. Reports the one-step test MSE of the state change (against predicting no change) and the open-loop error of
+    20-step predictions along that episode's actions.
+    """
+    import math
+
+    import gymnasium as gym
+    import torch as th
+
+    from sb3_poplin.common.dynamics import ProbabilisticEnsemble
+
+    th.set_num_threads(1)
+
+    def collect(env_seed: int, n: int) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        env = gym.make(env_id)
+        obs, _ = env.reset(seed=env_seed)
+        rng = np.random.default_rng(env_seed)
+        rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for _ in range(n):
+            action = rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32)
+            next_obs, _, terminated, truncated, _ = env.step(action)
+            rows.append((obs, action, next_obs))
+            obs = next_obs if not (terminated or truncated) else env.reset()[0]
+        return tuple(th.as_tensor(np.array(column), dtype=th.float32) for column in zip(*rows))  # type: ignore[return-value]
+
+    obs, actions, next_obs = collect(seed, max(sizes))
+    test_obs, test_actions, test_next = collect(seed + 1, 1000)
+    obs_dim = obs.shape[1]
+    test_inputs, test_targets = th.cat([test_obs, test_actions], 1), test_next - test_obs
+    records = []
+    for n in sizes:
+        inputs, targets = th.cat([obs[:n], actions[:n]], 1), next_obs[:n] - obs[:n]
+        batches = math.ceil((n - int(0.1 * n)) / 32)
+        for label, epochs in (
+            ("5 epochs", 5),
+            ("1,000 steps", math.ceil(1000 / batches)),
+            ("2,000 steps", math.ceil(2000 / batches)),
+        ):
+            epochs = max(epochs, 5)
+            th.manual_seed(seed)
+            model = ProbabilisticEnsemble(inputs.shape[1], obs_dim, 5, (200, 200, 200, 200))
+            optimizer = th.optim.Adam(model.parameters(), lr=1e-3)
+            info = model.fit(
+                inputs, targets, optimizer, max_epochs=epochs, batch_size=32, generator=th.Generator().manual_seed(seed)
+            )
+            with th.no_grad():
+                test_mse = float(((model.forward_elites_mean(test_inputs)[:, :obs_dim] - test_targets) ** 2).mean())
+                errors = np.zeros(20)
+                starts = range(0, 1000 - 20, 50)
+                for start in starts:
+                    state = test_obs[start : start + 1]
+                    for h in range(20):
+                        step = th.cat([state, test_actions[start + h : start + h + 1]], 1)
+                        state = state + model.forward_elites_mean(step)[:, :obs_dim]
+                        errors[h] += float(((state - test_obs[start + h + 1 : start + h + 2]) ** 2).mean())
+                errors /= len(starts)
+            record = dict(
+                transitions=n,
+                training=label,
+                gradient_steps=int(info["updates"]),
+                test_mse=test_mse,
+                no_change_mse=float((test_targets**2).mean()),
+                open_loop_mse={h: float(errors[h - 1]) for h in (1, 5, 10, 20)},
+            )
+            print(json.dumps(record), flush=True)
+            records.append(record)
+    return records
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", default=["pets", "p_sep_bc"], choices=sorted(RUNS))
@@ -152,13 +226,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=Path("locomotion_diagnosis.jsonl"))
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a constructor argument")
+    parser.add_argument(
+        "--model-fit",
+        nargs="*",
+        type=int,
+        default=None,
+        metavar="N",
+        help="instead of training runs: fit the ensemble on N random transitions (e.g. 1000 3000)",
+    )
     args = parser.parse_args()
+    if args.model_fit is not None:
+        records = model_fit(args.env, args.model_fit or [1000, 3000], args.seed)
+        with args.results.open("a") as f:
+            f.writelines(json.dumps(dict(kind="model_fit", env=args.env, seed=args.seed, **r)) + "\n" for r in records)
+        return
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     done = set()
     if args.results.exists():
         for line in args.results.read_text().splitlines():
             rec = json.loads(line)
-            if rec["timesteps"] >= args.steps:
+            if rec.get("kind") != "model_fit" and rec["timesteps"] >= args.steps:
                 done.add((rec["run"], rec["env"], rec["seed"]))
     for name in args.runs:
         if (name, args.env, args.seed) in done:

@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from torch.nn import functional as F
 
+from benchmarks.roof import Roof
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble
@@ -225,41 +225,6 @@ class Probe:
                 object.__delattr__(obj, name)
 
 
-class Roof:
-    """The same ensemble forward passes as bare batched matmuls: ``baddbmm`` chains with SiLU, random weights.
-
-    :param cfg: the configuration (members, hidden widths)
-    :param in_dim: model input size
-    :param out_dim: model output size (the last layer has ``2 * out_dim`` columns: mean and log-variance)
-    :param device: where to run
-    """
-
-    def __init__(self, cfg: Config, in_dim: int, out_dim: int, device: th.device) -> None:
-        sizes = [in_dim, *cfg.hidden, 2 * out_dim]
-        self.members = cfg.members
-        self.in_dim = in_dim
-        self.device = device
-        self.layers = [
-            (th.randn(cfg.members, a, b, device=device) / math.sqrt(a), th.randn(cfg.members, 1, b, device=device) * 0.1)
-            for a, b in zip(sizes[:-1], sizes[1:])
-        ]
-        self.flops_per_row = 2 * cfg.members * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-        self.inputs: dict[int, th.Tensor] = {}
-
-    def run(self, calls: list[int]) -> None:
-        for rows in calls:
-            x = self.inputs.get(rows)
-            if x is None:
-                x = self.inputs[rows] = th.randn(self.members, rows, self.in_dim, device=self.device)
-            for weight, bias in self.layers[:-1]:
-                x = F.silu(th.baddbmm(bias, x, weight))
-            weight, bias = self.layers[-1]
-            th.baddbmm(bias, x, weight)
-
-    def flops(self, calls: list[int]) -> float:
-        return float(self.flops_per_row * sum(calls))
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # 1. Planner throughput
 # ----------------------------------------------------------------------------------------------------------------------
@@ -286,7 +251,7 @@ def bench_planner(
 ) -> PlannerResult:
     obs_dim, act_dim, _ = ENVS[env_id]
     planner = build_planner(kind, cfg, env_id, device)
-    roof = Roof(cfg, obs_dim + act_dim, obs_dim, device)
+    roof = Roof(cfg.members, cfg.hidden, obs_dim + act_dim, obs_dim, device)
     probe = Probe(planner, device)
     generator = th.Generator(device=device).manual_seed(0)
     obs = th.randn(1, obs_dim, device=device)

@@ -136,7 +136,9 @@ def measure(
 def serve(planners: dict[str, tuple[Callable[[], None], CallTimer, list[tuple[Any, str, str]], Roof]]) -> None:
     """Answer the driver of :mod:`benchmarks.vs_mbrl_lib` on stdin/stdout, one JSON line each way.
 
-    Requests: ``{"planner": name, "reps": n}`` (answered with :func:`measure`'s dict) or ``{"quit": true}``.
+    Requests: ``{"planner": name, "reps": n}`` (answered with :func:`measure`'s dict), ``{"roof": calls, "reps": n}``
+    (the roof alone on those calls, ``{"roof_s": [...]}``: a control that the same work runs as fast in both processes)
+    or ``{"quit": true}``.
     """
     import json
     import sys
@@ -146,5 +148,15 @@ def serve(planners: dict[str, tuple[Callable[[], None], CallTimer, list[tuple[An
         request = json.loads(line)
         if request.get("quit"):
             break
+        if "roof" in request:
+            roof = next(iter(planners.values()))[3]
+            roof.run(request["roof"][:1])
+            times = []
+            for _ in range(int(request["reps"])):
+                start = time.perf_counter()
+                roof.run(request["roof"])
+                times.append(time.perf_counter() - start)
+            print(json.dumps({"roof_s": times}), flush=True)
+            continue
         step, timer, targets, roof = planners[request["planner"]]
         print(json.dumps(measure(step, timer, targets, roof, int(request["reps"]))), flush=True)

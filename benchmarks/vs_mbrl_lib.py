@@ -185,6 +185,12 @@ class Worker:
         self.proc.stdin.flush()
         return self._read()
 
+    def roof(self, calls: list[int], reps: int) -> list[float]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"roof": calls, "reps": reps}) + "\n")
+        self.proc.stdin.flush()
+        return self._read()["roof_s"]
+
     def close(self) -> None:
         if self.proc.stdin is not None:
             self.proc.stdin.write(json.dumps({"quit": True}) + "\n")
@@ -214,17 +220,27 @@ def compare(config: str, venv: Path, rounds: int, reps: int, threads: int) -> li
     ours = Worker([sys.executable, "-m", "benchmarks.vs_mbrl_lib", "--worker", json.dumps(cfg)])
     order = [(theirs, THEIRS)] + [(ours, name) for name in OURS]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for _, name in order}
+    # Rows per member of each model call of one step (expectation: all members on every row; sampled propagation:
+    # the particles split evenly over the members): the roof that both processes time as a control.
+    rows = cfg["population"] * cfg["particles"] // (1 if cfg["propagation"] == "expectation" else cfg["members"])
+    calls = [rows] * (cfg["horizon"] * cfg["iterations"])
+    control: dict[str, list[float]] = {"theirs": [], "ours": []}
     try:
         for r in range(rounds):
             # Flip the order every round, so that neither side always runs right after the other.
             for worker, name in order if r % 2 == 0 else order[::-1]:
                 runs[name].append(worker.measure(name, reps))
+            # Control: the same bare work in both processes should take the same time.
+            for worker, side in [(theirs, "theirs"), (ours, "ours")][:: 1 if r % 2 else -1]:
+                control[side] += worker.roof(calls, 1)
             line = "  ".join(f"{name} {1e3 * median(runs[name][-1]['step_s']):.0f} ms" for _, name in order)
             print(f"  {config} round {r + 1}/{rounds}: {line}", flush=True)
     finally:
         theirs.close()
         ours.close()
     results = []
+    control_ratio = median([t / o for t, o in zip(control["theirs"], control["ours"])])
+    print(f"  {config}: the same roof in mbrl-lib's process / in ours: {control_ratio:.2f}", flush=True)
     base = [median(run["step_s"]) for run in runs[THEIRS]]
     for _, name in order:
         steps = [s for run in runs[name] for s in run["step_s"]]
@@ -246,6 +262,7 @@ def compare(config: str, venv: Path, rounds: int, reps: int, threads: int) -> li
                 "ratio_min": min(ratios),
                 "ratio_max": max(ratios),
                 "steps": len(steps),
+                "control": control_ratio,
             }
         )
     return results
@@ -272,9 +289,10 @@ def load_average() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) the benchmark's own section of ``path``, between its markers."""
-    start, end = "<!-- benchmark:vs-mbrl-lib:start -->", "<!-- benchmark:vs-mbrl-lib:end -->"
+def write_section(path: Path, body: str, config: str) -> None:
+    """Replace (or append) the benchmark's own section for ``config`` in ``path``, between its markers."""
+    slug = config.replace(" ", "-")
+    start, end = f"<!-- benchmark:vs-mbrl-lib:{slug}:start -->", f"<!-- benchmark:vs-mbrl-lib:{slug}:end -->"
     block = f"{start}\n\n{body.strip()}\n\n{end}"
     text = path.read_text() if path.exists() else "# Performance\n"
     if start in text and end in text:
@@ -307,37 +325,31 @@ def main() -> None:
         return
     configs, rounds, reps = (["quick"], 2, 1) if args.quick else (args.configs, args.rounds, args.reps)
     output = args.output if args.output is not None else (None if args.quick else "docs/performance.md")
-    load_start, started = load_average(), time.perf_counter()
-    results = []
     for config in configs:
-        results += compare(config, venv, rounds, reps, args.threads)
-    print(table(results), flush=True)
-    if output:
+        load_start, started = load_average(), time.perf_counter()
+        results = compare(config, venv, rounds, reps, args.threads)
+        print(table(results), flush=True)
+        if not output:
+            continue
         from benchmarks.planner_throughput import cpu_model
 
-        conf_rows = "\n".join(
-            f"| {name} | {c['population']} | {c['n_elites']} | {c['horizon']} | {c['iterations']} | {c['particles']} "
-            f"| {c['propagation']} |"
-            for name, c in CONFIGS.items()
-            if name in configs
-        )
+        c = CONFIGS[config]
         body = (
-            "### sb3-poplin vs mbrl-lib PETS (measured)\n\n"
+            f"### sb3-poplin vs mbrl-lib PETS: {config} configuration (measured)\n\n"
             f"*{cpu_model()}, {args.threads} torch thread(s) per side, torch {th.__version__} on both sides, Python "
             f"{platform.python_version()}; mbrl-lib's environment: "
             + ", ".join(f"{k} {v}" for k, v in versions.items())
             + f"; load average (1/5/15 min) {load_start} at start, {load_average()} at end; "
             f"{(time.perf_counter() - started) / 60:.1f} min, {rounds} interleaved rounds of {reps} step(s) per planner. "
             f"Command: `{' '.join([COMMAND, *sys.argv[1:]])}`*\n\n"
-            "| config | population | elites | horizon | CEM iterations | particles | propagation |\n"
-            "|---|---|---|---|---|---|---|\n"
-            + conf_rows
-            + "\n\nAll: 5 members of 4x200 SiLU (all elite), HalfCheetah-v5 sizes (obs 17, action 6), one state, "
-            "warm-started steps. *roof*: the same ensemble forward passes as bare `baddbmm` + SiLU chains, timed right "
-            "after each step in the same process. FLOP-efficiency of the model: roof / time inside the ensemble's forward "
-            "calls; of the step: roof / whole planning step (what the ratio compares).\n\n" + table(results)
+            f"Population {c['population']}, {c['n_elites']} elites, horizon {c['horizon']}, {c['iterations']} CEM "
+            f"iterations, {c['particles']} particle(s) per candidate, {c['propagation']} propagation; 5 members of 4x200 "
+            "SiLU (all elite); HalfCheetah-v5 sizes (obs 17, action 6).\n\n"
+            + table(results)
+            + f"\n\nControl: the same bare roof took {results[0]['control']:.2f}x as long in mbrl-lib's process as in ours "
+            "(median over rounds; 1 = the two processes get the same machine)."
         )
-        write_section(REPO / output, body)
+        write_section(REPO / output, body, config)
         print(f"wrote {output}")
 
 

@@ -3,8 +3,8 @@ What a cap on the ensemble's gradient steps per training costs in model quality,
 
 Replays the training schedule of a run on real HalfCheetah-v5 transitions: the data grow by one episode (1,000
 transitions) per iteration, and after each the ensemble (5 members of 4x200, the algorithm's defaults: Adam 1e-3, batch
-32, at most 5 epochs, patience 5) is fitted again, warm-started from the previous fit, once with no cap (the old default)
-and once with ``dynamics_max_updates`` (the new default, 1,000; and a much smaller cap as a stress test: at 200k
+32, at most 5 epochs, patience 5) is fitted again, warm-started from the previous fit, once with no cap (the default)
+and once with ``dynamics_max_updates`` (the proposed cap, 1,000; and a much smaller cap as a stress test: at 200k
 transitions the default allows ~3.5% of the uncapped 28,000 steps, a fraction that these small data sizes only reach with
 a smaller cap). The fits of an iteration run back to back (the order flips every iteration) so they see the same load.
 Reported per iteration: fitting time, gradient steps, and the mean-squared error of the elite-averaged mean prediction
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--env", default="HalfCheetah-v5")
     parser.add_argument("--iterations", type=int, default=12, help="training iterations (one episode of data each)")
     parser.add_argument(
-        "--caps", type=int, nargs="+", default=[1000, 250], help="caps on gradient steps per training (the first: default)"
+        "--caps", type=int, nargs="+", default=[1000, 250], help="caps on gradient steps per training (first: the proposed)"
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", default="docs/performance.md", help="markdown file ('' to print only)")
@@ -79,7 +79,7 @@ def main() -> None:
 
     train_in, train_out = collect(args.env, args.iterations, seed=1)
     test_in, test_out = collect(args.env, 2, seed=2)
-    settings: dict[str, int | None] = {"no cap (old default)": None, f"cap {args.caps[0]} (new default)": args.caps[0]}
+    settings: dict[str, int | None] = {"no cap (default)": None, f"cap {args.caps[0]}": args.caps[0]}
     settings.update({f"cap {cap} (stress)": cap for cap in args.caps[1:]})
     models, optimizers, generators = {}, {}, {}
     for name in settings:

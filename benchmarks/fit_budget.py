@@ -5,7 +5,7 @@ Replays the training schedule of a run on real HalfCheetah-v5 transitions: the d
 transitions) per iteration, and after each the ensemble (5 members of 4x200, the algorithm's defaults: Adam 1e-3, batch
 32, at most 5 epochs, patience 5) is fitted again, warm-started from the previous fit, once with no cap (the default)
 and once with ``dynamics_max_updates`` (the proposed cap, 1,000; and a much smaller cap as a stress test: at 200k
-transitions the default allows ~3.5% of the uncapped 28,000 steps, a fraction that these small data sizes only reach with
+transitions the cap allows ~3.3% of the uncapped 30,470 steps, a fraction that these small data sizes only reach with
 a smaller cap). The fits of an iteration run back to back (the order flips every iteration) so they see the same load.
 Reported per iteration: fitting time, gradient steps, and the mean-squared error of the elite-averaged mean prediction
 (what planning uses) on a fixed set of held-out transitions that no fit ever trains on.

@@ -143,7 +143,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     :param dynamics_holdout_ratio: share of the data held out for early stopping and elite selection
     :param dynamics_patience: epochs without hold-out improvement before stopping
     :param dynamics_max_updates: cap on gradient steps per training (None: no cap, the default). Without a cap, 5 epochs
-        of batch 32 cost ~28,000 steps (~96 s on one CPU core) per training at 200k transitions; ``1000`` bounds every
+        of batch 32 cost ~30,000 steps (~96 s on one CPU core) per training at 200k transitions; ``1000`` bounds every
         training at ~3 s whatever the data size (each training warm-starts from the previous one), binding from ~7k
         transitions. Not the default yet: its effect on returns is not measured (docs/performance.md)
     :param policy_epochs: max epochs of each distillation

@@ -85,6 +85,10 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     model.learn(checkpoints[-1], callback=Checkpoints())
     results["seconds"] = time.perf_counter() - start
+    results["fit_s"] = model.dynamics_train_seconds
+    results["holdout_mse"] = model.last_dynamics_info.get("holdout_mse", float("nan"))
+    if job.get("save_buffer"):
+        model.save_replay_buffer(job["save_buffer"].format(**job))
     results["plan_ms_median"] = 1000 * float(np.median(model._plan_times)) if model._plan_times else float("nan")
     return results
 
@@ -151,6 +155,12 @@ def main() -> None:
         "a VARIANT. prefix limits one to that variant, e.g. POPLIN-A-Init.init_sigma=0.2",
     )
     parser.add_argument("--results", default=None, help="JSON-lines file of finished runs: appended to, and resumed from")
+    parser.add_argument(
+        "--save-buffers",
+        default=None,
+        metavar="PATTERN",
+        help="save each run's replay buffer at the end, e.g. runs/{variant}_{env}_{seed}.pkl (fields of the job)",
+    )
     parser.add_argument("--timing-algos", nargs="*", default=["POPLIN_A", "POPLIN_P"])
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the planning timings")
@@ -169,6 +179,7 @@ def main() -> None:
             checkpoints=args.checkpoints,
             eval_episodes=args.eval_episodes,
             config={**SMALL_CONFIG, **overrides.get("", {}), **overrides.get(v, {})},
+            save_buffer=args.save_buffers,
         )
         for e in args.envs
         for v in args.variants
@@ -200,8 +211,9 @@ def main() -> None:
         "POPLIN-A, 0.03 for P-BC and P-GAN, 0.1 for P-AVG, 0.5 for PETS; RS draws population x 5 sequences)"
         + (f'; overridden: `{json.dumps(overrides)}` ("" = every variant).' if overrides else "."),
         "",
-        "| env | variant | steps | MPC control | policy control | train time (s) | plan ms/step |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| env | variant | steps | MPC control | policy control | train time (s) | of which model fitting (s) "
+        "| last hold-out MSE | plan ms/step |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def cell(values: list[float]) -> str:
@@ -213,9 +225,12 @@ def main() -> None:
             for step in args.checkpoints:
                 mpc = [r[f"mpc@{step}"] for r in runs if f"mpc@{step}" in r]
                 pol = [r[f"policy@{step}"] for r in runs if f"policy@{step}" in r]
+                fit = [r["fit_s"] for r in runs if "fit_s" in r]  # runs recorded before these fields have neither
+                mse = [r["holdout_mse"] for r in runs if "holdout_mse" in r]
                 lines.append(
                     f"| {env} | {variant} | {step} | {cell(mpc)} | {cell(pol)} | "
-                    f"{np.mean([r['seconds'] for r in runs]):.0f} | {np.mean([r['plan_ms_median'] for r in runs]):.1f} |"
+                    f"{np.mean([r['seconds'] for r in runs]):.0f} | {f'{np.mean(fit):.0f}' if fit else 'n/a'} | "
+                    f"{f'{np.mean(mse):.4g}' if mse else 'n/a'} | {np.mean([r['plan_ms_median'] for r in runs]):.1f} |"
                 )
 
     if args.skip_timing:

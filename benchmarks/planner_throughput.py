@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from torch.nn import functional as F
 
+from benchmarks.roof import Roof
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble
@@ -225,41 +225,6 @@ class Probe:
                 object.__delattr__(obj, name)
 
 
-class Roof:
-    """The same ensemble forward passes as bare batched matmuls: ``baddbmm`` chains with SiLU, random weights.
-
-    :param cfg: the configuration (members, hidden widths)
-    :param in_dim: model input size
-    :param out_dim: model output size (the last layer has ``2 * out_dim`` columns: mean and log-variance)
-    :param device: where to run
-    """
-
-    def __init__(self, cfg: Config, in_dim: int, out_dim: int, device: th.device) -> None:
-        sizes = [in_dim, *cfg.hidden, 2 * out_dim]
-        self.members = cfg.members
-        self.in_dim = in_dim
-        self.device = device
-        self.layers = [
-            (th.randn(cfg.members, a, b, device=device) / math.sqrt(a), th.randn(cfg.members, 1, b, device=device) * 0.1)
-            for a, b in zip(sizes[:-1], sizes[1:])
-        ]
-        self.flops_per_row = 2 * cfg.members * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-        self.inputs: dict[int, th.Tensor] = {}
-
-    def run(self, calls: list[int]) -> None:
-        for rows in calls:
-            x = self.inputs.get(rows)
-            if x is None:
-                x = self.inputs[rows] = th.randn(self.members, rows, self.in_dim, device=self.device)
-            for weight, bias in self.layers[:-1]:
-                x = F.silu(th.baddbmm(bias, x, weight))
-            weight, bias = self.layers[-1]
-            th.baddbmm(bias, x, weight)
-
-    def flops(self, calls: list[int]) -> float:
-        return float(self.flops_per_row * sum(calls))
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # 1. Planner throughput
 # ----------------------------------------------------------------------------------------------------------------------
@@ -286,7 +251,7 @@ def bench_planner(
 ) -> PlannerResult:
     obs_dim, act_dim, _ = ENVS[env_id]
     planner = build_planner(kind, cfg, env_id, device)
-    roof = Roof(cfg, obs_dim + act_dim, obs_dim, device)
+    roof = Roof(cfg.members, cfg.hidden, obs_dim + act_dim, obs_dim, device)
     probe = Probe(planner, device)
     generator = th.Generator(device=device).manual_seed(0)
     obs = th.randn(1, obs_dim, device=device)
@@ -409,7 +374,8 @@ class TrainingResult:
 
 # (label, epochs, batch size, max updates): the author's defaults, a larger batch, and a cap on gradient steps.
 TRAIN_SETTINGS = [
-    ("5 epochs, batch 32 (defaults)", 5, 32, None),
+    ("5 epochs, batch 32 (default)", 5, 32, None),
+    ("5 epochs, batch 32, max 1000 updates", 5, 32, 1000),
     ("5 epochs, batch 256", 5, 256, None),
     ("batch 256, max 2000 updates", 5, 256, 2000),
 ]
@@ -674,6 +640,7 @@ def main() -> None:
     parser.add_argument("--cuda-graph", action="store_true", help="also time the CUDA-graph-captured plans (CUDA only)")
     parser.add_argument("--leak-steps", type=int, default=None, help="planning steps of the allocation check (small config)")
     parser.add_argument("--leak-steps-paper", type=int, default=None, help="same at the paper config (POPLIN-P sep)")
+    parser.add_argument("--measure-limit", type=float, default=60.0, help="longest projected fit that is also measured (s)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["planners", "predict", "training", "memory"])
     parser.add_argument("--output", default=None, help="markdown report (default: docs/performance.md, none with --quick)")
     args = parser.parse_args()
@@ -768,7 +735,8 @@ def main() -> None:
     if "training" not in args.skip:
         start = (time.perf_counter(), load_average())
         sizes = [2_000, 5_000] if quick else [10_000, 50_000, 200_000]
-        training = bench_training(sizes, update_reps=20 if quick else 100, measure_limit_s=5.0 if quick else 60.0)
+        limit = 5.0 if quick else args.measure_limit
+        training = bench_training(sizes, update_reps=20 if quick else 100, measure_limit_s=limit)
         memory = buffer_memory(200_000)
         head = (
             "| transitions | ms / update (batch 32) | ms / update (batch 256) | "

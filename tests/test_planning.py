@@ -163,6 +163,17 @@ def test_parameter_planner_batched_weights_equal_a_per_candidate_loop() -> None:
                     assert th.allclose(batched[:, env, k], expected, atol=1e-5)
 
 
+def test_forward_batched_with_a_shared_base_equals_the_summed_parameters() -> None:
+    # POPLIN-P sep passes theta as ``base`` instead of materialising theta + noise: equal up to rounding.
+    th.manual_seed(0)
+    policy = PolicyNetwork(3, 2, [8, 5]).double()
+    policy.fit_obs_normalizer(th.randn(50, 3, dtype=th.float64) * 2 + 1)
+    theta = policy.flat_parameters().detach()
+    noise = 0.3 * th.randn(4, policy.n_params, dtype=th.float64)  # [C, n_params]
+    obs = th.randn(4, 6, 3, dtype=th.float64)  # [C, P, obs_dim]
+    th.testing.assert_close(policy.forward_batched(obs, noise, theta), policy.forward_batched(obs, noise + theta))
+
+
 @pytest.mark.parametrize(
     "make_planner",
     [

@@ -408,11 +408,14 @@ class PolicyParameterPlanner(PolicyPlanner):
             per_step = noise.view(n_envs, k, self.horizon, n_params)
 
         def fn(t: int, states: th.Tensor) -> th.Tensor:
-            step_weights = weights if self.variant == "uni" else (per_step[:, :, t] + theta).view(n_envs * k, n_params)
             n_particles, obs_dim = states.shape[0], states.shape[-1]
             # [P, n_envs, K, obs] -> [C, P, obs]: rows grouped by candidate, one weight set each
             per_candidate = states.reshape(n_particles, n_envs * k, obs_dim).transpose(0, 1)
-            actions = policy.forward_batched(per_candidate, step_weights)  # [C, P, act]
+            if self.variant == "uni":
+                actions = policy.forward_batched(per_candidate, weights)  # [C, P, act]
+            else:
+                # theta + this step's noise, without materialising the sum (see forward_batched's ``base``)
+                actions = policy.forward_batched(per_candidate, per_step[:, :, t].reshape(n_envs * k, n_params), theta)
             return actions.transpose(0, 1).reshape(n_particles, n_envs, k, -1)
 
         return fn

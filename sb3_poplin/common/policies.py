@@ -77,19 +77,31 @@ class PolicyNetwork(nn.Module):
             linear.weight.copy_(flat[offset : offset + out_f * in_f].view(out_f, in_f))
             linear.bias.copy_(flat[offset + out_f * in_f : offset + out_f * in_f + out_f])
 
-    def forward_batched(self, obs: th.Tensor, flat_params: th.Tensor) -> th.Tensor:
+    def forward_batched(self, obs: th.Tensor, flat_params: th.Tensor, base: th.Tensor | None = None) -> th.Tensor:
         """Each of ``C`` parameter vectors on its own rows.
 
         :param obs: ``[C, P, obs_dim]``
-        :param flat_params: ``[C, n_params]``
+        :param flat_params: ``[C, n_params]``: the parameters, or with ``base`` the offsets from it
+        :param base: shared parameters ``[n_params]`` (None: zero); candidate ``c`` runs ``base + flat_params[c]``.
+            ``x @ (W + dW).T == x @ W.T + x @ dW.T``: the shared part is one matmul over all rows, so the sum of the
+            ``[C, n_params]`` weights is never materialised (POPLIN-P sep would otherwise add ``theta`` to every
+            candidate's noise at every imagined step)
         :return: ``[C, P, act_dim]`` in [-1, 1]
         """
         x = (obs - self.obs_mean) / self.obs_std
         n_layers = len(self._layout)
+        n_candidates, n_rows = x.shape[0], x.shape[1]
         for i, (offset, out_f, in_f) in enumerate(self._layout):
             weight = flat_params[:, offset : offset + out_f * in_f].view(-1, out_f, in_f)
             bias = flat_params[:, offset + out_f * in_f : offset + out_f * in_f + out_f].unsqueeze(1)
-            x = th.baddbmm(bias, x, weight.transpose(1, 2))  # [C, P, in] @ [C, in, out]
+            if base is None:
+                x = th.baddbmm(bias, x, weight.transpose(1, 2))  # [C, P, in] @ [C, in, out]
+            else:
+                base_weight = base[offset : offset + out_f * in_f].view(out_f, in_f)
+                base_bias = base[offset + out_f * in_f : offset + out_f * in_f + out_f]
+                # [C * P, in] @ [in, out]: the shared weights on every row at once, then each candidate's offsets.
+                shared = th.addmm(base_bias, x.reshape(-1, in_f), base_weight.t()).view(n_candidates, n_rows, out_f)
+                x = th.baddbmm(shared.add_(bias), x, weight.transpose(1, 2))
             x = self.activation(x) if i < n_layers - 1 else th.tanh(x)
         return x
 

@@ -30,6 +30,7 @@ from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.rollout import ModelRollout, canonical_propagation
 from sb3_poplin.common.tasks import get_task_fns, resolve_callable, task_kwargs_from_env
+from sb3_poplin.common.threads import model_threads
 from sb3_poplin.version import __version__
 
 SelfPlanningAlgorithm = TypeVar("SelfPlanningAlgorithm", bound="PlanningAlgorithm")
@@ -168,6 +169,9 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     :param verbose: 0 none, 1 info, 2 debug
     :param seed: random seed
     :param device: ``cpu``, ``cuda`` or ``auto``
+    :param n_threads: torch CPU threads while planning and training the model; None (default) chooses them from the
+        work of one model call and the cores other processes leave idle, never more than the caller's
+        ``torch.get_num_threads()``, and restores the caller's count afterwards (see docs/threads.md)
     :param _init_setup_model: build the networks at construction (False when loading)
     """
 
@@ -179,6 +183,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     default_init_sigma: ClassVar[float] = 0.25
     #: whether the algorithm has a policy network to distil (PETS and random shooting do not)
     uses_policy_network: ClassVar[bool] = True
+    #: torch threads of planning and training (None: automatic); a class default for zips saved before the argument
+    n_threads: int | None = None
 
     def __init__(
         self,
@@ -227,6 +233,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         verbose: int = 0,
         seed: int | None = None,
         device: th.device | str = "auto",
+        n_threads: int | None = None,
         _init_setup_model: bool = True,
     ) -> None:
         if env is not None and not isinstance(env, str):
@@ -289,6 +296,9 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         self.policy_eval_freq = policy_eval_freq
         self.policy_eval_episodes = policy_eval_episodes
         self.policy_control_history: list[tuple[int, float, float]] = []
+        if n_threads is not None and n_threads < 1:
+            raise ValueError(f"n_threads must be None (automatic) or at least 1, got {n_threads}")
+        self.n_threads = n_threads
         self._buffer_adds_at_last_train = 0
         self.sb3_poplin_version = __version__
         self.algorithm_name = type(self).__name__
@@ -475,6 +485,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         """Forget the warm starts of the training envs (start of a run)."""
         self._rollout_plan_mean: th.Tensor | None = None
 
+    @model_threads("planning")
     @th.no_grad()
     def plan(self, observation: np.ndarray, mean: th.Tensor | None = None) -> Any:
         """Plan one step for a batch of raw (unnormalised) observations.
@@ -659,6 +670,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             targets = th.cat([targets, rewards], dim=1)
         return th.cat([obs, actions], dim=1), targets
 
+    @model_threads("training")
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """Train the ensemble on all data, then distil the policy (lines 6 of Algorithm 1)."""
         data = self.replay_buffer.all_transitions()
@@ -727,6 +739,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             noises=th.as_tensor(recent, dtype=th.float32, device=self.device),
         )
 
+    @model_threads("planning")
     def learn(
         self: SelfPlanningAlgorithm,
         total_timesteps: int,

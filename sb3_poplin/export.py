@@ -22,7 +22,7 @@ import torch as th
 from gymnasium import spaces
 from torch import nn
 
-from sb3_poplin.common.policies import POPLINPolicy, PolicyNetwork
+from sb3_poplin.common.policies import PolicyNetwork, POPLINPolicy
 
 #: file suffix -> format of :func:`export_policy`
 SUFFIX_FORMATS = {".onnx": "onnx", ".pt": "torchscript", ".pth": "torchscript", ".ts": "torchscript"}

@@ -62,9 +62,10 @@ def test_onnx_and_torchscript_act_as_policy_predict(trained_poplin_p: POPLIN_P, 
     onnx_path = export_policy(model, tmp_path / "policy.onnx")
     actions = onnx_actions(onnx_path, obs)
     assert actions.shape == expected.shape and actions.dtype == np.float32
-    np.testing.assert_allclose(actions, expected, rtol=0, atol=float32_tolerance(model.action_space))
+    tolerance = float32_tolerance(model.action_space)
+    np.testing.assert_allclose(actions, expected, rtol=0, atol=tolerance)
     # any batch size, one observation included
-    np.testing.assert_allclose(onnx_actions(onnx_path, obs[:1]), expected[:1], rtol=0, atol=float32_tolerance(model.action_space))
+    np.testing.assert_allclose(onnx_actions(onnx_path, obs[:1]), expected[:1], rtol=0, atol=tolerance)
 
     scripted = th.jit.load(str(export_policy(model, tmp_path / "policy.pt")))
     with th.no_grad():

@@ -26,6 +26,7 @@ from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import BehaviorCloning, Distillation, DistillationData
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier
+from sb3_poplin.common.logs import PlanningLogs
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.rollout import ModelRollout, canonical_propagation
@@ -68,8 +69,10 @@ def _env_id_and_kwargs(env: GymEnv | str | None) -> tuple[str | None, dict[str, 
 class PolicyControlEvaluation(BaseCallback):
     """Evaluates the distilled policy alone (policy control) every ``eval_freq`` steps on a fresh env of the same id.
 
-    Logs ``eval/policy_control_return`` next to ``eval/mpc_control_return`` (the mean return of the latest training
-    episodes, which are MPC-controlled), and appends ``(timesteps, mean, std)`` to ``model.policy_control_history``.
+    Logs ``eval/policy_control_return`` next to ``eval/mpc_control_return``: the mean return of the latest
+    ``n_episodes`` training episodes that were planned at every step (MPC control; random warm-up episodes are not
+    counted, and the key is absent until one such episode has ended). Appends ``(timesteps, mean, std)`` of the policy
+    control to ``model.policy_control_history``.
 
     :param eval_freq: steps between evaluations
     :param n_episodes: episodes per evaluation
@@ -103,12 +106,13 @@ class PolicyControlEvaluation(BaseCallback):
         mean, std = float(np.mean(returns)), float(np.std(returns))
         model.policy_control_history.append((model.num_timesteps, mean, std))
         self.logger.record("eval/policy_control_return", mean)
-        if model.ep_info_buffer:
-            self.logger.record("eval/mpc_control_return", float(np.mean([info["r"] for info in model.ep_info_buffer])))
+        mpc_returns = list(model.mpc_episode_returns)[-self.n_episodes :]
+        if mpc_returns:
+            self.logger.record("eval/mpc_control_return", float(np.mean(mpc_returns)))
         return True
 
 
-class PlanningAlgorithm(OffPolicyAlgorithm):
+class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
     """Model-based RL with a probabilistic ensemble and CEM planning (Algorithm 1 of the POPLIN paper).
 
     Loop: act randomly for ``learning_starts`` steps, then plan every step with CEM through the learned model and
@@ -702,10 +706,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
                 mean, _ = self.dynamics.forward_elites(inputs.unsqueeze(0).expand(self.dynamics.n_elites, -1, -1))
                 reward_mse = ((mean.mean(0)[:, -1] - targets[:, -1]) ** 2).mean().item()
             self.logger.record("train/reward_mse", reward_mse)
-        self.logger.record("train/dynamics_loss", model_info["loss"])
-        self.logger.record("train/dynamics_holdout_mse", model_info["holdout_mse"])
-        self.logger.record("train/dynamics_epochs", model_info["epochs"])
-        self.logger.record("time/dynamics_train_s", time.perf_counter() - start)
+        self._record_model_fit(model_info, time.perf_counter() - start)
         if self.distiller is not None:
             start = time.perf_counter()
             self._update_learning_rate(self.policy.optimizer)

@@ -153,15 +153,18 @@ def row(label: str, flops: float, times: dict[int, float]) -> tuple[str, int]:
     """A table row: per-call ms at each thread count, the ratio to one thread, the fastest count and the automatic one."""
     best = min(times, key=times.__getitem__)
     cells = " | ".join(f"{1000 * t:.3g} ({times[1] / t:.2f}x)" if n != 1 else f"{1000 * t:.3g}" for n, t in times.items())
-    chosen = auto_threads(flops, max(times))
-    return f"| {label} | {flops / 1e6:.3g} | {cells} | {best} | {chosen} ({times[1] / times[chosen]:.2f}x) |", best
+    # what a model chooses here and now: capped by the most threads compared and by the cores left idle
+    idle = free_cores()
+    chosen = auto_threads(flops, min(max(times), idle))
+    speedup = f"{times[1] / times[chosen]:.2f}x" if chosen in times else "not measured"
+    return f"| {label} | {flops / 1e6:.3g} | {cells} | {best} | {chosen} ({speedup}), {idle} idle |", best
 
 
 def model_call_tables(thread_counts: list[int], reps: int) -> str:
     header = (
         "| call | MFLOP / call | "
         + " | ".join(f"ms, {n} thread{'s' if n > 1 else ''}" + (" (speed-up)" if n > 1 else "") for n in thread_counts)
-        + " | fastest | automatic (speed-up) |"
+        + " | fastest | automatic (speed-up), cores idle |"
     )
     separator = "|" + "---|" * (header.count("|") - 1)
     lines = []
@@ -193,16 +196,18 @@ def plan_step_table(thread_counts: list[int], reps: int) -> str:
     header = (
         "| planned step (POPLIN-P sep) | "
         + " | ".join(f"ms, {n} thread{'s' if n > 1 else ''}" for n in thread_counts)
-        + " | fastest | automatic (speed-up vs 1) |"
+        + " | fastest | automatic (speed-up vs 1), cores idle |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for shape in (SMALL, PAPER):
         flops = mlp_ensemble_flops(shape.population, shape.in_dim, shape.hidden, shape.out_dim, shape.members)
         times = interleaved({n: plan_step(shape) for n in thread_counts}, reps, 1 if shape is PAPER else 5)
         best = min(times, key=times.__getitem__)
-        chosen = auto_threads(flops, max(thread_counts))
+        idle = free_cores()
+        chosen = auto_threads(flops, min(max(thread_counts), idle))
         cells = " | ".join(f"{1000 * t:.0f}" for t in times.values())
-        text = f"| {shape.name} | {cells} | {best} | {chosen} ({times[1] / times[chosen]:.2f}x) |"
+        speedup = f"{times[1] / times[chosen]:.2f}x" if chosen in times else "not measured"
+        text = f"| {shape.name} | {cells} | {best} | {chosen} ({speedup}), {idle} idle |"
         lines.append(text)
         print(text, flush=True)
     return "\n".join(lines)
@@ -281,7 +286,8 @@ def main() -> None:
                 "",
                 "Median time of one call (ms) at each thread count, its speed-up over one thread, the fastest count and "
                 f"the automatic one (one thread plus one per {FLOPS_PER_EXTRA_THREAD / 1e6:.0f} MFLOP of the call, at "
-                f"most the caller's count; here at most {max(thread_counts)}).",
+                f"most the caller's count, here {max(thread_counts)}, and the cores other processes left idle, "
+                "measured when the row was timed).",
                 calls,
                 "",
                 steps,

@@ -145,3 +145,17 @@ def test_n_threads_overrides_and_is_saved(tiny_kwargs: dict[str, Any], tmp_path:
     assert POPLIN_P.load(tmp_path / "model.zip", n_threads=None).n_threads is None
     with pytest.raises(ValueError, match="n_threads"):
         POPLIN_P("MlpPolicy", "Pendulum-v1", n_threads=0, **tiny_kwargs)
+
+
+def test_training_inside_learn_is_capped_by_the_callers_count_not_by_planning(
+    tiny_kwargs: dict[str, Any], two_caller_threads: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planning small (one thread) around training large: training may still use the caller's two threads."""
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, **{**tiny_kwargs, "learning_starts": 20})
+    monkeypatch.setattr(threads, "free_cores", lambda: 2)
+    per_phase = {"planning": 1.0, "training": 1e12}
+    monkeypatch.setattr(threads, "model_call_flops", lambda model, phase: per_phase[phase])
+    seen = spy_threads(model)
+    model.learn(25)
+    assert seen == {"planning": {1}, "training": {2}}
+    assert th.get_num_threads() == 2 and threads._callers_counts == []

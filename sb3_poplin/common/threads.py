@@ -179,12 +179,18 @@ def model_call_flops(model: Any, phase: str) -> float:
     raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
 
 
+#: the caller's thread count when the outermost :func:`model_threads` block was entered (nested blocks, such as
+#: training inside ``learn``, are capped by it rather than by the count of the block around them)
+_callers_counts: list[int] = []
+
+
 def model_threads_count(model: Any, phase: str) -> int:
     """The torch thread count of ``model``'s planning or training: its ``n_threads`` when set, else
     :func:`auto_threads` of :func:`model_call_flops`, capped by the caller's count and the idle cores."""
     if model.n_threads is not None:
         return int(model.n_threads)
-    return auto_threads(model_call_flops(model, phase), min(th.get_num_threads(), free_cores()))
+    callers = _callers_counts[0] if _callers_counts else th.get_num_threads()
+    return auto_threads(model_call_flops(model, phase), min(callers, free_cores()))
 
 
 def model_threads(phase: str) -> Callable[[F], F]:
@@ -199,8 +205,12 @@ def model_threads(phase: str) -> Callable[[F], F]:
     def decorate(method: F) -> F:
         @functools.wraps(method)
         def with_threads(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with torch_threads(model_threads_count(self, phase)):
-                return method(self, *args, **kwargs)
+            _callers_counts.append(_callers_counts[0] if _callers_counts else th.get_num_threads())
+            try:
+                with torch_threads(model_threads_count(self, phase)):
+                    return method(self, *args, **kwargs)
+            finally:
+                _callers_counts.pop()
 
         return with_threads  # type: ignore[return-value]
 

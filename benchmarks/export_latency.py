@@ -44,6 +44,17 @@ POLICIES = {
 }
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def make_policy(obs_dim: int, hidden: list[int], bound: float, act_dim: int) -> POPLINPolicy:
     """A policy of the algorithms' MlpPolicy shape with random weights and a fitted normaliser (latency does not depend
     on what it learned)."""
@@ -135,10 +146,10 @@ def main() -> None:
     load_end = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     body = "\n".join(
         [
-            f"*{platform.processor() or platform.machine()}, {os.cpu_count()} cores, one thread (torch and onnxruntime), "
+            f"*{cpu_model()}, {os.cpu_count()} cores, one thread (torch and onnxruntime), "
             f"torch {th.__version__}, onnxruntime {onnxruntime.__version__}, Python {platform.python_version()}; load "
             f"average {load_start} at start, {load_end} at end; {(time.perf_counter() - started) / 60:.1f} min. "
-            f"Command: `{COMMAND} {' '.join(sys.argv[1:])}`*",
+            f"Command: `{' '.join([COMMAND, *sys.argv[1:]])}`*",
             "",
             "Median microseconds per call (speed-up over `model.policy.predict`):",
             "",

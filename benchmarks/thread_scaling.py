@@ -282,7 +282,7 @@ def main() -> None:
         body = "\n".join(
             [
                 f"{context}, {load_average()} at end; {(time.perf_counter() - started) / 60:.1f} min. "
-                f"Command: `{COMMAND} {' '.join(sys.argv[1:])}`*",
+                f"Command: `{' '.join([COMMAND, *sys.argv[1:]])}`*",
                 "",
                 "Median time of one call (ms) at each thread count, its speed-up over one thread, the fastest count and "
                 f"the automatic one (one thread plus one per {FLOPS_PER_EXTRA_THREAD / 1e6:.0f} MFLOP of the call, at "
@@ -305,7 +305,7 @@ def main() -> None:
         body = "\n".join(
             [
                 f"{context}, {load_average()} at end; {(time.perf_counter() - started) / 60:.1f} min. "
-                f"Command: `{COMMAND} {' '.join(sys.argv[1:])}`*",
+                f"Command: `{' '.join([COMMAND, *sys.argv[1:]])}`*",
                 "",
                 f"| README Use snippet, `learn({args.readme_steps:_})` | torch threads while training | seconds "
                 "| last 3 episode returns |",

@@ -299,10 +299,28 @@ def test_all_plots_saves_figures_and_results_of_poplin_and_sac_runs(zoo_logs: Pa
         curve = results[f"{algo}-{zoo_logs}"]
         assert list(curve["timesteps"]) == [150, 300] and np.all(np.isfinite(curve["mean"])), algo
     assert [path.name for path in figures.glob("*.png")] == [f"Results_{ENV_ID}.png"]
-    # plot_from_file reads the results file
-    from_file = tmp_path / "from_file"
-    cli(["plot_from_file", "-i", str(out), "--figures", str(from_file), "--no-million"], tmp_path)
-    assert {path.name for path in from_file.glob("*.png")} >= {f"Results_{ENV_ID}.png", "Sensitivity_plot.png"}
+    # plot_from_file summarises seeds: with one run per algorithm it says what is missing
+    proc = subprocess.run(
+        [sys.executable, "-m", "sb3_poplin.zoo", "plot_from_file", "-i", str(out)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0 and "at least 2 runs" in proc.stderr
+
+
+def test_plot_from_file_draws_a_results_file_of_several_seeds(zoo_logs: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    shutil.copytree(zoo_logs / "sac", logs / "sac")
+    shutil.copytree(zoo_logs / "poplin_p", logs / "poplin_p")
+    shutil.copytree(logs / "sac" / f"{ENV_ID}_1", logs / "sac" / f"{ENV_ID}_2")  # a second seed of SAC
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    cli(["all_plots", "-a", "sac", "poplin_p", "-e", ENV_ID, "-f", str(logs), "-o", str(results), "--no-display"], tmp_path)
+    output = cli(["plot_from_file", "-i", str(results), "--figures", str(figures), "--no-million"], tmp_path)
+    assert "leaving out POPLIN_P" in output  # its single run
+    assert {path.name for path in figures.glob("*.png")} >= {f"Results_{ENV_ID}.png", "Sensitivity_plot.png"}
 
 
 def test_plots_without_a_display_go_to_a_named_folder(zoo_logs: Path, tmp_path: Path) -> None:
@@ -314,8 +332,9 @@ def test_plots_without_a_display_go_to_a_named_folder(zoo_logs: Path, tmp_path: 
 def test_plot_train_smooths_short_runs_over_what_they_have(
     zoo_logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A 300-step run has 1 episode: with rl-zoo3's window of 100 it drew empty axes; here it is drawn."""
+    """A 300-step run has a few episodes: with rl-zoo3's window of 100 it drew empty axes; here it is drawn."""
     from matplotlib import pyplot as plt
+    from stable_baselines3.common.monitor import load_results
 
     from sb3_poplin.zoo import plots
 
@@ -329,7 +348,9 @@ def test_plot_train_smooths_short_runs_over_what_they_have(
 
     monkeypatch.setattr(plots, "save_open_figures", inspect_then_save)
     plots.plot_train(["-a", "poplin_p", "-e", ENV_ID, "-f", str(zoo_logs), "-w", "100", "--figures", str(tmp_path)])
-    assert drawn == [1], "one run, its one episode"
+    (run,) = (zoo_logs / "poplin_p").iterdir()
+    episodes = len(load_results(str(run)))
+    assert drawn == [episodes - plots.short_run_window(episodes, 100) + 1], "one curve with its smoothed points"
     assert "fewer than the window of 100" in capsys.readouterr().out
     assert (tmp_path / "Training_Episodic_Reward.png").is_file()
 

@@ -4,8 +4,8 @@ rl-zoo3's plot commands for logs of sb3-poplin and rl-zoo3 runs alike, usable on
 * ``all_plots``: rl-zoo3's evaluation curves (``evaluations.npz``), table and ``-o`` results file;
 * ``plot_from_file``: rl-zoo3's plots of such a results file (needs seaborn: ``pip install sb3-poplin[plots]``);
 * ``plot_train``: the training episode returns (Monitor files), with rl-zoo3's flags, written here so that the
-  smoothing window fits short runs: a run with fewer episodes than ``-w`` is smoothed over all its episodes instead of
-  being left out (rl-zoo3 draws empty axes then).
+  smoothing window fits short runs: a run with fewer episodes than ``-w`` is smoothed over half of its episodes
+  instead of being left out (rl-zoo3 draws empty axes then).
 
 Each takes ``--figures DIR`` besides its rl-zoo3 flags: every figure is written to ``DIR/<figure name>.png``, laid out
 so that titles and axis labels are inside the image. Without a display (no ``DISPLAY`` on Linux, or a non-interactive
@@ -163,19 +163,70 @@ def all_plots() -> None:
     _run_with_figures("all_plots", zoo_all_plots)
 
 
+def curve_run_counts(results_file: str) -> dict[str, int]:
+    """The fewest runs (seeds) each curve (key) of an ``all_plots -o`` results file has in any env. rl-zoo3 stores the
+    final evaluations of a single run as a scalar, which its ``plot_from_file`` cannot summarise.
+
+    :param results_file: the file, with or without its ``.pkl`` suffix (as rl-zoo3's ``-i`` takes it)
+    """
+    import pickle
+
+    import numpy as np
+
+    path = results_file if results_file.endswith(".pkl") else f"{results_file}.pkl"
+    with open(path, "rb") as file:
+        results = pickle.load(file)
+    counts: dict[str, int] = {}
+    for env, curves in results.items():
+        if env == "results_table":
+            continue
+        for key, curve in curves.items():
+            runs = 1 if np.ndim(curve["last_evals"]) == 0 else len(curve["last_evals"])
+            counts[key] = min(counts.get(key, runs), runs)
+    return counts
+
+
 def plot_from_file() -> None:
-    """rl-zoo3's ``plot_from_file`` on ``sys.argv`` (e.g. ``-i results.pkl --figures plots``); needs seaborn."""
+    """rl-zoo3's ``plot_from_file`` on ``sys.argv`` (e.g. ``-i results --figures plots``); needs seaborn.
+
+    Curves of a single run (seed) are left out with a note (rl-zoo3's script fails on them); with none left it says so.
+    """
     if importlib.util.find_spec("seaborn") is None:
         sys.exit("sb3-poplin-zoo plot_from_file draws with seaborn: pip install seaborn (or sb3-poplin[plots])")
     from rl_zoo3.plots.plot_from_file import plot_from_file as zoo_plot_from_file
 
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-i", "--input", default=None)
+    parser.add_argument("--skip-keys", nargs="+", default=[])
+    parser.add_argument("--keep-keys", nargs="+", default=[])
+    known, rest = parser.parse_known_args(sys.argv[1:])
+    if known.input is not None:
+        counts = curve_run_counts(known.input)
+        single = sorted(key for key, runs in counts.items() if runs < 2)
+        skip = sorted({*known.skip_keys, *single})
+        left = set(counts) - set(skip)
+        if known.keep_keys:
+            left &= set(known.keep_keys)
+        if not left:
+            sys.exit("plot_from_file: no curve with at least 2 runs (seeds) is left to plot; train more seeds")
+        if single:
+            print(f"plot_from_file needs at least 2 runs (seeds) per curve; leaving out {', '.join(single)}")
+        rest = ["-i", known.input, *rest, *(["--skip-keys", *skip] if skip else [])]
+        rest += ["--keep-keys", *known.keep_keys] if known.keep_keys else []
+    sys.argv = [sys.argv[0], *rest]
     _run_with_figures("plot_from_file", zoo_plot_from_file, display_flag=None)
+
+
+def short_run_window(n_episodes: int, window: int) -> int:
+    """The smoothing window of a run: ``window``, or for a run with fewer episodes half of them (at least 1), so that a
+    short run still draws a curve of several points instead of none (rl-zoo3) or one (a window of all episodes)."""
+    return window if n_episodes >= window else max(1, n_episodes // 2)
 
 
 def plot_train(argv: list[str] | None = None) -> None:
     """Training episode returns (or lengths, success) of every run of one algorithm, smoothed over a window of episodes:
-    rl-zoo3's ``plot_train`` flags plus ``--figures DIR``; a run shorter than the window is smoothed over all its
-    episodes.
+    rl-zoo3's ``plot_train`` flags plus ``--figures DIR``; a run shorter than the window is smoothed over half its
+    episodes (:func:`short_run_window`).
 
     :param argv: the arguments (default: ``sys.argv[1:]``)
     """
@@ -196,7 +247,7 @@ def plot_train(argv: list[str] | None = None) -> None:
     parser.add_argument("-x", "--x-axis", help="X-axis", choices=["steps", "episodes", "time"], type=str, default="steps")
     parser.add_argument("-y", "--y-axis", help="Y-axis", choices=["success", "reward", "length"], type=str, default="reward")
     parser.add_argument(
-        "-w", "--episode-window", help="Rolling window size (shorter runs: all their episodes)", type=int, default=100
+        "-w", "--episode-window", help="Rolling window size (shorter runs: half their episodes)", type=int, default=100
     )
     parser.add_argument("--no-display", action="store_true", help="Do not show the figure (save it with --figures)")
     args = parser.parse_args(rest)
@@ -239,11 +290,12 @@ def plot_train(argv: list[str] | None = None) -> None:
                 continue
             x, _ = ts2xy(data_frame, x_axis)
             y = np.asarray(data_frame[y_column], dtype=float)
-            window = min(args.episode_window, len(y))
+            window = short_run_window(len(y), args.episode_window)
             if window < args.episode_window:
                 print(f"{run.name}: {len(y)} episodes, fewer than the window of {args.episode_window}: smoothed over {window}")
-            x, y_mean = window_func(np.asarray(x), y, max(window, 1), np.mean)
-            plt.plot(x, y_mean, linewidth=2, label=run.name)
+            x, y_mean = window_func(np.asarray(x), y, window, np.mean)
+            # a few points are drawn as points too, so a one-point curve is still seen
+            plt.plot(x, y_mean, linewidth=2, label=run.name, marker="o" if len(x) < 20 else None)
             plotted += 1
         if plotted == 0:
             print(f"plot_train: no Monitor files of {', '.join(args.env)} under {log_path}")

@@ -246,6 +246,19 @@ def readme_snippet(n_threads: int | None, steps: int) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def command_line(argv: list[str]) -> str:
+    """The command as run, without ``--output`` (the report says where it is; a local path means nothing there)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--output":
+            skip = True
+        elif not arg.startswith("--output="):
+            kept.append(arg)
+    return " ".join([COMMAND, *kept])
+
+
 def replace_between(text: str, start: str, end: str, body: str) -> str:
     block = f"{start}\n{body.strip()}\n{end}"
     if start in text and end in text:
@@ -282,7 +295,7 @@ def main() -> None:
         body = "\n".join(
             [
                 f"{context}, {load_average()} at end; {(time.perf_counter() - started) / 60:.1f} min. "
-                f"Command: `{' '.join([COMMAND, *sys.argv[1:]])}`*",
+                f"Command: `{command_line(sys.argv[1:])}`*",
                 "",
                 "Median time of one call (ms) at each thread count, its speed-up over one thread, the fastest count and "
                 f"the automatic one (one thread plus one per {FLOPS_PER_EXTRA_THREAD / 1e6:.0f} MFLOP of the call, at "
@@ -305,7 +318,7 @@ def main() -> None:
         body = "\n".join(
             [
                 f"{context}, {load_average()} at end; {(time.perf_counter() - started) / 60:.1f} min. "
-                f"Command: `{' '.join([COMMAND, *sys.argv[1:]])}`*",
+                f"Command: `{command_line(sys.argv[1:])}`*",
                 "",
                 f"| README Use snippet, `learn({args.readme_steps:_})` | torch threads while training | seconds "
                 "| last 3 episode returns |",

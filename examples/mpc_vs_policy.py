@@ -17,7 +17,6 @@ import time
 
 import gymnasium as gym
 import numpy as np
-import torch as th
 import yaml
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
@@ -61,7 +60,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    th.set_num_threads(1)  # small networks: threading overhead outweighs the parallelism on a CPU
     algo = ALGOS[args.algo]
     if args.model:
         model = algo.load(args.model, env=gym.make(args.env))

@@ -2,8 +2,8 @@
 POPLIN-P against SAC through the rl-zoo3 entry point: same env, seeds, steps and evaluation schedule, one log folder,
 and rl-zoo3's all_plots curves (mean evaluation return +/- standard error over seeds) drawn to a PNG.
 
-    python examples/zoo_comparison.py --env Pendulum-v1 --steps 3000 --seeds 0 1 \\
-        --output docs/zoo_comparison.png
+    python examples/zoo_comparison.py --env Pendulum-v1 --steps 3000 --seeds 0 1   # figure: logs/zoo_comparison/
+    python examples/zoo_comparison.py --output docs/zoo_comparison.png              # how the docs' figure was made
 
 Each run is ``python -m sb3_poplin.zoo.train --algo <algo> --env <env> --seed <seed> -n <steps> ...`` with the
 hyperparameters of the zoo's files (sb3_poplin/hyperparams/poplin_p.yml, rl-zoo3's sac.yml); its output goes to
@@ -90,9 +90,12 @@ def main() -> None:
     # On a small machine parallel runs slow each other down more than they gain (memory bandwidth, shared cores).
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (each uses one thread)")
     parser.add_argument("--logs", type=Path, default=Path("logs/zoo_comparison"))
-    parser.add_argument("--output", type=Path, default=Path("docs/zoo_comparison.png"))
+    # Not docs/zoo_comparison.png by default: running from a checkout must not overwrite the committed figure.
+    parser.add_argument("--output", type=Path, default=None, help="the figure (default: <logs>/zoo_comparison.png)")
     parser.add_argument("--plot-only", action="store_true", help="skip training, plot what is in --logs")
     args = parser.parse_args()
+    if args.output is None:
+        args.output = args.logs / "zoo_comparison.png"
 
     args.logs.mkdir(parents=True, exist_ok=True)
     if not args.plot_only:

@@ -1,7 +1,7 @@
 """``python -m sb3_poplin``: train POPLIN on a small task with a CPU-friendly default and show that it learned.
 
 Prints the mean return of the untrained agent, then trains, then prints the return of MPC control (planning with the
-learned model) and of policy control (the distilled network alone), and saves the model.
+learned model) and of policy control (the distilled network alone), and saves the model where ``--save`` says.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import time
 from typing import Any
 
 import numpy as np
-import torch as th
 import yaml
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_poplin import POPLIN_A, POPLIN_P
+from sb3_poplin.common.mujoco_warnings import route_mujoco_warnings
 from sb3_poplin.zoo.registry import hyperparams_file
 
 ALGOS = {"poplin_p": POPLIN_P, "poplin_a": POPLIN_A}
@@ -67,16 +67,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--device", default="auto")
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads (the small default config is dispatch-bound: 1 is fastest)"
+        "--threads", type=int, default=None, help="torch CPU threads of planning and training (default: chosen per model call)"
     )
-    parser.add_argument("--save", default="poplin_demo.zip", help="where to save the trained model ('' to skip)")
+    parser.add_argument("--save", default=None, help="where to save the trained model (default: not saved)")
     args = parser.parse_args(argv)
 
-    th.set_num_threads(args.threads)
+    route_mujoco_warnings()  # no MUJOCO_LOG.TXT where the demo runs
     algo = ALGOS[args.algo]
     config = demo_config(args.algo, args.env)
-    model = algo("MlpPolicy", args.env, seed=args.seed, device=args.device, verbose=0, **config)
-    print(f"settings from the zoo's {args.algo}.yml entry: {({k: config[k] for k in ZOO_PLANNING_KEYS if k in config})}")
+    model = algo("MlpPolicy", args.env, seed=args.seed, device=args.device, verbose=0, n_threads=args.threads, **config)
+    print(f"settings from the zoo's {args.algo}.yml entry: { ({k: config[k] for k in ZOO_PLANNING_KEYS if k in config}) }")
     eval_seed = args.seed + 1000
     untrained, _ = evaluate(model, args.env, "policy", args.eval_episodes, eval_seed)
     print(f"{algo.__name__} on {args.env}: untrained policy return {untrained:.1f} over {args.eval_episodes} episodes")
@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.save:
         model.save(args.save)
         print(f"saved to {args.save}; reload with {algo.__name__}.load({args.save!r})")
+    else:
+        print("(the model was not saved: pass --save PATH to keep it)")
     return {"untrained": untrained, "mpc": mpc_mean, "policy": policy_mean, "train_seconds": elapsed}
 
 

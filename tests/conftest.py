@@ -7,9 +7,14 @@ from typing import Any
 import pytest
 import torch as th
 
+from sb3_poplin.common.mujoco_warnings import route_mujoco_warnings
+
 # The test models are small, so one thread is as fast as two; and on a machine shared with other processes, several
 # torch threads wait on each other at every OpenMP barrier (seen: steps 5-10x slower), so keep to one.
 th.set_num_threads(1)
+# MuJoCo's warnings (gymnasium's HalfCheetah uses a deprecated attribute) as Python warnings, not MUJOCO_LOG.TXT files
+# wherever the tests run
+route_mujoco_warnings()
 
 #: the smallest config that still plans through a trained model
 TINY: dict[str, Any] = dict(

@@ -36,6 +36,7 @@ BAD_SHARED: list[tuple[str, Any, str]] = [
     ("cem_early_stop_tol", -0.1, r"cem_early_stop_tol must be in \[0"),
     ("cuda_graph", "yes", "cuda_graph must be None"),
     ("dynamics_min_updates", -1, "dynamics_min_updates must be >= 0"),
+    ("n_threads", 0, "n_threads must be >= 1"),
     ("horizon", 0, "horizon must be >= 1"),
     ("horizon", 2.5, "horizon must be an integer"),
     ("init_sigma", -1.0, r"init_sigma must be in \(0"),
@@ -180,6 +181,7 @@ NON_DEFAULT: dict[str, Any] = dict(
     seed=5,
     device="cpu",
     cuda_graph=True,
+    n_threads=3,
 )
 #: where the value of an argument is kept, when not under its own name
 ATTRIBUTE = dict(train_freq="train_freq_arg", reward_fn="reward_fn_spec", termination_fn="termination_fn_spec")

@@ -261,6 +261,7 @@ def test_cem_early_stop_ends_when_the_mean_stops_moving_and_keeps_what_it_found(
         _quadratic, mean, var, generator=th.Generator().manual_seed(3)
     )
     assert th.equal(result.mean, fixed.mean) and th.equal(result.var, fixed.var)
+
     # The last iteration's move is within the tolerance (RMS in initial standard deviations), the one before is not.
     def mean_after(k: int) -> th.Tensor:
         if k == 0:

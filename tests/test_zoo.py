@@ -50,8 +50,11 @@ EVAL = ["--eval-freq", "150", "--eval-episodes", "2", "--num-threads", "1", "--s
 ZOO_KEYS = {"n_timesteps", "n_envs", "normalize", "env_wrapper", "vec_env_wrapper", "frame_stack", "callback", "env_kwargs"}
 
 
-def run_python(args: list[str], cwd: Path, timeout: float = 120, pythonpath: str | None = None) -> str:
-    """Run ``python <args>`` in ``cwd`` and return its output; fail the test with the output's tail if it fails."""
+def run_python(args: list[str], cwd: Path, timeout: float = 900, pythonpath: str | None = None) -> str:
+    """Run ``python <args>`` in ``cwd`` and return its output; fail the test with the output's tail if it fails.
+
+    The timeout only catches a hang: on a 2-core machine shared with other work, a tiny 300-step run took over 2 min.
+    """
     # One torch thread: the tiny batched ops of these runs are several times slower with more (thread overhead).
     env = {**os.environ, "PYTHONPATH": pythonpath or str(REPO_ROOT), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
@@ -63,7 +66,7 @@ def run_python(args: list[str], cwd: Path, timeout: float = 120, pythonpath: str
     return output
 
 
-def zoo(command: str, args: list[str], cwd: Path, timeout: float = 120) -> str:
+def zoo(command: str, args: list[str], cwd: Path, timeout: float = 900) -> str:
     """Run ``python -m sb3_poplin.zoo.<command> <args>``."""
     return run_python(["-m", f"sb3_poplin.zoo.{command}", *args], cwd, timeout)
 
@@ -118,7 +121,7 @@ def test_cli_parses_with_poplin_choices(capsys: pytest.CaptureFixture[str]) -> N
             assert name in help_text
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["fly"])
-        assert "unknown command 'fly'" in str(exit_info.value.code)
+        assert "unknown script 'fly'" in str(exit_info.value.code)
     finally:
         sys.argv = argv
 
@@ -298,23 +301,129 @@ def test_enjoy_loading_uses_the_scripts_env_and_a_dummy_buffer(zoo_logs: Path) -
 
 
 def test_record_video_writes_a_video(zoo_logs: Path, tmp_path: Path) -> None:
-    pytest.importorskip("moviepy")
-    pytest.importorskip("pygame")
     args = ["--algo", "poplin_p", "--env", ENV_ID, "-f", str(zoo_logs), "-n", "20", "-o", str(tmp_path)]
-    zoo("record_video", args, tmp_path)
-    assert list(tmp_path.glob("*.mp4"))
+    output = zoo("record_video", [*args, "--num-threads", "1"], tmp_path)
+    assert list(tmp_path.glob("*.mp4")), output
 
 
-def test_all_plots_and_plot_train_read_poplin_and_sac_logs(zoo_logs: Path, tmp_path: Path) -> None:
-    out = tmp_path / "results"
+def test_record_training_joins_the_videos_of_a_run(zoo_logs: Path, tmp_path: Path) -> None:
+    videos = tmp_path / "videos"
+    args = ["--algo", "pets", "--env", ENV_ID, "-f", str(zoo_logs), "-n", "10", "-o", str(videos), "--num-threads", "1"]
+    output = zoo("record_training", args, tmp_path)
+    # the final and the best model, each recorded by sb3-poplin's record_video, then labelled and joined by ffmpeg
+    assert (videos / "training.mp4").is_file(), output
+    assert {path.name.split("-step")[0] for path in videos.glob("*.mp4")} >= {"final-model-pets-Pendulum-v1", "training.mp4"}
+
+
+def cli(args: list[str], cwd: Path) -> str:
+    """``python -m sb3_poplin.zoo <args>`` without a display."""
+    return run_python(["-m", "sb3_poplin.zoo", *args], cwd)
+
+
+def test_all_plots_saves_figures_and_results_of_poplin_and_sac_runs(zoo_logs: Path, tmp_path: Path) -> None:
+    out, figures = tmp_path / "results", tmp_path / "figures"
     args = ["all_plots", "-a", "poplin_a", "poplin_p", "sac", "-e", ENV_ID, "-f", str(zoo_logs), "--no-display"]
-    run_python(["-m", "sb3_poplin.zoo.cli", *args, "-o", str(out)], tmp_path)
+    cli([*args, "-o", str(out), "--figures", str(figures)], tmp_path)
     with open(f"{out}.pkl", "rb") as file:
         results = pickle.load(file)[ENV_ID]
     for algo in ("POPLIN_A", "POPLIN_P", "SAC"):
         curve = results[f"{algo}-{zoo_logs}"]
         assert list(curve["timesteps"]) == [150, 300] and np.all(np.isfinite(curve["mean"])), algo
-    run_python(["-m", "sb3_poplin.zoo.cli", "plot_train", "-a", "poplin_p", "-e", ENV_ID, "-f", str(zoo_logs)], tmp_path)
+    assert [path.name for path in figures.glob("*.png")] == [f"Results_{ENV_ID}.png"]
+    # plot_from_file summarises seeds: with one run per algorithm it says what is missing
+    proc = subprocess.run(
+        [sys.executable, "-m", "sb3_poplin.zoo", "plot_from_file", "-i", str(out)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0 and "at least 2 runs" in proc.stderr
+
+
+def test_plot_from_file_draws_a_results_file_of_several_seeds(zoo_logs: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    shutil.copytree(zoo_logs / "sac", logs / "sac")
+    shutil.copytree(zoo_logs / "poplin_p", logs / "poplin_p")
+    shutil.copytree(logs / "sac" / f"{ENV_ID}_1", logs / "sac" / f"{ENV_ID}_2")  # a second seed of SAC
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    cli(["all_plots", "-a", "sac", "poplin_p", "-e", ENV_ID, "-f", str(logs), "-o", str(results), "--no-display"], tmp_path)
+    output = cli(["plot_from_file", "-i", str(results), "--figures", str(figures), "--no-million"], tmp_path)
+    assert "leaving out POPLIN_P" in output  # its single run
+    assert {path.name for path in figures.glob("*.png")} >= {f"Results_{ENV_ID}.png", "Sensitivity_plot.png"}
+
+
+def test_plots_without_a_display_go_to_a_named_folder(zoo_logs: Path, tmp_path: Path) -> None:
+    output = cli(["all_plots", "-a", "poplin_p", "-e", ENV_ID, "-f", str(zoo_logs)], tmp_path)
+    assert (tmp_path / "zoo_plots" / f"Results_{ENV_ID}.png").is_file(), output
+    assert "zoo_plots" in output
+
+
+def test_plot_train_smooths_short_runs_over_what_they_have(
+    zoo_logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 300-step run has a few episodes: with rl-zoo3's window of 100 it drew empty axes; here it is drawn."""
+    from matplotlib import pyplot as plt
+    from stable_baselines3.common.monitor import load_results
+
+    from sb3_poplin.zoo import plots
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    drawn: list[int] = []
+    save = plots.save_open_figures
+
+    def inspect_then_save(folder: Path, dpi: int = 120) -> list[Path]:
+        drawn.extend(len(line.get_xdata()) for line in plt.gca().get_lines())
+        return save(folder, dpi)
+
+    monkeypatch.setattr(plots, "save_open_figures", inspect_then_save)
+    plots.plot_train(["-a", "poplin_p", "-e", ENV_ID, "-f", str(zoo_logs), "-w", "100", "--figures", str(tmp_path)])
+    (run,) = (zoo_logs / "poplin_p").iterdir()
+    episodes = len(load_results(str(run)))
+    assert drawn == [episodes - plots.short_run_window(episodes, 100) + 1], "one curve with its smoothed points"
+    assert "fewer than the window of 100" in capsys.readouterr().out
+    assert (tmp_path / "Training_Episodic_Reward.png").is_file()
+
+
+def test_saved_figures_keep_their_labels_inside(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from sb3_poplin.zoo.plots import save_open_figures
+
+    figure = plt.figure("labels", figsize=(3.5, 2.5))
+    plt.plot([0, 1], [0, 1e6])
+    plt.xlabel("Timesteps (in Million)", fontsize=14)
+    plt.ylabel("Score", fontsize=14)
+    labels = (figure.axes[0].xaxis.label, figure.axes[0].yaxis.label)
+
+    def outside() -> list[str]:
+        figure.canvas.draw()  # lay the figure out as it is now
+        renderer = figure.canvas.get_renderer()
+        inside = figure.bbox
+        return [
+            label.get_text()
+            for label in labels
+            if not inside.contains(*label.get_window_extent(renderer).min)
+            or not inside.contains(*label.get_window_extent(renderer).max)
+        ]
+
+    try:
+        assert outside(), "matplotlib's default layout clips these labels (otherwise this test shows nothing)"
+        (path,) = save_open_figures(tmp_path)
+        assert outside() == [] and path.is_file()
+    finally:
+        plt.close("all")
+
+
+def test_cli_lists_every_script_and_says_what_is_not_covered(tmp_path: Path) -> None:
+    output = cli(["--help"], tmp_path)
+    for script in ("train", "enjoy", "record_video", "record_training", "all_plots", "plot_train", "plot_from_file"):
+        assert f"  {script} " in output, script
+    assert "push_to_hub" in output and "python -m rl_zoo3" in output
 
 
 # ---------------------------------------------------------------- Optuna
@@ -383,6 +492,27 @@ def test_samplers_give_valid_constructor_arguments(algo: str) -> None:
         study.tell(trial, 0.0)
     model = ZOO_ALGOS[algo]("MlpPolicy", ENV_ID, learning_starts=10, **hyperparams)
     assert model.population_size == hyperparams["population_size"]
+
+
+def test_the_default_search_space_is_cpu_sized_and_the_paper_one_is_a_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    def worst_case_transitions_per_step() -> int:
+        return max(zoo_hpo.POPULATION_SIZES) * max(zoo_hpo.HORIZONS) * max(zoo_hpo.CEM_ITERATIONS)
+
+    assert zoo_hpo.SEARCH_SPACES["cpu"]["POPULATION_SIZES"] == zoo_hpo.POPULATION_SIZES
+    assert worst_case_transitions_per_step() <= 20_000 and max(zoo_hpo.DYNAMICS_WIDTHS) <= 128
+    try:
+        zoo_hpo.use_search_space("paper")
+        assert worst_case_transitions_per_step() == 240_000 and 500 in zoo_hpo.POPULATION_SIZES
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        assert zoo_hpo.SAMPLERS["poplin_p"](study.ask(), 1, 1, {})["population_size"] in zoo_hpo.POPULATION_SIZES
+    finally:
+        zoo_hpo.use_search_space("cpu")
+    with pytest.raises(ValueError, match="SB3_POPLIN_SEARCH_SPACE"):
+        zoo_hpo.use_search_space("huge")
+    # the environment variable is read when the module is imported
+    probe = "import sb3_poplin.zoo.hyperparams_opt as h; print(max(h.POPULATION_SIZES))"
+    monkeypatch.setenv(zoo_hpo.SEARCH_SPACE_VARIABLE, "paper")
+    assert run_python(["-c", probe], REPO_ROOT).strip().splitlines()[-1] == "1000"
 
 
 # ---------------------------------------------------------------- packaging

@@ -35,10 +35,12 @@ from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import BehaviorCloning, Distillation, DistillationData
 from sb3_poplin.common.dynamics import ACTIVATIONS, ProbabilisticEnsemble, TerminationClassifier
+from sb3_poplin.common.logs import PlanningLogs
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.rollout import PROPAGATIONS, ModelRollout, canonical_propagation
 from sb3_poplin.common.tasks import get_task_fns, known_env_ids, resolve_callable, task_kwargs_from_env
+from sb3_poplin.common.threads import model_threads
 from sb3_poplin.common.validation import (
     check_choice,
     check_float,
@@ -187,8 +189,10 @@ def _check_function_spec(name: str, spec: Any) -> None:
 class PolicyControlEvaluation(BaseCallback):
     """Evaluates the distilled policy alone (policy control) every ``eval_freq`` steps on a fresh env of the same id.
 
-    Logs ``eval/policy_control_return`` next to ``eval/mpc_control_return`` (the mean return of the latest training
-    episodes, which are MPC-controlled), and appends ``(timesteps, mean, std)`` to ``model.policy_control_history``.
+    Logs ``eval/policy_control_return`` next to ``eval/mpc_control_return``: the mean return of the latest
+    ``n_episodes`` training episodes that were planned at every step (MPC control; random warm-up episodes are not
+    counted, and the key is absent until one such episode has ended). Appends ``(timesteps, mean, std)`` of the policy
+    control to ``model.policy_control_history``.
 
     :param eval_freq: steps between evaluations
     :param n_episodes: episodes per evaluation
@@ -222,8 +226,9 @@ class PolicyControlEvaluation(BaseCallback):
         mean, std = float(np.mean(returns)), float(np.std(returns))
         model.policy_control_history.append((model.num_timesteps, mean, std))
         self.logger.record("eval/policy_control_return", mean)
-        if model.ep_info_buffer:
-            self.logger.record("eval/mpc_control_return", float(np.mean([info["r"] for info in model.ep_info_buffer])))
+        mpc_returns = list(model.mpc_episode_returns)[-self.n_episodes :]
+        if mpc_returns:
+            self.logger.record("eval/mpc_control_return", float(np.mean(mpc_returns)))
         return True
 
 
@@ -293,11 +298,14 @@ PLANNING_PARAMETERS_DOC = """
     :param device: ``cpu``, ``cuda`` or ``auto``
     :param cuda_graph: capture each plan in one CUDA graph (one launch per planning step instead of thousands of small
         kernels); None (default): on when the model is on a CUDA device. Ignored on CPU and with ``cem_early_stop_tol > 0``
+    :param n_threads: torch CPU threads while planning and training the model; None (default) chooses them from the
+        work of one model call and the cores other processes leave idle, never more than the caller's
+        ``torch.get_num_threads()``, and restores the caller's count afterwards (see docs/threads.md)
     :param _init_setup_model: build the networks at construction (False when loading)
 """
 
 
-class PlanningAlgorithm(OffPolicyAlgorithm):
+class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
     __doc__ = (
         """Model-based RL with a probabilistic ensemble and CEM planning (Algorithm 1 of the POPLIN paper).
 
@@ -324,6 +332,8 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
     default_init_sigma: ClassVar[float] = 0.25
     #: whether the algorithm has a policy network to distil (PETS and random shooting do not)
     uses_policy_network: ClassVar[bool] = True
+    #: torch threads of planning and training (None: automatic); a class default for zips saved before the argument
+    n_threads: int | None = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> PlanningAlgorithm:
         # Python's own error for a misspelt or model-free argument names neither the class nor what to pass instead.
@@ -381,6 +391,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         seed: int | None = None,
         device: th.device | str = "auto",
         cuda_graph: bool | None = None,
+        n_threads: int | None = None,
         _init_setup_model: bool = True,
     ) -> None:
         # Every value is checked before anything is built, so a bad one fails at once with its own name (and not later,
@@ -509,6 +520,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         self.policy_eval_freq = policy_eval_freq
         self.policy_eval_episodes = policy_eval_episodes
         self.policy_control_history: list[tuple[int, float, float]] = []
+        self.n_threads = check_optional_int("n_threads", n_threads, 1)
         self._buffer_adds_at_last_train = 0
         self.sb3_poplin_version = __version__
         self.algorithm_name = type(self).__name__
@@ -713,6 +725,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
         """Forget the warm starts of the training envs (start of a run)."""
         self._rollout_plan_mean: th.Tensor | None = None
 
+    @model_threads("planning")
     @th.no_grad()
     def plan(self, observation: np.ndarray, mean: th.Tensor | None = None, generator: th.Generator | None = None) -> Any:
         """Plan one step for a batch of raw (unnormalised) observations.
@@ -983,6 +996,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             targets = th.cat([targets, rewards], dim=1)
         return th.cat([obs, actions], dim=1), targets
 
+    @model_threads("training")
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """Train the ensemble on all data, then distil the policy (lines 6 of Algorithm 1)."""
         data = self.replay_buffer.all_transitions()
@@ -1016,10 +1030,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
                 mean, _ = self.dynamics.forward_elites(inputs.unsqueeze(0).expand(self.dynamics.n_elites, -1, -1))
                 reward_mse = ((mean.mean(0)[:, -1] - targets[:, -1]) ** 2).mean().item()
             self.logger.record("train/reward_mse", reward_mse)
-        self.logger.record("train/dynamics_loss", model_info["loss"])
-        self.logger.record("train/dynamics_holdout_mse", model_info["holdout_mse"])
-        self.logger.record("train/dynamics_epochs", model_info["epochs"])
-        self.logger.record("time/dynamics_train_s", time.perf_counter() - start)
+        self._record_model_fit(model_info, time.perf_counter() - start)
         if self.distiller is not None:
             start = time.perf_counter()
             self._update_learning_rate(self.policy.optimizer)
@@ -1061,6 +1072,7 @@ class PlanningAlgorithm(OffPolicyAlgorithm):
             noises=th.as_tensor(recent, dtype=th.float32, device=self.device),
         )
 
+    @model_threads("planning")
     def learn(
         self: SelfPlanningAlgorithm,
         total_timesteps: int,

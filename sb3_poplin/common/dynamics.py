@@ -306,7 +306,8 @@ class ProbabilisticEnsemble(nn.Module):
         :param max_updates: cap on the number of gradient steps (keeps iterations affordable on large buffers)
         :param bootstrap: resample the training split with replacement for each member
         :param generator: random generator for the split, resampling and shuffling
-        :return: ``{"loss", "holdout_mse", "epochs", "updates"}``
+        :return: ``{"loss", "holdout_mse", "epochs", "updates"}`` (``holdout_mse`` of the elites) and
+            ``holdout_mse_member_<i>`` for every member
         """
         n = inputs.shape[0]
         device = inputs.device
@@ -373,6 +374,7 @@ class ProbabilisticEnsemble(nn.Module):
             "holdout_mse": float(best[self.elite_idx].mean().item()),
             "epochs": float(epoch),
             "updates": float(updates),
+            **{f"holdout_mse_member_{i}": float(score) for i, score in enumerate(best.tolist())},
         }
 
 

@@ -97,6 +97,7 @@ class POPLIN_A(PlanningAlgorithm):
         seed: int | None = None,
         device: th.device | str = "auto",
         cuda_graph: bool | None = None,
+        n_threads: int | None = None,
         planning_variant: str = "init",
         distillation: str = "bc",
         bc_elite_actions: int = 0,
@@ -156,6 +157,7 @@ class POPLIN_A(PlanningAlgorithm):
             seed=seed,
             device=device,
             cuda_graph=cuda_graph,
+            n_threads=n_threads,
             _init_setup_model=False,
         )
         self.planning_variant = planning_variant

@@ -112,6 +112,7 @@ class POPLIN_P(PlanningAlgorithm):
         seed: int | None = None,
         device: th.device | str = "auto",
         cuda_graph: bool | None = None,
+        n_threads: int | None = None,
         planning_variant: str = "sep",
         distillation: str = "bc",
         gan_entropy_coef: float = 1e-3,
@@ -181,6 +182,7 @@ class POPLIN_P(PlanningAlgorithm):
             seed=seed,
             device=device,
             cuda_graph=cuda_graph,
+            n_threads=n_threads,
             _init_setup_model=False,
         )
         self.planning_variant = planning_variant

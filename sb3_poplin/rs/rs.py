@@ -84,6 +84,7 @@ class RS(PlanningAlgorithm):
         seed: int | None = None,
         device: th.device | str = "auto",
         cuda_graph: bool | None = None,
+        n_threads: int | None = None,
         _init_setup_model: bool = True,
     ) -> None:
         super().__init__(
@@ -136,6 +137,7 @@ class RS(PlanningAlgorithm):
             seed=seed,
             device=device,
             cuda_graph=cuda_graph,
+            n_threads=n_threads,
             _init_setup_model=False,
         )
         if _init_setup_model:

@@ -8,6 +8,7 @@ already threads.
 
 from __future__ import annotations
 
+from sb3_poplin.common.mujoco_warnings import route_mujoco_warnings
 from sb3_poplin.zoo._loading import inference_loading
 from sb3_poplin.zoo.registry import register
 
@@ -15,6 +16,7 @@ from sb3_poplin.zoo.registry import register
 def main() -> None:
     """Register sb3-poplin with rl-zoo3, then run rl-zoo3's ``enjoy()`` on ``sys.argv``."""
     register()
+    route_mujoco_warnings()  # no MUJOCO_LOG.TXT in the working directory
     import rl_zoo3.enjoy
 
     with inference_loading(rl_zoo3.enjoy):

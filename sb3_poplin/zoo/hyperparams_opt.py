@@ -5,6 +5,13 @@ Like rl-zoo3's samplers, each sampler suggests raw parameters and a converter tu
 the converter alone is what ``--trial-id`` uses to rebuild a trial's hyperparameters from the study. The choices are
 module-level tuples so a search can be narrowed (or widened) without touching the functions.
 
+Two sizes of the planning and model choices (:data:`SEARCH_SPACES`): ``cpu`` (the default) keeps every trial
+affordable on a few CPU cores (at most 200 candidates x horizon 20 x 5 CEM iterations = 20,000 imagined transitions
+per step, through members of at most 3 x 128); ``paper`` reaches the paper's configuration and beyond (up to 1,000 x 30
+x 8 = 240,000 transitions per step through members of up to 4 x 256: one 600-step trial took 25 min on 2 cores). Choose
+with the environment variable ``SB3_POPLIN_SEARCH_SPACE=paper`` (read when this module is imported) or
+:func:`use_search_space`.
+
 Everything not sampled (ensemble size, training schedule, ``n_timesteps``, ``predict_with``, ...) comes from the
 hyperparameter file and ``--hyperparams``. Evaluations use the zoo's ``--eval-episodes``; MPC evaluation plans at every
 step, so keep it small.
@@ -12,21 +19,60 @@ step, so keep it small.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import optuna
 
+#: name -> the planning and model choices of that size (keys: the module-level names they set)
+SEARCH_SPACES: dict[str, dict[str, tuple[int, ...]]] = {
+    "cpu": {
+        "POPULATION_SIZES": (50, 100, 200),
+        "HORIZONS": (10, 15, 20),
+        "CEM_ITERATIONS": (2, 3, 5),
+        "DYNAMICS_WIDTHS": (32, 64, 128),
+        "DYNAMICS_DEPTHS": (2, 3),
+    },
+    "paper": {
+        "POPULATION_SIZES": (100, 200, 400, 500, 1000),
+        "HORIZONS": (10, 15, 20, 25, 30),
+        "CEM_ITERATIONS": (2, 3, 5, 8),
+        "DYNAMICS_WIDTHS": (64, 128, 200, 256),
+        "DYNAMICS_DEPTHS": (2, 3, 4),
+    },
+}
+#: the environment variable that chooses the search space at import
+SEARCH_SPACE_VARIABLE = "SB3_POPLIN_SEARCH_SPACE"
+
 #: CEM candidates per step
-POPULATION_SIZES: tuple[int, ...] = (100, 200, 400, 500, 1000)
+POPULATION_SIZES: tuple[int, ...] = SEARCH_SPACES["cpu"]["POPULATION_SIZES"]
+#: planning horizons
+HORIZONS: tuple[int, ...] = SEARCH_SPACES["cpu"]["HORIZONS"]
+#: CEM iterations per real step
+CEM_ITERATIONS: tuple[int, ...] = SEARCH_SPACES["cpu"]["CEM_ITERATIONS"]
+#: hidden width and depth of each ensemble member
+DYNAMICS_WIDTHS: tuple[int, ...] = SEARCH_SPACES["cpu"]["DYNAMICS_WIDTHS"]
+DYNAMICS_DEPTHS: tuple[int, ...] = SEARCH_SPACES["cpu"]["DYNAMICS_DEPTHS"]
+
+
+def use_search_space(name: str) -> None:
+    """Set the planning and model choices (``POPULATION_SIZES``, ``HORIZONS``, ``CEM_ITERATIONS``,
+    ``DYNAMICS_WIDTHS``, ``DYNAMICS_DEPTHS``) to those of ``SEARCH_SPACES[name]``.
+
+    :param name: ``cpu`` or ``paper``
+    """
+    global POPULATION_SIZES, HORIZONS, CEM_ITERATIONS, DYNAMICS_WIDTHS, DYNAMICS_DEPTHS
+    if name not in SEARCH_SPACES:
+        raise ValueError(f"unknown search space {name!r}; choose one of {sorted(SEARCH_SPACES)} ({SEARCH_SPACE_VARIABLE})")
+    space = SEARCH_SPACES[name]
+    POPULATION_SIZES, HORIZONS, CEM_ITERATIONS = space["POPULATION_SIZES"], space["HORIZONS"], space["CEM_ITERATIONS"]
+    DYNAMICS_WIDTHS, DYNAMICS_DEPTHS = space["DYNAMICS_WIDTHS"], space["DYNAMICS_DEPTHS"]
+
+
+use_search_space(os.environ.get(SEARCH_SPACE_VARIABLE, "cpu"))
+
 #: share of the population kept as elites (n_elites = that share of the population, at least 2)
 ELITE_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.2)
-#: planning horizons
-HORIZONS: tuple[int, ...] = (10, 15, 20, 25, 30)
-#: CEM iterations per real step
-CEM_ITERATIONS: tuple[int, ...] = (2, 3, 5, 8)
-#: hidden width and depth of each ensemble member
-DYNAMICS_WIDTHS: tuple[int, ...] = (64, 128, 200, 256)
-DYNAMICS_DEPTHS: tuple[int, ...] = (2, 3, 4)
 
 #: POPLIN-A: (low, high) of the log-uniform initial std of the action noise (the paper's std 0.5 is inside)
 POPLIN_A_INIT_SIGMA: tuple[float, float] = (0.05, 1.0)

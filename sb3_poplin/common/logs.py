@@ -1,0 +1,133 @@
+"""What a long planning run tells its user: the logger's keys beyond SB3's, and a progress bar that shows them.
+
+SB3's off-policy logs (``verbose=1`` table at every ``log_interval`` episodes, tensorboard) already have the steps per
+second (``time/fps``) and the mean return of the recent episodes (``rollout/ep_rew_mean``); its progress bar shows the
+steps done, their rate and the time left. A planned step can take a second and the first episodes are random warm-up,
+so :class:`PlanningLogs` adds:
+
+==========================================  ============================================================================
+``rollout/ep_rew_last``                     return of the latest finished episode
+``rollout/mpc_ep_rew_mean``                 mean return of the recent episodes planned at every step (warm-up excluded)
+``time/plan_ms``                            mean planning time per planned step since the last dump
+``time/eta_s``                              seconds left in this ``learn`` call at the current steps per second
+``time/dynamics_train_s``                   seconds of the latest model fit (``time/distillation_s``: of the distillation)
+``train/dynamics_holdout_mse``              hold-out MSE of the model's elite members (``..._member_<i>``: each member,
+                                            tensorboard and the file formats only)
+==========================================  ============================================================================
+
+The progress bar (``learn(progress_bar=True)``) shows the latest return, planning ms per step and model fitting time
+beside SB3's steps, rate and time left.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
+from stable_baselines3.common.type_aliases import MaybeCallback
+
+#: where the per-member hold-out errors go: everywhere but the stdout table, which would grow by a row per member
+PER_MEMBER_EXCLUDE = ("stdout",)
+
+
+class PlanningProgressBar(ProgressBarCallback):
+    """SB3's progress bar (steps, steps per second, time left) with the latest episode's return, the mean planning
+    time per step and the latest model fitting time in its description, refreshed when an episode ends."""
+
+    def _on_step(self) -> bool:
+        super()._on_step()
+        dones = self.locals.get("dones")
+        if dones is not None and np.any(dones):
+            model = self.model
+            parts = []
+            # this step's infos: the model's episode buffer is updated only after the callbacks ran
+            episodes = [info["episode"] for info in self.locals.get("infos", []) if "episode" in info]
+            if episodes:
+                parts.append(f"return {episodes[-1]['r']:.0f}")
+            plan_times = getattr(model, "_plan_times", None)
+            if plan_times:
+                parts.append(f"plan {1000.0 * float(np.mean(plan_times)):.0f} ms/step")
+            fit_seconds = getattr(model, "last_model_fit_s", None)
+            if fit_seconds is not None:
+                parts.append(f"model fit {fit_seconds:.1f} s")
+            self.pbar.set_description(" | ".join(parts))
+        return True
+
+
+class PlanningLogs:
+    """Mixin of :class:`~sb3_poplin.common.base.PlanningAlgorithm` (before ``OffPolicyAlgorithm`` in the bases) that
+    records the keys listed in this module's docstring and installs :class:`PlanningProgressBar`.
+
+    Reads from the algorithm: ``_last_executed_noise`` (None on a random step), ``_plan_times``, ``logger``.
+    """
+
+    #: the seconds of the latest model fit (None before the first)
+    last_model_fit_s: float | None = None
+
+    def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> Any:
+        out = super()._setup_learn(total_timesteps, *args, **kwargs)  # type: ignore[misc]
+        reset = kwargs.get("reset_num_timesteps", args[1] if len(args) > 1 else True)
+        if getattr(self, "mpc_episode_returns", None) is None or reset:
+            #: returns of the recent training episodes planned at every step (MPC control)
+            self.mpc_episode_returns: deque[float] = deque(maxlen=self._stats_window_size)  # type: ignore[attr-defined]
+        # whether every step of each env's current episode was planned; a run starts mid-nothing, so True
+        self._episode_planned = np.ones(self.n_envs, dtype=bool)  # type: ignore[attr-defined]
+        return out
+
+    def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
+        if progress_bar:
+            # SB3's own bar replaced by ours, beside the caller's callback(s), before SB3 initialises them all once
+            if isinstance(callback, list):
+                callbacks = list(callback)
+            elif isinstance(callback, BaseCallback):
+                callbacks = [callback]
+            else:
+                callbacks = [] if callback is None else [ConvertCallback(callback)]
+            callback = CallbackList([*callbacks, PlanningProgressBar()])
+        return super()._init_callback(callback, progress_bar=False)  # type: ignore[misc]
+
+    def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None) -> None:
+        super()._update_info_buffer(infos, dones)  # type: ignore[misc]
+        if dones is None:
+            return
+        # The step just taken was planned unless it was a random one (warm-up); see _sample_action.
+        self._episode_planned &= self._last_executed_noise is not None  # type: ignore[attr-defined]
+        for i, done in enumerate(dones):
+            if not done:
+                continue
+            episode = infos[i].get("episode")
+            if episode is not None and self._episode_planned[i]:
+                self.mpc_episode_returns.append(float(episode["r"]))
+            self._episode_planned[i] = True
+
+    def _record_model_fit(self, info: dict[str, float], seconds: float) -> None:
+        """Log one fit of the ensemble (``info`` as returned by ``ProbabilisticEnsemble.fit``) that took ``seconds``."""
+        logger = self.logger  # type: ignore[attr-defined]
+        logger.record("train/dynamics_loss", info["loss"])
+        logger.record("train/dynamics_holdout_mse", info["holdout_mse"])
+        logger.record("train/dynamics_epochs", info["epochs"])
+        for key, value in info.items():
+            if key.startswith("holdout_mse_member_"):
+                logger.record(f"train/dynamics_{key}", value, exclude=PER_MEMBER_EXCLUDE)
+        logger.record("time/dynamics_train_s", seconds)
+        self.last_model_fit_s = seconds
+
+    def dump_logs(self) -> None:
+        """SB3's log dump, with the latest episode's return, the return under MPC control and the time left."""
+        if self.ep_info_buffer:  # type: ignore[attr-defined]
+            self.logger.record("rollout/ep_rew_last", float(self.ep_info_buffer[-1]["r"]))  # type: ignore[attr-defined]
+        if self.mpc_episode_returns:
+            self.logger.record("rollout/mpc_ep_rew_mean", float(np.mean(self.mpc_episode_returns)))  # type: ignore[attr-defined]
+        elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)  # type: ignore[attr-defined]
+        steps_per_second = (self.num_timesteps - self._num_timesteps_at_start) / elapsed  # type: ignore[attr-defined]
+        if steps_per_second > 0:
+            remaining = max(0, self._total_timesteps - self.num_timesteps)  # type: ignore[attr-defined]
+            self.logger.record("time/eta_s", remaining / steps_per_second)  # type: ignore[attr-defined]
+        super().dump_logs()  # type: ignore[misc]
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "mpc_episode_returns", "_episode_planned"]  # type: ignore[misc]

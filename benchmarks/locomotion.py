@@ -334,7 +334,11 @@ def model_based_config(algo: str) -> Path:
     """sb3-poplin's CPU hyperparameter file of a model-based algorithm."""
     from sb3_poplin.zoo.registry import hyperparams_file
 
-    return hyperparams_file(algo, "cpu")
+    path = hyperparams_file(algo, "cpu")
+    try:  # relative to the working directory when it is inside it: command lines that name no machine's paths
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def run_command(run: Run, study: Path, conf: Path, args: argparse.Namespace) -> list[str]:
@@ -360,7 +364,7 @@ def run_command(run: Run, study: Path, conf: Path, args: argparse.Namespace) -> 
         "-n",
         str(run.n_timesteps),
         "--eval-freq",
-        str(args.eval_freq),
+        str(args.mb_eval_freq if run.algo in MODEL_BASED else args.eval_freq),
         "--eval-episodes",
         str(args.eval_episodes),
         "--num-threads",
@@ -514,7 +518,9 @@ def write_report(records: list[dict[str, Any]], args: argparse.Namespace, output
         "",
         f"Written by `{COMMAND}` (command below) from the runs' records in `docs/locomotion_runs.jsonl`. Each run is an "
         "rl-zoo3 train run; evaluation returns are the mean of the evaluation episodes of `EvalCallback` "
-        f"({args.eval_episodes} episodes every {args.eval_freq} steps, deterministic); cells give the mean ± std over "
+        f"({args.eval_episodes} episodes every {args.eval_freq} steps for SAC and TD3, every {args.mb_eval_freq} for the "
+        "model-based runs, whose evaluation episodes plan every step and cost as much as training episodes; "
+        "deterministic); cells give the mean ± std over "
         "seeds. Model-based runs use sb3-poplin's CPU entries (`sb3_poplin/hyperparams/cpu/`), SAC and TD3 rl-zoo3's tuned "
         f"MuJoCo hyperparameters with `learning_starts={LEARNING_STARTS}` (POPLIN's one random episode). The planner's "
         "reward is the env's own reward function, computed from the default v5 observation (the velocity approximation: "
@@ -559,19 +565,21 @@ def write_report(records: list[dict[str, Any]], args: argparse.Namespace, output
             *(f"- {r['algo']} {r['env']} seed {r['seed']}: {r['timesteps']} of {r['n_timesteps']} steps" for r in unfinished),
             "",
         ]
-    command = [COMMAND, "--envs", *args.envs, "--algos", *args.algos, "--seeds", *map(str, args.seeds)]
+    command = ["--envs", *args.envs, "--algos", *args.algos, "--seeds", *map(str, args.seeds)]
     lines += [
         "## Reproduce",
         "",
         "```bash",
-        " ".join(shlex.quote(c) for c in command),
+        " ".join([COMMAND, *(shlex.quote(c) for c in command)]),
         "```",
         "",
         "Runs are resumable: a killed study continues from each run's last checkpoint (model + replay buffer) when the "
         "same command is run again, and finished runs are not rerun. `--print-commands` prints one command line per run, "
         "to dispatch to a cluster (a Slurm job array line per run, Ray or submitit tasks) with a shared study folder.",
         "",
-        f"Machine: {os.cpu_count()} CPU cores, one torch thread per run.",
+        f"Machine: {os.cpu_count()} CPU cores, one torch thread per run; planning times are medians over each run's "
+        "episodes, measured while other runs and work shared the cores (an idle core plans faster: docs/locomotion.md's "
+        "CPU entry is timed alone in benchmarks/planner_throughput.py).",
         "",
     ]
     output.write_text("\n".join(lines))
@@ -590,7 +598,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--mb-steps", type=int, default=10_000, help="steps of the model-based runs")
     parser.add_argument("--mf-steps", type=int, default=30_000, help="steps of SAC and TD3")
-    parser.add_argument("--eval-freq", type=int, default=2500)
+    parser.add_argument("--eval-freq", type=int, default=2500, help="evaluation period of SAC and TD3 (steps)")
+    parser.add_argument(
+        "--mb-eval-freq",
+        type=int,
+        default=5000,
+        help="evaluation period of the model-based runs (an MPC evaluation episode costs as much as a training one)",
+    )
     parser.add_argument("--eval-episodes", type=int, default=2)
     parser.add_argument("--checkpoint-freq", type=int, default=2000)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one core each)")

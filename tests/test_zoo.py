@@ -474,6 +474,7 @@ def test_optuna_workers_share_an_sqlite_study(tmp_path: Path) -> None:
     assert {key: config[key] for key in expected} == expected
 
 
+@pytest.mark.slow  # the same optimisation as the SQLite test with another storage (two minutes at load 6)
 def test_optuna_with_a_journal_file(tmp_path: Path) -> None:
     storage = str(tmp_path / "journal" / "study.log")
     optimize(storage, 2, tmp_path)

@@ -32,6 +32,7 @@ import onnxruntime
 import torch as th
 from gymnasium import spaces
 
+from benchmarks.machine import cpu_model
 from sb3_poplin import export_policy
 from sb3_poplin.common.policies import POPLINPolicy
 
@@ -42,17 +43,6 @@ POLICIES = {
     "POPLIN-P, Pendulum-v1 (3 -> [32] -> 1)": (3, [32], 2.0, 1),
     "POPLIN-A, HalfCheetah-v5 (17 -> [64, 64] -> 6)": (17, [64, 64], 1.0, 6),
 }
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_policy(obs_dim: int, hidden: list[int], bound: float, act_dim: int) -> POPLINPolicy:

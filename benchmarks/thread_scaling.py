@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import torch as th
 
+from benchmarks.machine import cpu_model, load_average
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble
 from sb3_poplin.common.threads import FLOPS_PER_EXTRA_THREAD, auto_threads, free_cores, mlp_ensemble_flops, torch_threads
 
@@ -69,21 +69,6 @@ class ModelShape:
 #: the README's / demo's Pendulum configuration and the paper's HalfCheetah one
 SMALL = ModelShape("small (Pendulum, 3 x [64, 64])", 4, 3, 3, (64, 64), 100, 64)
 PAPER = ModelShape("paper (HalfCheetah, 5 x 4x200)", 23, 17, 5, (200, 200, 200, 200), 500, 32)
-
-
-def load_average() -> str:
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def build_model(shape: ModelShape) -> ProbabilisticEnsemble:

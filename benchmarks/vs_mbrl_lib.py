@@ -37,6 +37,8 @@ from typing import Any
 
 import torch as th
 
+from benchmarks.machine import cpu_model, load_average
+
 COMMAND = "python -m benchmarks.vs_mbrl_lib"
 REPO = Path(__file__).resolve().parent.parent
 MBRL_VERSION = "0.2.0"
@@ -285,10 +287,6 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def load_average() -> str:
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def write_section(path: Path, body: str, config: str) -> None:
     """Replace (or append) the benchmark's own section for ``config`` in ``path``, between its markers."""
     slug = config.replace(" ", "-")
@@ -331,7 +329,6 @@ def main() -> None:
         print(table(results), flush=True)
         if not output:
             continue
-        from benchmarks.planner_throughput import cpu_model
 
         c = CONFIGS[config]
         body = (

@@ -562,7 +562,11 @@ def write_report(records: list[dict[str, Any]], args: argparse.Namespace, output
             "",
             "These runs resume from their last checkpoint when the command is run again:",
             "",
-            *(f"- {r['algo']} {r['env']} seed {r['seed']}: {r['timesteps']} of {r['n_timesteps']} steps" for r in unfinished),
+            *(
+                f"- {r['algo']} {r['env']} seed {r['seed']}: {r['timesteps']} of {r['n_timesteps']} steps; training "
+                f"episode returns so far: {', '.join(f'{ret:.0f}' for _, ret in r.get('episodes', [])) or 'none'}"
+                for r in unfinished
+            ),
             "",
         ]
     command = ["--envs", *args.envs, "--algos", *args.algos, "--seeds", *map(str, args.seeds)]

@@ -14,6 +14,7 @@ whatever they learned. Prints, and writes ``docs/cpu_entries.md``::
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import statistics
@@ -42,8 +43,6 @@ def entry(algo: str, env_id: str, config_set: str | None) -> dict[str, Any]:
 
 def evaluations_per_step(kwargs: dict[str, Any], algo_class: type) -> int:
     """Model evaluations of one planning step: population x horizon x CEM iterations x particles."""
-    import inspect
-
     defaults = {name: p.default for name, p in inspect.signature(algo_class).parameters.items()}
     settings = {**defaults, **kwargs}
     particles = 1 if settings["propagation"] in ("expectation", "E") else settings["num_particles"]

@@ -294,3 +294,58 @@ def test_early_stopped_planner_still_beats_random_shooting() -> None:
             store.extend(true_return(obs0[i].numpy(), out.mean[i].numpy()) for i in range(2))
     assert np.mean(cem_returns) > np.mean(rs_returns), (cem_returns, rs_returns)
     assert all(1 <= n <= 5 for n in iterations)
+
+
+class DisagreeingModel(PointMassModel):
+    """Two members: member 0 is the point mass; member 1 also believes a positive force pulls x down hard, a model
+    error that promises a large reward for pushing right from x > 0."""
+
+    def __init__(self) -> None:
+        super().__init__(n_elites=2)
+
+    def forward_elites(self, inputs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        delta, logvar = super().forward_elites(inputs)  # inputs [2, R, 3]
+        phantom = th.zeros_like(delta)
+        phantom[1, :, 0] = -0.5 * th.relu(inputs[1, :, 2])
+        return delta + phantom, logvar
+
+
+def test_pessimism_is_the_particles_mean_less_their_spread() -> None:
+    obs0 = th.tensor([[1.0, 0.0]])
+    actions = th.full((6,), 0.7)
+    scores = {}
+    for pessimism in (0.0, 1.5):
+        rollout = ModelRollout(
+            DisagreeingModel(), point_mass_reward, None, 6, -th.ones(1), th.ones(1), "fixed_model", 2, pessimism=pessimism  # type: ignore[arg-type]
+        )
+        scores[pessimism] = rollout.evaluate(obs0, 1, lambda t, s: actions[t].expand(*s.shape[:-1], 1)).item()
+    # Each member's return, rolled out by hand: member 0 is the true point mass, member 1 adds the phantom pull.
+    exact = true_return(obs0[0].numpy(), actions.numpy())
+    x, v, phantom_return = 1.0, 0.0, 0.0
+    for a in actions.tolist():
+        x, v = x + v * DT - 0.5 * a, v + a * DT
+        phantom_return += -(x**2) - 0.1 * v**2 - 0.01 * a**2
+    member_returns = np.array([exact, phantom_return])
+    assert scores[0.0] == pytest.approx(member_returns.mean(), rel=1e-5)
+    assert scores[1.5] == pytest.approx(member_returns.mean() - 1.5 * member_returns.std(ddof=1), rel=1e-5)
+
+
+def test_pessimism_keeps_cem_off_a_members_error() -> None:
+    obs0 = th.tensor([[1.0, 0.0]])
+    realised = {}
+    for pessimism in (0.0, 1.0):
+        rollout = ModelRollout(
+            DisagreeingModel(), point_mass_reward, None, 10, -th.ones(1), th.ones(1), "fixed_model", 2, pessimism=pessimism  # type: ignore[arg-type]
+        )
+        planner = ActionSequencePlanner(rollout, CEMOptimizer(200, 20, 5, alpha=0.1), act_dim=1, init_sigma=0.5)
+        plan = planner.plan(obs0, generator=th.Generator().manual_seed(0)).mean[0]
+        realised[pessimism] = true_return(obs0[0].numpy(), plan.numpy())
+    # Without the penalty CEM pushes right, trusting member 1 alone; with it, it plans what both members agree on.
+    assert realised[1.0] > realised[0.0] + 0.5
+
+
+def test_pessimism_needs_particles() -> None:
+    with pytest.raises(ValueError, match="at least two particles"):
+        make_rollout(pessimism=1.0)
+    with pytest.raises(ValueError, match="pessimism must be >= 0"):
+        make_rollout(n_elites=2, propagation="fixed_model", num_particles=2, pessimism=-1.0)

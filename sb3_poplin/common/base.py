@@ -250,6 +250,10 @@ PLANNING_PARAMETERS_DOC = """
     :param init_sigma: initial std of the planning noise (None: the algorithm's default)
     :param propagation: particle propagation: ``expectation`` (E), ``fixed_model`` (TSinf), ``random_model`` (TS1)
     :param num_particles: particles per candidate for sampled propagation
+    :param pessimism: score candidates by the mean of their particles' predicted returns minus this many standard
+        deviations of them (default 0: the mean). With ``propagation="fixed_model"`` and one particle per elite member,
+        plans whose return the members disagree about are penalised, which keeps CEM away from the model's errors.
+        Needs ``fixed_model`` or ``random_model`` propagation
     :param ensemble_size: members of the dynamics ensemble
     :param n_elite_members: members used for planning, chosen on hold-out loss (default: all)
     :param dynamics_net_arch: hidden widths of each member (default ``[200, 200, 200, 200]``)
@@ -357,6 +361,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         init_sigma: float | None = None,
         propagation: str = "expectation",
         num_particles: int = 20,
+        pessimism: float = 0.0,
         ensemble_size: int = 5,
         n_elite_members: int | None = None,
         dynamics_net_arch: list[int] | None = None,
@@ -415,6 +420,12 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         if cuda_graph is not None and not isinstance(cuda_graph, bool):
             raise ValueError(f"cuda_graph must be None (on for CUDA models), True or False, got {cuda_graph!r}")
         num_particles = check_int("num_particles", num_particles, 1)
+        pessimism = check_float("pessimism", pessimism, 0.0)
+        if pessimism > 0.0 and propagation == "expectation":
+            raise ValueError(
+                "pessimism > 0 needs sampled particles: pass propagation='fixed_model' (TSinf) and num_particles equal "
+                "to the elite members (n_elite_members, default ensemble_size), or set pessimism=0.0"
+            )
         ensemble_size = check_int("ensemble_size", ensemble_size, 1)
         n_elite_members = check_optional_int(
             "n_elite_members", n_elite_members, 1, ensemble_size, f"ensemble_size={ensemble_size}"
@@ -493,6 +504,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.init_sigma = self.default_init_sigma if init_sigma is None else init_sigma
         self.propagation = propagation
         self.num_particles = num_particles
+        self.pessimism = pessimism
         self.ensemble_size = ensemble_size
         self.n_elite_members = n_elite_members
         self.dynamics_net_arch = dynamics_net_arch
@@ -637,6 +649,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             propagation=self.propagation,
             num_particles=self.num_particles,
             learned_reward=self.learned_reward,
+            pessimism=getattr(self, "pessimism", 0.0),  # zips saved before the option plan as they did
         )
         cem = CEMOptimizer(
             self.population_size,

@@ -51,6 +51,10 @@ class ModelRollout:
     :param propagation: ``expectation``, ``fixed_model`` or ``random_model`` (or E, TSinf, TS1)
     :param num_particles: particles per candidate (a multiple of the number of elite members for sampled propagation)
     :param learned_reward: read the reward from the ensemble's last output instead of ``reward_fn``
+    :param pessimism: score a candidate by the mean of its particles' returns minus ``pessimism`` times their standard
+        deviation (0: the mean, as PETS). With ``fixed_model`` propagation the particles are the members, so the
+        penalty is the members' disagreement about the candidate's return: plans that only one member believes in lose.
+        Needs at least two particles.
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class ModelRollout:
         propagation: str = "expectation",
         num_particles: int = 1,
         learned_reward: bool = False,
+        pessimism: float = 0.0,
     ) -> None:
         self.dynamics = dynamics
         self.reward_fn = reward_fn
@@ -81,6 +86,14 @@ class ModelRollout:
                 f"num_particles={num_particles} must be a multiple of the number of elite members ({n_elites}) "
                 f"for {self.propagation!r} propagation"
             )
+        if pessimism < 0.0:
+            raise ValueError(f"pessimism must be >= 0, got {pessimism}")
+        if pessimism > 0.0 and num_particles < 2:
+            raise ValueError(
+                "pessimism > 0 penalises the spread of the particles' returns and needs at least two particles: "
+                "use propagation='fixed_model' (TSinf) with num_particles a multiple of the elite members"
+            )
+        self.pessimism = pessimism
         self.num_particles = num_particles
         self.action_low = action_low
         self.action_high = action_high
@@ -162,7 +175,7 @@ class ModelRollout:
         :param population: candidates per env
         :param action_fn: ``(t, states [P, n_envs, pop, obs_dim]) -> actions [P, n_envs, pop, act_dim]`` in [-1, 1]
         :param generator: random generator for sampled propagation
-        :return: ``[n_envs, pop]``
+        :return: ``[n_envs, pop]`` (mean over particles, less ``pessimism`` times their standard deviation)
         """
         n_envs, obs_dim = obs0.shape
         n_particles = self.num_particles
@@ -187,6 +200,10 @@ class ModelRollout:
             else:
                 returns = returns + reward  # nothing ever terminates: skip the mask
             obs = next_obs
+        if self.pessimism > 0.0:
+            # returns: [P, n_envs, pop]; the spread over particles (members under TSinf) is the model's disagreement
+            std, mean = th.std_mean(returns, dim=0)
+            return mean - self.pessimism * std
         return returns.mean(dim=0)
 
     @th.no_grad()

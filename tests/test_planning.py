@@ -310,14 +310,20 @@ class DisagreeingModel(PointMassModel):
         return delta + phantom, logvar
 
 
+def disagreeing_rollout(horizon: int, pessimism: float) -> ModelRollout:
+    """TSinf with one particle per member of :class:`DisagreeingModel` (noiseless, so the particles are the members)."""
+    model = DisagreeingModel()
+    return ModelRollout(
+        model, point_mass_reward, None, horizon, -th.ones(1), th.ones(1), "fixed_model", 2, pessimism=pessimism
+    )  # type: ignore[arg-type]
+
+
 def test_pessimism_is_the_particles_mean_less_their_spread() -> None:
     obs0 = th.tensor([[1.0, 0.0]])
     actions = th.full((6,), 0.7)
     scores = {}
     for pessimism in (0.0, 1.5):
-        rollout = ModelRollout(
-            DisagreeingModel(), point_mass_reward, None, 6, -th.ones(1), th.ones(1), "fixed_model", 2, pessimism=pessimism  # type: ignore[arg-type]
-        )
+        rollout = disagreeing_rollout(6, pessimism)
         scores[pessimism] = rollout.evaluate(obs0, 1, lambda t, s: actions[t].expand(*s.shape[:-1], 1)).item()
     # Each member's return, rolled out by hand: member 0 is the true point mass, member 1 adds the phantom pull.
     exact = true_return(obs0[0].numpy(), actions.numpy())
@@ -334,9 +340,7 @@ def test_pessimism_keeps_cem_off_a_members_error() -> None:
     obs0 = th.tensor([[1.0, 0.0]])
     realised = {}
     for pessimism in (0.0, 1.0):
-        rollout = ModelRollout(
-            DisagreeingModel(), point_mass_reward, None, 10, -th.ones(1), th.ones(1), "fixed_model", 2, pessimism=pessimism  # type: ignore[arg-type]
-        )
+        rollout = disagreeing_rollout(10, pessimism)
         planner = ActionSequencePlanner(rollout, CEMOptimizer(200, 20, 5, alpha=0.1), act_dim=1, init_sigma=0.5)
         plan = planner.plan(obs0, generator=th.Generator().manual_seed(0)).mean[0]
         realised[pessimism] = true_return(obs0[0].numpy(), plan.numpy())

@@ -64,7 +64,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "quick": dict(population=100, n_elites=10, horizon=10, iterations=3, propagation="expectation", particles=1),
 }
 THEIRS = "mbrl-lib PETS"
-OURS = ("sb3-poplin PETS", "sb3-poplin POPLIN-P sep")
+OURS = ("sb3-poplin PETS", "sb3-poplin POPLIN-P sep", "sb3-poplin POPLIN-P sep mirrored")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -104,7 +104,8 @@ def build_ours(cfg: dict[str, Any]) -> dict[str, Any]:
             propagation=cfg["propagation"],
             num_particles=cfg["particles"],
         )
-        cem = CEMOptimizer(cfg["population"], cfg["n_elites"], cfg["iterations"], alpha=0.1)
+        mirrored = name.endswith("mirrored")
+        cem = CEMOptimizer(cfg["population"], cfg["n_elites"], cfg["iterations"], alpha=0.1, mirrored=mirrored)
         if name.endswith("PETS"):
             planner: Any = ActionSequencePlanner(rollout, cem, act_dim, 0.5)
             policy = None

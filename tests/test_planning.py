@@ -353,3 +353,40 @@ def test_pessimism_needs_particles() -> None:
         make_rollout(pessimism=1.0)
     with pytest.raises(ValueError, match="pessimism must be >= 0"):
         make_rollout(n_elites=2, propagation="fixed_model", num_particles=2, pessimism=-1.0)
+
+
+def test_mirrored_cem_reflects_half_of_each_population_through_the_mean() -> None:
+    population, seen = 7, []
+
+    def evaluate(samples: th.Tensor) -> th.Tensor:
+        seen.append(samples.clone())
+        return _quadratic(samples)
+
+    mean, var = th.tensor([[0.2, -0.4, 0.0], [0.5, 0.5, -0.9]]), th.full((2, 3), 0.04)
+    lower, upper = -th.ones(3), th.ones(3)
+    CEMOptimizer(population, 3, 3, alpha=0.1, mirrored=True).optimize(
+        evaluate, mean, var, lower, upper, generator=th.Generator().manual_seed(0)
+    )
+    assert len(seen) == 3
+    means = [mean]
+    for samples in seen:
+        drawn = samples[:, :4]  # ceil(7 / 2) drawn, the first 3 of them reflected
+        centre = means[-1].unsqueeze(1)
+        assert th.allclose(samples[:, 4:], 2 * centre - drawn[:, :3], atol=1e-6)
+        assert not th.allclose(drawn[:, 0], drawn[:, 1])
+        elites = samples.gather(1, _quadratic(samples).topk(3, dim=1).indices.unsqueeze(-1).expand(-1, -1, 3))
+        means.append(0.1 * means[-1] + 0.9 * elites.mean(dim=1))
+
+
+def test_mirrored_cem_plans_as_well_on_the_point_mass() -> None:
+    obs0 = th.tensor([[1.5, -0.3], [-1.0, 0.5]])
+    realised: dict[bool, list[float]] = {False: [], True: []}
+    for seed in range(6):
+        for mirrored in (False, True):
+            planner = ActionSequencePlanner(
+                make_rollout(20), CEMOptimizer(60, 6, 4, alpha=0.1, mirrored=mirrored), act_dim=1, init_sigma=0.5
+            )
+            out = planner.plan(obs0, generator=th.Generator().manual_seed(seed))
+            realised[mirrored] += [true_return(obs0[i].numpy(), out.mean[i].numpy()) for i in range(2)]
+    # Same budget, half the draws: the executed plans are as good (within 2% of the true return of the unmirrored ones).
+    assert np.mean(realised[True]) >= np.mean(realised[False]) - 0.02 * abs(np.mean(realised[False]))

@@ -246,6 +246,8 @@ PLANNING_PARAMETERS_DOC = """
     :param cem_alpha: weight of the previous distribution in CEM's smoothed update (PETS' alpha), in [0, 1)
     :param cem_early_stop_tol: stop CEM once an iteration moved its mean by at most this many initial standard
         deviations (RMS over the noise); 0 always runs ``cem_iterations``
+    :param cem_mirrored: mirrored sampling: half of each CEM population is drawn, the other half is its reflection
+        through the mean, so half the random numbers are drawn (see :class:`~sb3_poplin.common.cem.CEMOptimizer`)
     :param horizon: planning horizon (imagined steps)
     :param init_sigma: initial std of the planning noise (None: the algorithm's default)
     :param propagation: particle propagation: ``expectation`` (E), ``fixed_model`` (TSinf), ``random_model`` (TS1)
@@ -357,6 +359,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         cem_iterations: int = 5,
         cem_alpha: float = 0.1,
         cem_early_stop_tol: float = 0.0,
+        cem_mirrored: bool = False,
         horizon: int = 30,
         init_sigma: float | None = None,
         propagation: str = "expectation",
@@ -417,6 +420,8 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             raise ValueError(f"propagation must be a string ({', '.join(PROPAGATIONS)}), got {propagation!r}")
         propagation = canonical_propagation(propagation)
         cem_early_stop_tol = check_float("cem_early_stop_tol", cem_early_stop_tol, 0.0)
+        if not isinstance(cem_mirrored, bool):
+            raise ValueError(f"cem_mirrored must be True or False, got {cem_mirrored!r}")
         if cuda_graph is not None and not isinstance(cuda_graph, bool):
             raise ValueError(f"cuda_graph must be None (on for CUDA models), True or False, got {cuda_graph!r}")
         num_particles = check_int("num_particles", num_particles, 1)
@@ -500,6 +505,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.cem_iterations = cem_iterations
         self.cem_alpha = cem_alpha
         self.cem_early_stop_tol = cem_early_stop_tol
+        self.cem_mirrored = cem_mirrored
         self.horizon = horizon
         self.init_sigma = self.default_init_sigma if init_sigma is None else init_sigma
         self.propagation = propagation
@@ -657,6 +663,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             self.cem_iterations,
             self.cem_alpha,
             early_stop_tol=getattr(self, "cem_early_stop_tol", 0.0),  # zips saved before the option plan without it
+            mirrored=getattr(self, "cem_mirrored", False),
         )
         self.planner = self._make_planner(self.model_rollout, cem)
         cuda_graph = getattr(self, "cuda_graph", None)  # zips saved before the option: auto

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch as th
 
 from sb3_poplin.common.dynamics import EnsembleLinear, ProbabilisticEnsemble
@@ -94,3 +96,24 @@ def test_state_dict_round_trip_keeps_normalizer_and_elites() -> None:
     inputs = th.randn(2, 4, 2)
     assert th.equal(clone.forward_elites(inputs)[0], model.forward_elites(inputs)[0])
     assert th.equal(clone.input_mean, model.input_mean) and th.equal(clone.elite_idx, model.elite_idx)
+
+
+@pytest.mark.parametrize(("n_transitions", "expected_updates"), [(10_000, 5 * 282), (40_000, 5000)])
+def test_default_fitting_cap_binds_only_on_large_buffers(n_transitions: int, expected_updates: int) -> None:
+    from stable_baselines3.common.logger import configure
+
+    from sb3_poplin import PETS
+
+    # Default training settings (5 epochs of batch 32, hold-out 10%, cap 5000); a tiny network keeps the test fast and a
+    # patience longer than the run keeps early stopping out of the count.
+    model = PETS("MlpPolicy", "Pendulum-v1", dynamics_net_arch=[8], ensemble_size=2, dynamics_patience=10_000, seed=0)
+    model.set_logger(configure(None, [""]))
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(n_transitions, 1, 3)).astype(np.float32)
+    actions = rng.uniform(-1, 1, size=(n_transitions, 1, 1)).astype(np.float32)
+    zeros = np.zeros(1, dtype=np.float32)
+    for i in range(n_transitions):
+        model.replay_buffer.add(obs[i], obs[i] + 0.1 * actions[i], actions[i], zeros, zeros, [{}])
+    model.train(gradient_steps=1, batch_size=32)
+    # 10k transitions: 9,000 train rows = 282 batches per epoch, 5 epochs, the cap does not bind (training as uncapped).
+    assert model.last_dynamics_info["updates"] == expected_updates

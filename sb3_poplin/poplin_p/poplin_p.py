@@ -91,7 +91,7 @@ class POPLIN_P(PlanningAlgorithm):
         dynamics_batch_size: int = 32,
         dynamics_holdout_ratio: float = 0.1,
         dynamics_patience: int = 5,
-        dynamics_max_updates: int | None = None,
+        dynamics_max_updates: int | None = 5000,
         policy_epochs: int = 100,
         policy_batch_size: int = 64,
         policy_holdout_ratio: float = 0.2,

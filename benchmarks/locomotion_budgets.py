@@ -42,14 +42,45 @@ BUDGETS: dict[str, tuple[str, dict[str, Any]]] = {
         "poplin_p",
         dict(population_size=100, n_elites=10, horizon=30, cem_iterations=5, cem_early_stop_tol=0.05),
     ),
+    # The CPU entries (sb3_poplin/hyperparams/cpu/): their runs are the locomotion study's (see STUDY_RUNS).
+    "pets-cpu": ("pets", dict(population_size=100, n_elites=10, horizon=15, cem_iterations=3)),
+    "poplin_p-cpu": ("poplin_p", dict(population_size=100, n_elites=10, horizon=15, cem_iterations=3)),
+    # The CPU entry planning against the members' disagreement: one particle per member (TSinf), each candidate scored by
+    # the mean of the members' predicted returns less their standard deviation. Same member forward passes per step as
+    # the expectation over 5 members.
+    "poplin_p-cpu-pessimism": (
+        "poplin_p",
+        dict(
+            population_size=100,
+            n_elites=10,
+            horizon=15,
+            cem_iterations=3,
+            propagation="fixed_model",
+            num_particles=5,
+            pessimism=1.0,
+        ),
+    ),
 }
+#: budgets whose settings are the CPU entry's: their runs are those of ``python -m benchmarks.locomotion`` (same
+#: hyperparameters), read from the study's folder instead of being run again
+STUDY_RUNS = {"pets-cpu": Path("logs/locomotion"), "poplin_p-cpu": Path("logs/locomotion")}
 #: the budget every other one is measured against
 REFERENCE = "pets-paper"
 
 
+def particles(settings: dict[str, Any]) -> int:
+    """Particles per candidate (one with expectation propagation, the default)."""
+    return settings.get("num_particles", 1) if settings.get("propagation", "expectation") != "expectation" else 1
+
+
 def nominal_evaluations(settings: dict[str, Any]) -> int:
-    """Model evaluations per real step with every CEM iteration run (one particle: expectation propagation)."""
-    return settings["population_size"] * settings["horizon"] * settings["cem_iterations"]
+    """Model evaluations per real step with every CEM iteration run: population x horizon x iterations x particles."""
+    return settings["population_size"] * settings["horizon"] * settings["cem_iterations"] * particles(settings)
+
+
+def budget_folder(budget: str, folder: Path) -> Path:
+    """Where the runs of ``budget`` live: the study's folder for the CPU entries, else ``<folder>/<budget>``."""
+    return STUDY_RUNS.get(budget, folder / budget)
 
 
 def write_conf(budget: str, n_timesteps: int, folder: Path) -> Path:
@@ -94,7 +125,10 @@ def write_report(records: dict[str, list[dict[str, Any]]], args: argparse.Namesp
         "",
         f"Written by `{COMMAND}`. Every row trains the paper's model (5 members of 4x200) with the paper's settings of its "
         "algorithm and changes only the planning budget. *Evaluations per step*: population x horizon x CEM iterations "
-        "(one particle: expectation propagation); with early-stopped CEM the mean number of iterations actually run. "
+        "x particles (one particle with expectation propagation, whose one evaluation runs every member; with TSinf a "
+        "particle runs one member, so the `-pessimism` row does the member forward passes of 4,500 expectation "
+        "evaluations); with early-stopped CEM the mean number of iterations actually run. The `-cpu` rows are the CPU "
+        "entries, and their runs are the locomotion study's (`python -m benchmarks.locomotion`). "
         f"*Training return*: mean of the last 3 training episodes by {step // 1000}k steps (MPC-controlled, the paper's "
         f"measure); *evaluation*: `EvalCallback` at {step // 1000}k ({args.eval_episodes} episodes). Mean ± std over seeds. "
         "The planner's reward is the env's own, from the default observation (the velocity approximation, see "
@@ -108,7 +142,7 @@ def write_report(records: dict[str, list[dict[str, Any]]], args: argparse.Namesp
         runs = records.get(budget, [])
         iterations = [r["cem_iterations"] for r in runs if r.get("cem_iterations") is not None]
         mean_iterations = np.mean(iterations) if iterations else settings["cem_iterations"]
-        evaluations = settings["population_size"] * settings["horizon"] * mean_iterations
+        evaluations = settings["population_size"] * settings["horizon"] * mean_iterations * particles(settings)
         train = [v for r in runs if (v := last_training_episodes(r, step)) is not None]
         evals = [v for r in runs if (v := eval_at(r, step)) is not None]
         plan = [r["plan_ms"] for r in runs if r.get("plan_ms") is not None]
@@ -149,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--print-commands", action="store_true")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    args.mb_eval_freq = args.eval_freq  # every run here is model-based: run_command reads this one
 
     runs = {budget: [Run(BUDGETS[budget][0], ENV, seed, args.steps) for seed in args.seeds] for budget in args.budgets}
     if not args.report_only:
@@ -156,8 +191,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         for seed_index in range(len(args.seeds)):  # seed-major: every budget gets its first seed first
             for budget in args.budgets:
                 run = runs[budget][seed_index]
-                folder = args.folder / budget
+                folder = budget_folder(budget, args.folder)
                 if (run.folder(folder) / "finished.json").exists():
+                    continue
+                if budget in STUDY_RUNS:  # the study runs these, with its own evaluation schedule
+                    print(f"{budget} seed {run.seed}: an unfinished run of the study (python -m benchmarks.locomotion)")
                     continue
                 conf = write_conf(budget, args.steps, args.folder)
                 commands.append((run, run_command(run, folder, conf, args), run.folder(folder)))
@@ -169,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     fresh = []
     for budget, budget_runs in runs.items():
         for run in budget_runs:
-            record = read_run(run, args.folder / budget)
+            record = read_run(run, budget_folder(budget, args.folder))
             if record is not None:
                 fresh.append(dict(record, budget=budget))
     merged = merge_results(args.results, fresh, key=("budget", "algo", "env", "seed"))

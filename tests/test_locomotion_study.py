@@ -152,3 +152,25 @@ def test_report_and_commands_from_the_run_records(tmp_path: Path) -> None:
     commands = run_study_command([*common, "--algos", "poplin_p", "sac", "td3", "--print-commands"], tmp_path)
     lines = commands.stdout.strip().splitlines()
     assert len(lines) == 2 and all("--algo td3" in line and "benchmarks.locomotion run" in line for line in lines)
+
+
+def test_budget_study_commands_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from benchmarks import locomotion_budgets
+
+    monkeypatch.chdir(tmp_path)
+    budgets = ["pets-paper", "poplin_p-cpu", "poplin_p-cpu-pessimism"]
+    locomotion_budgets.main(["--budgets", *budgets, "--seeds", "0", "--print-commands"])
+    lines = capsys.readouterr().out.splitlines()
+    # The CPU entry's runs are the locomotion study's: not run again here.
+    assert lines[0] == "poplin_p-cpu seed 0: an unfinished run of the study (python -m benchmarks.locomotion)"
+    commands = [line for line in lines if line.startswith("python -m benchmarks.locomotion run")]
+    assert len(commands) == 2 and all("--eval-freq 10000" in c for c in commands)
+    conf = yaml.safe_load((tmp_path / "logs/budgets/conf/poplin_p-cpu-pessimism.yml").read_text())["HalfCheetah-v5"]
+    assert conf["propagation"] == "fixed_model" and conf["num_particles"] == 5 and conf["pessimism"] == 1.0
+    assert conf["population_size"] == 100 and conf["dynamics_net_arch"] == [200, 200, 200, 200]
+
+    locomotion_budgets.main(["--budgets", *budgets, "--seeds", "0", "--report-only", "--output", "budgets.md"])
+    rows = {line.split(" | ")[0][2:]: line for line in (tmp_path / "budgets.md").read_text().splitlines() if line[:2] == "| "}
+    assert "| 75,000 | 1.00 |" in rows["pets-paper"]
+    assert "| 4,500 | 0.06 |" in rows["poplin_p-cpu"]
+    assert "| 22,500 | 0.30 |" in rows["poplin_p-cpu-pessimism"]  # particles count: 5 per candidate

@@ -51,6 +51,9 @@ ENVS = ("HalfCheetah-v5", "Hopper-v5")
 LABELS = {"poplin_p": "POPLIN-P", "poplin_a": "POPLIN-A", "pets": "PETS", "sac": "SAC", "td3": "TD3"}
 #: the warm-up of every algorithm: POPLIN's one random episode (SAC and TD3 get the same)
 LEARNING_STARTS = 1000
+#: planning variants of the CPU entries run by ``python -m benchmarks.locomotion_budgets`` (budget name -> label): their
+#: records (``--variant-results``) are shown beside the study's algorithms
+VARIANTS = {"poplin_p-cpu-pessimism": "POPLIN-P, pessimism 1 (TSinf)"}
 CHECKPOINT_PREFIX = "ckpt_"
 
 
@@ -473,6 +476,15 @@ def fmt(values: list[float], n_seeds: int) -> str:
     return text if len(values) == n_seeds else f"{text} ({len(values)} of {n_seeds} seeds)"
 
 
+def groups(env: str, records: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The rows of an env's table and the curves of its plot: (label, runs) per algorithm, then per variant."""
+    study = [r for r in records if r["env"] == env and "budget" not in r]
+    variants = [r for r in records if r["env"] == env and r.get("budget") in VARIANTS]
+    rows = [(LABELS.get(algo, algo), [r for r in study if r["algo"] == algo]) for algo in ALGOS]
+    rows += [(label, [r for r in variants if r["budget"] == budget]) for budget, label in VARIANTS.items()]
+    return [(label, runs) for label, runs in rows if runs]
+
+
 def plot_env(env: str, records: list[dict[str, Any]], path: Path) -> None:
     """One learning curve per algorithm (evaluation return against steps, mean and min-max band over seeds)."""
     import matplotlib
@@ -481,8 +493,8 @@ def plot_env(env: str, records: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for algo in ALGOS:
-        runs = [r for r in records if r["env"] == env and r["algo"] == algo and r["evals"]]
+    for label, group in groups(env, records):
+        runs = [r for r in group if r["evals"]]
         if not runs:
             continue
         steps = sorted({t for r in runs for t, _ in r["evals"]})
@@ -497,7 +509,7 @@ def plot_env(env: str, records: list[dict[str, Any]], path: Path) -> None:
             highs.append(np.max(values))
         if not xs:
             continue
-        (line,) = ax.plot(xs, means, marker="o", markersize=3, label=f"{LABELS.get(algo, algo)} ({len(runs)} seeds)")
+        (line,) = ax.plot(xs, means, marker="o", markersize=3, label=f"{label} ({len(runs)} seeds)")
         ax.fill_between(xs, lows, highs, color=line.get_color(), alpha=0.2)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation return")
@@ -528,34 +540,34 @@ def write_report(records: list[dict[str, Any]], args: argparse.Namespace, output
         "",
     ]
     for env in envs:
-        env_records = [r for r in records if r["env"] == env]
+        env_records = [r for r in records if r["env"] == env and "budget" not in r]
         lines += [f"## {env}", "", f"![{env} learning curves](locomotion_{env}.png)", ""]
         header = (
             "| algorithm | " + " | ".join(f"return at {s // 1000}k" for s in steps) + " | wall time per run | plan ms/step |"
         )
         lines += [header, "|---" * (len(steps) + 3) + "|"]
-        for algo in ALGOS:
-            runs = [r for r in env_records if r["algo"] == algo]
-            if not runs:
-                continue
+        for label, runs in groups(env, records):
             cells = [fmt([v for r in runs if (v := eval_at(r, s)) is not None], n_seeds) for s in steps]
             finished = [r for r in runs if r["finished"]]
             wall = f"{np.mean([r['wall_s'] for r in finished]) / 60:.0f} min" if finished else "running"
             plan = [r["plan_ms"] for r in runs if r["plan_ms"] is not None]
             plan_cell = f"{np.median(plan):.0f}" if plan else "n/a"
-            lines.append(f"| {LABELS.get(algo, algo)} | " + " | ".join(cells) + f" | {wall} | {plan_cell} |")
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {wall} | {plan_cell} |")
         lines.append("")
-        poplin = [v for r in env_records if r["algo"] == "poplin_p" and (v := eval_at(r, args.mb_steps)) is not None]
-        for baseline in MODEL_FREE:
-            base = [v for r in env_records if r["algo"] == baseline and (v := eval_at(r, args.mf_steps)) is not None]
-            if poplin and base:
-                verdict = "holds" if np.mean(poplin) >= np.mean(base) else "does not hold"
-                lines.append(
-                    f"- POPLIN-P at {args.mb_steps // 1000}k steps ({np.mean(poplin):.0f}) against {LABELS[baseline]} at "
-                    f"{args.mf_steps // 1000}k ({np.mean(base):.0f}): the 3x claim {verdict} here."
-                )
+        contenders = [(label, runs) for label, runs in groups(env, records) if label.startswith(LABELS["poplin_p"])]
+        for label, runs in contenders:
+            poplin = [v for r in runs if (v := eval_at(r, args.mb_steps)) is not None]
+            for baseline in MODEL_FREE:
+                base = [v for r in env_records if r["algo"] == baseline and (v := eval_at(r, args.mf_steps)) is not None]
+                if poplin and base:
+                    verdict = "holds" if np.mean(poplin) >= np.mean(base) else "does not hold"
+                    seeds = f"{len(poplin)} of {n_seeds} seeds" if len(poplin) < n_seeds else f"{n_seeds} seeds"
+                    lines.append(
+                        f"- {label} at {args.mb_steps // 1000}k steps ({np.mean(poplin):.0f}, {seeds}) against "
+                        f"{LABELS[baseline]} at {args.mf_steps // 1000}k ({np.mean(base):.0f}): the 3x claim {verdict} here."
+                    )
         lines.append("")
-    unfinished = [r for r in records if not r["finished"]]
+    unfinished = [r for r in records if not r["finished"] and "budget" not in r]
     if unfinished:
         lines += [
             "## Runs still in progress",
@@ -582,8 +594,8 @@ def write_report(records: list[dict[str, Any]], args: argparse.Namespace, output
         "to dispatch to a cluster (a Slurm job array line per run, Ray or submitit tasks) with a shared study folder.",
         "",
         f"Machine: {os.cpu_count()} CPU cores, one torch thread per run; planning times are medians over each run's "
-        "episodes, measured while other runs and work shared the cores (an idle core plans faster: docs/locomotion.md's "
-        "CPU entry is timed alone in benchmarks/planner_throughput.py).",
+        "episodes, measured while other runs and work shared the cores (an idle core plans faster: the CPU entries are "
+        "timed alone in docs/cpu_entries.md, by benchmarks/cpu_entries.py).",
         "",
     ]
     output.write_text("\n".join(lines))
@@ -616,6 +628,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--folder", type=Path, default=Path("logs/locomotion"), help="the rl-zoo3 log folder of the study")
     parser.add_argument("--results", type=Path, default=Path("docs/locomotion_runs.jsonl"))
     parser.add_argument("--output", type=Path, default=Path("docs/locomotion.md"))
+    parser.add_argument(
+        "--variant-results",
+        type=Path,
+        default=Path("docs/locomotion_budgets_runs.jsonl"),
+        help="records of benchmarks.locomotion_budgets, whose CPU-entry variants the report shows beside the algorithms",
+    )
     parser.add_argument("--print-commands", action="store_true", help="print one command line per run and exit")
     parser.add_argument("--report-only", action="store_true", help="write the report from the runs so far, run nothing")
     args = parser.parse_args(argv)
@@ -644,6 +662,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     fresh = [record for run in runs if (record := read_run(run, args.folder)) is not None]
     records = merge_results(args.results, fresh)
     records = [r for r in records if r["algo"] in args.algos and r["env"] in args.envs and r["seed"] in args.seeds]
+    if args.variant_results.exists():
+        variants = [json.loads(line) for line in args.variant_results.read_text().splitlines() if line]
+        records += [r for r in variants if r.get("budget") in VARIANTS and r["env"] in args.envs and r["seed"] in args.seeds]
     write_report(records, args, args.output)
     print(f"wrote {args.output} ({len(records)} runs)")
 

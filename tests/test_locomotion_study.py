@@ -139,13 +139,33 @@ def test_report_and_commands_from_the_run_records(tmp_path: Path) -> None:
             ]
             (run_folder / "progress.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
             (run_folder / "finished.json").write_text("{}")
+    # One seed of a planning variant, as benchmarks.locomotion_budgets records it.
+    variant = dict(
+        budget="poplin_p-cpu-pessimism",
+        algo="poplin_p",
+        env="HalfCheetah-v5",
+        seed=0,
+        n_timesteps=10_000,
+        finished=True,
+        timesteps=10_000,
+        wall_s=60.0,
+        plan_ms=250.0,
+        cem_iterations=3.0,
+        evals=[[10_000, 3500.0]],
+        episodes=[],
+    )
+    variants = tmp_path / "budgets.jsonl"
+    variants.write_text(json.dumps(variant) + "\n")
     common = ["--envs", "HalfCheetah-v5", "--algos", "poplin_p", "sac", "--seeds", "0", "1", "--folder", str(folder)]
-    report = run_study_command([*common, "--report-only", "--results", str(results), "--output", str(output)], tmp_path)
+    outputs = ["--results", str(results), "--output", str(output), "--variant-results", str(variants)]
+    report = run_study_command([*common, "--report-only", *outputs], tmp_path)
     assert report.returncode == 0, report.stdout + report.stderr
     page = output.read_text()
     # POPLIN-P at 10k: 2 * 1000 + seed -> 2000.5 +- 0.5; SAC at 30k: 3000 + seed.
     assert "| POPLIN-P | 1000 ± 0 | 2000 ± 0 | - |" in page
-    assert "POPLIN-P at 10k steps (2000) against SAC at 30k (3000): the 3x claim does not hold here." in page
+    assert "POPLIN-P at 10k steps (2000, 2 seeds) against SAC at 30k (3000): the 3x claim does not hold here." in page
+    assert "| POPLIN-P, pessimism 1 (TSinf) | - | 3500 ± 0 (1 of 2 seeds) | - | 1 min | 250 |" in page
+    assert "pessimism 1 (TSinf) at 10k steps (3500, 1 of 2 seeds) against SAC at 30k (3000): the 3x claim holds" in page
     assert (tmp_path / "locomotion_HalfCheetah-v5.png").stat().st_size > 10_000
     assert len(results.read_text().splitlines()) == 4
     # Finished runs produce no command; the others one self-contained command line each.

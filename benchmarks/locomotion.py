@@ -53,7 +53,10 @@ LABELS = {"poplin_p": "POPLIN-P", "poplin_a": "POPLIN-A", "pets": "PETS", "sac":
 LEARNING_STARTS = 1000
 #: planning variants of the CPU entries run by ``python -m benchmarks.locomotion_budgets`` (budget name -> label): their
 #: records (``--variant-results``) are shown beside the study's algorithms
-VARIANTS = {"poplin_p-cpu-pessimism": "POPLIN-P, pessimism 1 (TSinf)"}
+VARIANTS = {
+    "poplin_p-cpu-pessimism": "POPLIN-P, pessimism 1 (TSinf)",
+    "poplin_p-cpu-pessimism-sigma0.1": "POPLIN-P, pessimism 1, sigma 0.1",
+}
 CHECKPOINT_PREFIX = "ckpt_"
 
 

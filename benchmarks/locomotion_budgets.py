@@ -60,6 +60,21 @@ BUDGETS: dict[str, tuple[str, dict[str, Any]]] = {
             pessimism=1.0,
         ),
     ),
+    # The same with the policy's parameter noise at 0.1 instead of BC's 0.03: the planner reaches further from the
+    # distilled policy (docs/locomotion_diagnosis.md, section 4).
+    "poplin_p-cpu-pessimism-sigma0.1": (
+        "poplin_p",
+        dict(
+            population_size=100,
+            n_elites=10,
+            horizon=15,
+            cem_iterations=3,
+            propagation="fixed_model",
+            num_particles=5,
+            pessimism=1.0,
+            init_sigma=0.1,
+        ),
+    ),
 }
 #: budgets whose settings are the CPU entry's: their runs are those of ``python -m benchmarks.locomotion`` (same
 #: hyperparameters), read from the study's folder instead of being run again

@@ -360,7 +360,8 @@ class TrainingResult:
 
 # (label, epochs, batch size, max updates): the author's defaults, a larger batch, and a cap on gradient steps.
 TRAIN_SETTINGS = [
-    ("5 epochs, batch 32 (default)", 5, 32, None),
+    ("5 epochs, batch 32, uncapped (before)", 5, 32, None),
+    ("5 epochs, batch 32, max 5000 updates (default)", 5, 32, 5000),
     ("5 epochs, batch 32, max 1000 updates", 5, 32, 1000),
     ("5 epochs, batch 256", 5, 256, None),
     ("batch 256, max 2000 updates", 5, 256, 2000),

@@ -31,6 +31,12 @@ from benchmarks.locomotion import Run, merge_results, read_run, run_command, sch
 COMMAND = "python -m benchmarks.locomotion_budgets"
 ENV = "HalfCheetah-v5"
 
+#: planning settings of the CPU entries (sb3_poplin/hyperparams/cpu/)
+CPU_ENTRY: dict[str, Any] = dict(population_size=100, n_elites=10, horizon=15, cem_iterations=3)
+#: planning against the members' disagreement: one particle per member (TSinf), each candidate scored by the mean of the
+#: members' predicted returns less their standard deviation; the member forward passes of the expectation over 5 members
+PESSIMISM: dict[str, Any] = dict(propagation="fixed_model", num_particles=5, pessimism=1.0)
+
 #: budget name -> (algorithm, planning settings over the paper entry)
 BUDGETS: dict[str, tuple[str, dict[str, Any]]] = {
     "pets-paper": ("pets", dict(population_size=500, n_elites=50, horizon=30, cem_iterations=5)),
@@ -42,39 +48,13 @@ BUDGETS: dict[str, tuple[str, dict[str, Any]]] = {
         "poplin_p",
         dict(population_size=100, n_elites=10, horizon=30, cem_iterations=5, cem_early_stop_tol=0.05),
     ),
-    # The CPU entries (sb3_poplin/hyperparams/cpu/): their runs are the locomotion study's (see STUDY_RUNS).
-    "pets-cpu": ("pets", dict(population_size=100, n_elites=10, horizon=15, cem_iterations=3)),
-    "poplin_p-cpu": ("poplin_p", dict(population_size=100, n_elites=10, horizon=15, cem_iterations=3)),
-    # The CPU entry planning against the members' disagreement: one particle per member (TSinf), each candidate scored by
-    # the mean of the members' predicted returns less their standard deviation. Same member forward passes per step as
-    # the expectation over 5 members.
-    "poplin_p-cpu-pessimism": (
-        "poplin_p",
-        dict(
-            population_size=100,
-            n_elites=10,
-            horizon=15,
-            cem_iterations=3,
-            propagation="fixed_model",
-            num_particles=5,
-            pessimism=1.0,
-        ),
-    ),
+    # The CPU entries: their runs are the locomotion study's (see STUDY_RUNS).
+    "pets-cpu": ("pets", CPU_ENTRY),
+    "poplin_p-cpu": ("poplin_p", CPU_ENTRY),
+    "poplin_p-cpu-pessimism": ("poplin_p", {**CPU_ENTRY, **PESSIMISM}),
     # The same with the policy's parameter noise at 0.1 instead of BC's 0.03: the planner reaches further from the
     # distilled policy (docs/locomotion_diagnosis.md, section 4).
-    "poplin_p-cpu-pessimism-sigma0.1": (
-        "poplin_p",
-        dict(
-            population_size=100,
-            n_elites=10,
-            horizon=15,
-            cem_iterations=3,
-            propagation="fixed_model",
-            num_particles=5,
-            pessimism=1.0,
-            init_sigma=0.1,
-        ),
-    ),
+    "poplin_p-cpu-pessimism-sigma0.1": ("poplin_p", {**CPU_ENTRY, **PESSIMISM, "init_sigma": 0.1}),
 }
 #: budgets whose settings are the CPU entry's: their runs are those of ``python -m benchmarks.locomotion`` (same
 #: hyperparameters), read from the study's folder instead of being run again

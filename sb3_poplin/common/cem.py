@@ -183,7 +183,7 @@ class CEMOptimizer:
                 th.addcmul(mean.unsqueeze(1), normals, std, out=samples[:, :drawn])  # mean + std * z
                 th.addcmul(mean.unsqueeze(1), normals[:, :mirrors], std.neg(), out=samples[:, drawn:])  # mean - std * z
             else:
-                th.addcmul(mean.unsqueeze(1), samples, std, out=samples)  # mean + std * z
+                th.addcmul(mean.unsqueeze(1), normals, std, out=samples)  # normals is samples here: in place
             if bounded:
                 samples.clamp_(min=lower_b, max=upper_b)
             returns = evaluate(samples)

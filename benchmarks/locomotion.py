@@ -319,7 +319,9 @@ def model_free_config(algo: str, envs: Sequence[str], n_timesteps: int, path: Pa
 
     with open(Path(zoo_file).parent / "hyperparams" / f"{algo}.yml") as f:
         zoo = yaml.load(f, Loader=yaml.UnsafeLoader)  # rl-zoo3 reads its files the same way (anchors, !!float)
-    entries = {}
+    # Entries of envs not asked for now stay: runs of another invocation (another env, a printed command line in a job
+    # array) read the same file, at their start and at every resume.
+    entries = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
     for env in envs:
         key = env if env in zoo else env.replace("-v5", "-v4")
         if key not in zoo:
@@ -327,12 +329,14 @@ def model_free_config(algo: str, envs: Sequence[str], n_timesteps: int, path: Pa
         # The buffer holds every step of a run either way; sized to the run, its checkpoints stay small.
         entries[env] = dict(zoo[key], learning_starts=LEARNING_STARTS, buffer_size=n_timesteps)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w") as f:
         f.write(
             f"# Written by {COMMAND}: rl-zoo3's {algo} hyperparameters, learning_starts set to POPLIN's warm-up and\n"
             "# buffer_size to the run's length (the zoo's 1e6 also keeps every step of a run: same algorithm).\n"
         )
-        yaml.safe_dump(entries, f, sort_keys=False)
+        yaml.safe_dump(dict(sorted(entries.items())), f, sort_keys=False)
+    partial.replace(path)  # a run starting meanwhile reads the old file or the new one, never half of one
     return path
 
 

@@ -194,3 +194,19 @@ def test_budget_study_commands_and_report(tmp_path: Path, monkeypatch: pytest.Mo
     assert "| 75,000 | 1.00 |" in rows["pets-paper"]
     assert "| 4,500 | 0.06 |" in rows["poplin_p-cpu"]
     assert "| 22,500 | 0.30 |" in rows["poplin_p-cpu-pessimism"]  # particles count: 5 per candidate
+
+
+def test_model_free_config_keeps_the_entries_of_other_envs(tmp_path: Path) -> None:
+    # Two study commands for different envs share the file: the second must not drop the first env's entry, which its
+    # runs read again when they resume.
+    path = tmp_path / "conf" / "sac.yml"
+    locomotion.model_free_config("sac", ["HalfCheetah-v5"], 30_000, path)
+    locomotion.model_free_config("sac", ["Hopper-v5"], 20_000, path)
+    entries = yaml.safe_load(path.read_text())
+    assert set(entries) == {"HalfCheetah-v5", "Hopper-v5"}
+    assert entries["HalfCheetah-v5"]["buffer_size"] == 30_000 and entries["Hopper-v5"]["buffer_size"] == 20_000
+    assert entries["Hopper-v5"]["learning_starts"] == locomotion.LEARNING_STARTS
+    # Asked again, an env's entry is refreshed, not duplicated.
+    locomotion.model_free_config("sac", ["HalfCheetah-v5"], 10_000, path)
+    assert yaml.safe_load(path.read_text())["HalfCheetah-v5"]["buffer_size"] == 10_000
+    assert not list(path.parent.glob("*.partial"))

@@ -311,3 +311,35 @@ def test_small_data_gets_more_epochs_up_to_the_minimum_of_gradient_steps(tiny_kw
     assert model._dynamics_epochs_for(10_000) == 5
     model.dynamics_min_updates = 0
     assert model._dynamics_epochs_for(1000) == 5
+
+
+def test_dynamics_ignore_the_observed_position_and_survive_save_load(tmp_path) -> None:
+    # With x observed, HalfCheetah's reward is exact and the model must not read x (it grows as the cheetah runs).
+    kwargs = dict(population_size=16, n_elites=4, cem_iterations=2, horizon=3, ensemble_size=2, dynamics_net_arch=[16])
+    make = lambda: gym.make("HalfCheetah-v5", exclude_current_positions_from_observation=False)  # noqa: E731
+    model = POPLIN_P("MlpPolicy", make(), learning_starts=30, seed=0, **kwargs).learn(60)
+    assert model.dynamics.ignored_inputs == (0,)
+    obs = model.env.reset()
+    far = obs.copy()
+    far[:, 0] += 500.0  # the same state, far down the track
+
+    def step_prediction(o: np.ndarray) -> th.Tensor:
+        return model.dynamics.forward_elites_mean(th.as_tensor(np.concatenate([o, np.zeros((1, 6))], 1), dtype=th.float32))
+
+    assert th.equal(step_prediction(obs), step_prediction(far))
+    # The policy network (the prior of POPLIN-P's search) does not read x either, also when saved alone.
+    assert np.array_equal(model.policy.predict(obs, deterministic=True)[0], model.policy.predict(far, deterministic=True)[0])
+    model.policy.save(tmp_path / "policy.zip")
+    alone = type(model.policy).load(tmp_path / "policy.zip")
+    assert alone.actor.ignored_obs == (0,)
+    assert np.array_equal(alone.predict(far, deterministic=True)[0], model.policy.predict(obs, deterministic=True)[0])
+    path = tmp_path / "cheetah.zip"
+    model.save(path)
+    loaded = POPLIN_P.load(path, env=make())
+    assert loaded.dynamics_ignore_positions and loaded.dynamics.ignored_inputs == (0,)
+    model.set_random_seed(3)
+    loaded.set_random_seed(3)
+    assert np.array_equal(model.predict(obs)[0], loaded.predict(obs)[0])
+    # Off on request, and never with the default observation (no position in it).
+    assert POPLIN_P("MlpPolicy", make(), dynamics_ignore_positions=False, **kwargs).dynamics.ignored_inputs == ()
+    assert POPLIN_P("MlpPolicy", "HalfCheetah-v5", **kwargs).dynamics.ignored_inputs == ()

@@ -83,6 +83,9 @@ def test_zip_saved_by_sb3_poplin_0_1_still_loads() -> None:
         assert all(t.is_floating_point() for t in params.values())
     obs = np.zeros(4, dtype=np.float32)
     assert np.all(np.isfinite(model.predict(obs, deterministic=True)[0]))
+    # Options added since train and plan as the zip did, not with today's defaults.
+    assert model.dynamics_min_updates == 0 and model.pessimism == 0.0 and model.cem_mirrored is False
+    assert model.dynamics_ignore_positions is False
 
 
 # ---------------------------------------------------------------------------------------------------- 2. predict

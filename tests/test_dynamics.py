@@ -117,3 +117,33 @@ def test_default_fitting_cap_binds_only_on_large_buffers(n_transitions: int, exp
     model.train(gradient_steps=1, batch_size=32)
     # 10k transitions: 9,000 train rows = 282 batches per epoch, 5 epochs, the cap does not bind (training as uncapped).
     assert model.last_dynamics_info["updates"] == expected_updates
+
+
+def test_ignored_inputs_are_not_read_by_any_forward_path() -> None:
+    th.manual_seed(0)
+    model = ProbabilisticEnsemble(3, 2, n_members=3, n_elites=2, hidden_sizes=(16, 16), ignored_inputs=[1])
+    # The ignored input drifts far out of the range of the training data, as an observed position does.
+    x = th.randn(300, 3)
+    x[:, 1] = th.linspace(0, 50, 300)
+    model.fit(x, _target(x[:, [0, 2]]), th.optim.Adam(model.parameters(), lr=3e-3), max_epochs=3)
+    inputs = th.randn(40, 3)
+    moved = inputs.clone()
+    moved[:, 1] = 1e4 * th.randn(40)
+    assert th.equal(model(inputs.expand(3, -1, -1))[0], model(moved.expand(3, -1, -1))[0])
+    assert th.equal(model.forward_elites(inputs.expand(2, -1, -1))[0], model.forward_elites(moved.expand(2, -1, -1))[0])
+    assert th.allclose(model.forward_elites_mean(inputs), model.forward_elites_mean(moved), atol=1e-6)
+    # The planning paths agree with the training forward on the elites.
+    elite_mean = model(inputs.expand(3, -1, -1))[0][model.elite_idx].mean(0)
+    assert th.allclose(model.forward_elites_mean(inputs), elite_mean, atol=1e-5)
+    # Every other input is read.
+    for read in (0, 2):
+        other = inputs.clone()
+        other[:, read] += 1.0
+        assert not th.allclose(model.forward_elites_mean(other), model.forward_elites_mean(inputs))
+    # The mask is not in the state dict: a model saved before the argument existed loads, and reads every input.
+    plain = ProbabilisticEnsemble(3, 2, n_members=3, n_elites=2, hidden_sizes=(16, 16))
+    plain.load_state_dict(model.state_dict())
+    assert "input_mask" not in model.state_dict()
+    assert not th.allclose(plain.forward_elites_mean(moved), model.forward_elites_mean(moved))
+    with pytest.raises(ValueError, match="ignored_inputs"):
+        ProbabilisticEnsemble(3, 2, ignored_inputs=[3])

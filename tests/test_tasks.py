@@ -23,6 +23,7 @@ from sb3_poplin.common.tasks import (
     get_task_fns,
     inverted_pendulum_centered,
     known_env_ids,
+    position_indices,
     resolve_callable,
     reward_mode,
     task_kwargs_from_env,
@@ -409,3 +410,31 @@ def test_inverted_pendulum_centered_never_trades_a_step_alive_for_centring() -> 
         longer_return = inverted_pendulum_centered(longer, action, longer).sum()
         shorter_return = inverted_pendulum_centered(shorter, action, shorter).sum()
         assert float(longer_return) > float(shorter_return)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "expected"),
+    [
+        ("HalfCheetah-v5", (0,)),
+        ("Hopper-v5", (0,)),
+        ("Walker2d-v5", (0,)),
+        ("Swimmer-v5", (0, 1)),
+        ("Ant-v5", (0, 1)),
+        ("Humanoid-v5", (0, 1)),
+    ],
+)
+def test_position_indices_are_the_observed_root_position(env_id: str, expected: tuple[int, ...]) -> None:
+    # Default observation: no position observed. With positions kept, the indices must be the root's x (and y) as the
+    # simulator holds them, checked on a real env after some random steps.
+    assert position_indices(env_id) == ()
+    env = gym.make(env_id, **KEEP_POS)
+    kwargs = task_kwargs_from_env(env)
+    indices = position_indices(env_id, **kwargs)
+    assert indices == expected
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(20):
+        obs, *_ = env.step(env.action_space.sample())
+    qpos = env.unwrapped.data.qpos
+    np.testing.assert_allclose(obs[list(indices)], qpos[list(indices)], rtol=0, atol=1e-12)
+    assert position_indices("Pendulum-v1") == ()

@@ -39,7 +39,7 @@ from sb3_poplin.common.logs import PlanningLogs
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.rollout import PROPAGATIONS, ModelRollout, canonical_propagation
-from sb3_poplin.common.tasks import get_task_fns, known_env_ids, resolve_callable, task_kwargs_from_env
+from sb3_poplin.common.tasks import get_task_fns, known_env_ids, position_indices, resolve_callable, task_kwargs_from_env
 from sb3_poplin.common.threads import model_threads
 from sb3_poplin.common.validation import (
     check_choice,
@@ -234,6 +234,14 @@ class PolicyControlEvaluation(BaseCallback):
 
 #: The ``:param:`` lines of the arguments every planning algorithm takes (in the order of their signatures); each
 #: algorithm's docstring ends with them, so ``help(POPLIN_P)`` documents every argument its signature shows.
+#: constructor options added after the first release, with the value that reproduces a zip saved before they existed
+OPTION_VALUES_OF_OLDER_ZIPS: dict[str, Any] = {
+    "dynamics_min_updates": 0,
+    "dynamics_ignore_positions": False,
+    "pessimism": 0.0,
+    "cem_mirrored": False,
+}
+
 PLANNING_PARAMETERS_DOC = """
     :param learning_rate: learning rate of the policy distillation (a float or a schedule)
     :param buffer_size: replay buffer size (transitions per env); its memory is taken as the data arrives
@@ -275,6 +283,11 @@ PLANNING_PARAMETERS_DOC = """
         with the CPU entries. The default, 5000 (~17 s on one core, each training warm-starting from the previous one),
         keeps fitting under ~10% of the wall time of a run planning at >= 150 ms per step, and binds only from ~35k
         transitions: shorter runs train exactly as without a cap (docs/performance.md)
+    :param dynamics_ignore_positions: the dynamics model does not read the body's absolute position where the env
+        observes it (a locomotion env made with ``exclude_current_positions_from_observation=False``, which makes the
+        registered reward exact): the physics do not depend on it and it drifts out of the training data's range as
+        the agent runs. The model still predicts its change, which the reward reads. No effect on the default
+        observations, or when the reward is given (``reward_fn=``): the positions come from the registered task
     :param policy_epochs: max epochs of each distillation
     :param policy_batch_size: minibatch size of the distillation
     :param policy_holdout_ratio: hold-out share of the distillation, in [0, 1)
@@ -378,6 +391,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         dynamics_holdout_ratio: float = 0.1,
         dynamics_patience: int = 5,
         dynamics_max_updates: int | None = 5000,
+        dynamics_ignore_positions: bool = True,
         policy_epochs: int = 100,
         policy_batch_size: int = 64,
         policy_holdout_ratio: float = 0.2,
@@ -447,6 +461,8 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         dynamics_holdout_ratio = check_float("dynamics_holdout_ratio", dynamics_holdout_ratio, 0.0, 1.0, max_inclusive=False)
         dynamics_patience = check_int("dynamics_patience", dynamics_patience, 1)
         dynamics_max_updates = check_optional_int("dynamics_max_updates", dynamics_max_updates, 1)
+        if not isinstance(dynamics_ignore_positions, bool):
+            raise ValueError(f"dynamics_ignore_positions must be True or False, got {dynamics_ignore_positions!r}")
         policy_epochs = check_int("policy_epochs", policy_epochs, 1)
         policy_batch_size = check_int("policy_batch_size", policy_batch_size, 1)
         policy_holdout_ratio = check_float("policy_holdout_ratio", policy_holdout_ratio, 0.0, 1.0, max_inclusive=False)
@@ -524,6 +540,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.dynamics_holdout_ratio = dynamics_holdout_ratio
         self.dynamics_patience = dynamics_patience
         self.dynamics_max_updates = dynamics_max_updates
+        self.dynamics_ignore_positions = dynamics_ignore_positions
         self.policy_epochs = policy_epochs
         self.policy_batch_size = policy_batch_size
         self.policy_holdout_ratio = policy_holdout_ratio
@@ -614,6 +631,14 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
                 termination_fn = registered_termination
         return reward_fn, termination_fn
 
+    def _ignored_dynamics_inputs(self) -> tuple[int, ...]:
+        """Observation indices the dynamics model does not read: the registered task's observed positions."""
+        if not self.dynamics_ignore_positions or self.task_kwargs is None:
+            return ()
+        if self.task_env_id not in known_env_ids() or self.reward_fn_spec is not None:
+            return ()
+        return position_indices(self.task_env_id, **self.task_kwargs)
+
     @property
     def learned_termination(self) -> bool:
         """Whether termination is predicted by a learned classifier."""
@@ -625,7 +650,12 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         reward_fn, termination_fn = self._resolve_task()
         self._convert_train_freq_arg()
 
-        self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
+        ignored = self._ignored_dynamics_inputs()
+        policy_kwargs = dict(self.policy_kwargs)
+        if ignored and self.uses_policy_network:
+            # The policy reads the same observations as the model: the positions are as uninformative to it.
+            policy_kwargs.setdefault("ignored_obs", list(ignored))
+        self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **policy_kwargs)
         self.policy = self.policy.to(self.device)
 
         self.dynamics = ProbabilisticEnsemble(
@@ -636,6 +666,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             activation=self.dynamics_activation,
             weight_decays=self.dynamics_weight_decay,
             n_elites=self.n_elite_members,
+            ignored_inputs=ignored,
         ).to(self.device)
         self.dynamics.optimizer = th.optim.Adam(self.dynamics.parameters(), lr=self.dynamics_learning_rate)
         self.termination_model: TerminationClassifier | None = None
@@ -656,7 +687,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             propagation=self.propagation,
             num_particles=self.num_particles,
             learned_reward=self.learned_reward,
-            pessimism=getattr(self, "pessimism", 0.0),  # zips saved before the option plan as they did
+            pessimism=self.pessimism,
         )
         cem = CEMOptimizer(
             self.population_size,
@@ -664,7 +695,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             self.cem_iterations,
             self.cem_alpha,
             early_stop_tol=getattr(self, "cem_early_stop_tol", 0.0),  # zips saved before the option plan without it
-            mirrored=getattr(self, "cem_mirrored", False),
+            mirrored=self.cem_mirrored,
         )
         self.planner = self._make_planner(self.model_rollout, cem)
         cuda_graph = getattr(self, "cuda_graph", None)  # zips saved before the option: auto
@@ -1070,7 +1101,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         gradient steps on ``n_transitions`` (less the hold-out)."""
         n_train = max(n_transitions - int(n_transitions * self.dynamics_holdout_ratio), 1)
         batches_per_epoch = math.ceil(n_train / self.dynamics_batch_size)
-        min_updates = getattr(self, "dynamics_min_updates", 0)  # zips saved before the option train as they did
+        min_updates = self.dynamics_min_updates
         return max(self.dynamics_epochs, math.ceil(min_updates / batches_per_epoch))
 
     def _distillation_data(self, data: dict[str, np.ndarray]) -> DistillationData:
@@ -1193,6 +1224,9 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
                     f"{path} was trained on {saved_id} and plans with its reward; the env given is {env_id}. "
                     f"Pass an env of {saved_id}, or build a new model for {env_id}."
                 )
+        # Options added after a zip was written take the value that reproduces how it was trained and planned, not
+        # the constructor's default (SB3 builds the model with the defaults, then sets what the zip holds).
+        older = {name: value for name, value in OPTION_VALUES_OF_OLDER_ZIPS.items() if name not in data}
         return super().load(
             path,
             env=env,
@@ -1200,5 +1234,5 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             custom_objects=custom_objects,
             print_system_info=print_system_info,
             force_reset=force_reset,
-            **kwargs,
+            **{**older, **kwargs},
         )

@@ -73,6 +73,8 @@ class ProbabilisticEnsemble(nn.Module):
     :param init_min_logvar: initial value of the learned lower bound of the log-variance
     :param logvar_bound_coef: weight of the penalty that keeps the learned bounds tight
     :param n_elites: number of members used for prediction, chosen on hold-out loss (default: all)
+    :param ignored_inputs: input indices the networks do not read (e.g. absolute positions the dynamics do not depend
+        on, :func:`~sb3_poplin.common.tasks.position_indices`): their whitened value is multiplied by zero
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class ProbabilisticEnsemble(nn.Module):
         init_min_logvar: float = -10.0,
         logvar_bound_coef: float = 0.01,
         n_elites: int | None = None,
+        ignored_inputs: Sequence[int] = (),
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -114,6 +117,14 @@ class ProbabilisticEnsemble(nn.Module):
         self.logvar_bound_coef = logvar_bound_coef
         self.register_buffer("input_mean", th.zeros(in_dim))
         self.register_buffer("input_std", th.ones(in_dim))
+        self.ignored_inputs = tuple(sorted({int(i) for i in ignored_inputs}))
+        if any(not 0 <= i < in_dim for i in self.ignored_inputs):
+            raise ValueError(f"ignored_inputs must be indices in [0, {in_dim}), got {list(ignored_inputs)}")
+        # 1 for a read input, 0 for an ignored one. Not persistent: it follows from a constructor argument, and state
+        # dicts saved before the argument existed load unchanged.
+        input_mask = th.ones(in_dim)
+        input_mask[list(self.ignored_inputs)] = 0.0
+        self.register_buffer("input_mask", input_mask, persistent=False)
         # Indices of the elite members, sorted; all members until the first hold-out evaluation. Bookkeeping, not a
         # weight: kept out of the state dict, which holds it as the float ``elite_mask`` (1 for an elite member) so that
         # every saved tensor is a float SB3's get/set_parameters can round-trip (see _save_to_state_dict).
@@ -149,6 +160,8 @@ class ProbabilisticEnsemble(nn.Module):
         :return: mean and log-variance, each ``[E, N, out_dim]``
         """
         x = (inputs - self.input_mean) / self.input_std
+        if self.ignored_inputs:
+            x = x * self.input_mask
         for layer in self.layers[:-1]:
             x = self.activation(layer(x))
         out = self.layers[-1](x)
@@ -476,7 +489,8 @@ class _PlanningWeights:
         layers = [(layer.weight[idx].detach(), layer.bias[idx].detach()) for layer in model.layers]
         # ((x - m) / s) @ W == (x - m) @ (W / s). Only the scale is folded: folding the centring too (x @ W' - m @ W')
         # would cancel catastrophically on dimensions whose mean is large compared with their std.
-        first_weight = layers[0][0] / model.input_std.view(1, -1, 1)  # [n_elites, in, out_0]
+        # Ignored inputs get zero rows: (x - m) @ (W * mask / s) == ((x - m) / s * mask) @ W, as in forward().
+        first_weight = layers[0][0] * (model.input_mask / model.input_std).view(1, -1, 1)  # [n_elites, in, out_0]
         layers[0] = (first_weight, layers[0][1])
         n_elites, in_dim, out_0 = first_weight.shape
         weight, bias = layers[-1]

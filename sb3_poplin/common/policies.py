@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch as th
@@ -26,9 +27,12 @@ class PolicyNetwork(nn.Module):
     :param act_dim: action size
     :param hidden_sizes: hidden layer widths
     :param activation: hidden activation name (``tanh``, ``relu``, ``silu``, ``elu``)
+    :param ignored_obs: observation indices the network does not read (their whitened value is multiplied by zero)
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: list[int], activation: str = "tanh") -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden_sizes: list[int], activation: str = "tanh", ignored_obs: Sequence[int] = ()
+    ) -> None:
         super().__init__()
         if activation not in POLICY_ACTIVATIONS:
             raise ValueError(f"Unknown policy activation {activation!r}; choose one of {sorted(POLICY_ACTIVATIONS)}")
@@ -40,6 +44,13 @@ class PolicyNetwork(nn.Module):
         # A float flag (1: fitted), not a bool: every tensor of the state dict is a float that SB3's get/set_parameters
         # (and a user's random overwrite) can round-trip. Zips that hold the former bool load into it unchanged.
         self.register_buffer("obs_normalizer_fitted", th.tensor(0.0))
+        self.ignored_obs = tuple(sorted({int(i) for i in ignored_obs}))
+        if any(not 0 <= i < obs_dim for i in self.ignored_obs):
+            raise ValueError(f"ignored_obs must be indices in [0, {obs_dim}), got {list(ignored_obs)}")
+        # 1 for a read input, 0 for an ignored one; not persistent: it follows from the constructor's argument.
+        obs_mask = th.ones(obs_dim)
+        obs_mask[list(self.ignored_obs)] = 0.0
+        self.register_buffer("obs_mask", obs_mask, persistent=False)
         # (offset, out, in) of each weight and (offset, out) of each bias in the flat vector
         self._layout: list[tuple[int, int, int]] = []
         offset = 0
@@ -59,9 +70,13 @@ class PolicyNetwork(nn.Module):
         self.obs_std.copy_(th.where(std < min_std, th.ones_like(std), std))
         self.obs_normalizer_fitted.fill_(1.0)
 
+    def _whiten(self, obs: th.Tensor) -> th.Tensor:
+        x = (obs - self.obs_mean) / self.obs_std
+        return x * self.obs_mask if self.ignored_obs else x
+
     def forward(self, obs: th.Tensor) -> th.Tensor:
         """:param obs: ``[..., obs_dim]`` :return: ``[..., act_dim]`` in [-1, 1]"""
-        x = (obs - self.obs_mean) / self.obs_std
+        x = self._whiten(obs)
         for linear in self.linears[:-1]:
             x = self.activation(linear(x))
         return th.tanh(self.linears[-1](x))
@@ -88,7 +103,7 @@ class PolicyNetwork(nn.Module):
             candidate's noise at every imagined step)
         :return: ``[C, P, act_dim]`` in [-1, 1]
         """
-        x = (obs - self.obs_mean) / self.obs_std
+        x = self._whiten(obs)
         n_layers = len(self._layout)
         n_candidates, n_rows = x.shape[0], x.shape[1]
         for i, (offset, out_f, in_f) in enumerate(self._layout):
@@ -123,6 +138,8 @@ class POPLINPolicy(BasePolicy):
     :param optimizer_class: optimiser of the distillation
     :param optimizer_kwargs: its keyword arguments (besides the learning rate)
     :param normalize_images: unused (observations are flat vectors); kept for SB3's saved constructor arguments
+    :param ignored_obs: observation indices the network does not read; the algorithms set it to the observed absolute
+        positions of a locomotion env (``dynamics_ignore_positions``), as for the dynamics model
     """
 
     def __init__(
@@ -135,6 +152,7 @@ class POPLINPolicy(BasePolicy):
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
+        ignored_obs: Sequence[int] = (),
     ) -> None:
         super().__init__(
             observation_space,
@@ -155,7 +173,7 @@ class POPLINPolicy(BasePolicy):
         self.activation_name = activation
         obs_dim = int(spaces.flatdim(observation_space))
         act_dim = int(spaces.flatdim(action_space))
-        self.actor = PolicyNetwork(obs_dim, act_dim, self.net_arch, activation)
+        self.actor = PolicyNetwork(obs_dim, act_dim, self.net_arch, activation, ignored_obs)
         self.optimizer = self.optimizer_class(self.actor.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -166,6 +184,7 @@ class POPLINPolicy(BasePolicy):
             lr_schedule=self._dummy_schedule,  # the optimiser is not needed to predict with a policy loaded alone
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
+            ignored_obs=list(self.actor.ignored_obs),
         )
         return data
 

@@ -61,6 +61,7 @@ __all__ = [
     "get_task_fns",
     "inverted_pendulum_centered",
     "known_env_ids",
+    "position_indices",
     "resolve_callable",
     "reward_mode",
     "task_kwargs_from_env",
@@ -119,6 +120,8 @@ class _Task:
     :param obs_dim: ``obs_dim(**kwargs) -> int``, the observation size the functions expect (checked against the env by
         :func:`task_kwargs_from_env` to catch observation wrappers and custom models).
     :param mode: ``mode(**kwargs) -> "exact" | "approximate"``.
+    :param positions: ``positions(**kwargs) -> tuple[int, ...]``, the observation indices that hold the body's absolute
+        position along directions the dynamics do not depend on (see :func:`position_indices`).
     """
 
     defaults: dict[str, Any]
@@ -126,6 +129,7 @@ class _Task:
     build: Callable[..., tuple[RewardFn, TerminationFn]]
     obs_dim: Callable[..., int]
     mode: Callable[..., str] = field(default=lambda **_: EXACT)
+    positions: Callable[..., tuple[int, ...]] = field(default=lambda **_: ())
 
 
 _TASKS: dict[str, _Task] = {}
@@ -373,6 +377,16 @@ def _mode_from_exclude(**kwargs: Any) -> str:
     return APPROXIMATE if kwargs[_EXCLUDE] else EXACT
 
 
+def _x_observed(**kwargs: Any) -> tuple[int, ...]:
+    """Planar runners (HalfCheetah, Hopper, Walker2d): the root's x is ``obs[0]`` when positions are observed."""
+    return () if kwargs[_EXCLUDE] else (0,)
+
+
+def _xy_observed(**kwargs: Any) -> tuple[int, ...]:
+    """Swimmer, Ant, Humanoid: the root's x and y are ``obs[0:2]`` when positions are observed."""
+    return () if kwargs[_EXCLUDE] else (0, 1)
+
+
 def _locomotion_readers(*names: str, with_dt: bool = True) -> dict[str, Callable[[Any], Any]]:
     """Readers of the usual v5 locomotion settings (the private attribute is the kwarg name with a leading underscore)."""
     casts: dict[str, Callable[[Any], Any]] = {
@@ -419,6 +433,7 @@ _register(
         build=_half_cheetah,
         mode=_mode_from_exclude,
         obs_dim=lambda **kw: 18 - kw[_EXCLUDE],
+        positions=_x_observed,
     ),
     env_class="gymnasium.envs.mujoco.half_cheetah_v5.HalfCheetahEnv",
 )
@@ -446,6 +461,7 @@ _register(
         build=_swimmer,
         mode=_mode_from_exclude,
         obs_dim=lambda **kw: 10 - 2 * kw[_EXCLUDE],
+        positions=_xy_observed,
     ),
     env_class="gymnasium.envs.mujoco.swimmer_v5.SwimmerEnv",
 )
@@ -558,6 +574,7 @@ _register(
         build=_hopper,
         mode=_mode_from_exclude,
         obs_dim=lambda **kw: 12 - kw[_EXCLUDE],
+        positions=_x_observed,
     ),
     env_class="gymnasium.envs.mujoco.hopper_v5.HopperEnv",
 )
@@ -587,6 +604,7 @@ _register(
         build=_walker2d,
         mode=_mode_from_exclude,
         obs_dim=lambda **kw: 18 - kw[_EXCLUDE],
+        positions=_x_observed,
     ),
     env_class="gymnasium.envs.mujoco.walker2d_v5.Walker2dEnv",
 )
@@ -661,6 +679,7 @@ _register(
         # Never exact: see the comment in _ant about the torso position.
         mode=lambda **_: APPROXIMATE,
         obs_dim=lambda **kw: 29 - 2 * kw[_EXCLUDE] + 78 * kw["include_cfrc_ext_in_observation"],
+        positions=_xy_observed,
     ),
     env_class="gymnasium.envs.mujoco.ant_v5.AntEnv",
 )
@@ -807,6 +826,7 @@ _register(
         # Never exact: the COM is not observed and the reward's kinematics are from the last RK4 stage (see _humanoid).
         mode=lambda **_: APPROXIMATE,
         obs_dim=_humanoid_obs_dim,
+        positions=_xy_observed,
     ),
     env_class="gymnasium.envs.mujoco.humanoid_v5.HumanoidEnv",
 )
@@ -913,6 +933,23 @@ def reward_mode(env_id: str, **task_kwargs: Any) -> str:
         because it is not in the observation.
     """
     return _task(env_id).mode(**_full_kwargs(env_id, task_kwargs))
+
+
+def position_indices(env_id: str, **task_kwargs: Any) -> tuple[int, ...]:
+    """
+    Observation indices that hold the body's absolute position along directions the dynamics do not depend on.
+
+    A locomotion env made with ``exclude_current_positions_from_observation=False`` observes the root's x (and y where
+    the body moves in the plane); its physics are the same wherever the body stands, so a dynamics model should not
+    read them: they drift out of the range of the training data as the agent runs. The reward reads them (the exact
+    forward velocity), the model still predicts their change. Heights (Hopper's z, obs[1] there) are not among them:
+    the dynamics and the termination depend on them.
+
+    :param env_id: gymnasium id.
+    :param task_kwargs: the same kwargs as for :func:`get_task_fns`.
+    :return: sorted indices; empty when the env does not observe such positions (the v5 default).
+    """
+    return tuple(_task(env_id).positions(**_full_kwargs(env_id, task_kwargs)))
 
 
 def _env_id_of(env: gym.Env) -> str:

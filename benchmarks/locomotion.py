@@ -351,8 +351,13 @@ def model_based_config(algo: str) -> Path:
         return path
 
 
-def run_command(run: Run, study: Path, conf: Path, args: argparse.Namespace) -> list[str]:
-    """The command line of one run (what a job array would execute)."""
+def run_command(
+    run: Run, study: Path, conf: Path, args: argparse.Namespace, env_kwargs: dict[str, Any] | None = None
+) -> list[str]:
+    """The command line of one run (what a job array would execute).
+
+    :param env_kwargs: keyword arguments of the env (rl-zoo3's ``--env-kwargs``), for training and evaluation alike
+    """
     return [
         sys.executable,
         "-m",
@@ -383,6 +388,7 @@ def run_command(run: Run, study: Path, conf: Path, args: argparse.Namespace) -> 
         args.device,
         "--verbose",
         "0",
+        *(["--env-kwargs", *(f"{key}:{value!r}" for key, value in env_kwargs.items())] if env_kwargs else []),
     ]
 
 

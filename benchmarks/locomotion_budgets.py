@@ -55,6 +55,14 @@ BUDGETS: dict[str, tuple[str, dict[str, Any]]] = {
     # The same with the policy's parameter noise at 0.1 instead of BC's 0.03: the planner reaches further from the
     # distilled policy (docs/locomotion_diagnosis.md, section 4).
     "poplin_p-cpu-pessimism-sigma0.1": ("poplin_p", {**CPU_ENTRY, **PESSIMISM, "init_sigma": 0.1}),
+    # The CPU entry planning with the exact reward: the env observes the root's x, whose change over the step is the
+    # forward velocity the env rewards (the default observation only has the end-of-step velocity, docs/rewards.md).
+    # The model and the policy do not read x (dynamics_ignore_positions, the default).
+    "poplin_p-cpu-exact-reward": ("poplin_p", CPU_ENTRY),
+}
+#: env keyword arguments of the budgets that change the env (everything else runs the default HalfCheetah-v5)
+ENV_KWARGS: dict[str, dict[str, Any]] = {
+    "poplin_p-cpu-exact-reward": {"exclude_current_positions_from_observation": False},
 }
 #: budgets whose settings are the CPU entry's: their runs are those of ``python -m benchmarks.locomotion`` (same
 #: hyperparameters), read from the study's folder instead of being run again
@@ -193,7 +201,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     print(f"{budget} seed {run.seed}: an unfinished run of the study (python -m benchmarks.locomotion)")
                     continue
                 conf = write_conf(budget, args.steps, args.folder)
-                commands.append((run, run_command(run, folder, conf, args), run.folder(folder)))
+                command = run_command(run, folder, conf, args, env_kwargs=ENV_KWARGS.get(budget))
+                commands.append((run, command, run.folder(folder)))
         if args.print_commands:
             for _, command, _ in commands:
                 print(" ".join(shlex.quote(c) for c in ["python", *command[1:]]))

@@ -178,13 +178,17 @@ def test_budget_study_commands_and_report(tmp_path: Path, monkeypatch: pytest.Mo
     from benchmarks import locomotion_budgets
 
     monkeypatch.chdir(tmp_path)
-    budgets = ["pets-paper", "poplin_p-cpu", "poplin_p-cpu-pessimism"]
+    budgets = ["pets-paper", "poplin_p-cpu", "poplin_p-cpu-pessimism", "poplin_p-cpu-exact-reward"]
     locomotion_budgets.main(["--budgets", *budgets, "--seeds", "0", "--print-commands"])
     lines = capsys.readouterr().out.splitlines()
     # The CPU entry's runs are the locomotion study's: not run again here.
     assert lines[0] == "poplin_p-cpu seed 0: an unfinished run of the study (python -m benchmarks.locomotion)"
     commands = [line for line in lines if line.startswith("python -m benchmarks.locomotion run")]
-    assert len(commands) == 2 and all("--eval-freq 10000" in c for c in commands)
+    assert len(commands) == 3 and all("--eval-freq 10000" in c for c in commands)
+    # Only the exact-reward budget changes the env, for its training and evaluation envs (rl-zoo3's --env-kwargs).
+    with_kwargs = [c for c in commands if "--env-kwargs" in c]
+    assert len(with_kwargs) == 1 and "poplin_p-cpu-exact-reward" in with_kwargs[0]
+    assert with_kwargs[0].endswith("--env-kwargs exclude_current_positions_from_observation:False")
     conf = yaml.safe_load((tmp_path / "logs/budgets/conf/poplin_p-cpu-pessimism.yml").read_text())["HalfCheetah-v5"]
     assert conf["propagation"] == "fixed_model" and conf["num_particles"] == 5 and conf["pessimism"] == 1.0
     assert conf["population_size"] == 100 and conf["dynamics_net_arch"] == [200, 200, 200, 200]

@@ -78,7 +78,9 @@ Why some rewards are approximate:
   estimate `(v(obs) + v(next_obs)) / 2` (it correlates better with the displacement than `v(next_obs)` alone: 0.96 vs
   0.92 on HalfCheetah, 0.998 vs 0.96 on Swimmer). Make the env with
   `exclude_current_positions_from_observation=False` to observe x: the reward becomes exact,
-  `(next_obs[0] - obs[0]) / dt`, for HalfCheetah, Hopper, Walker2d and Swimmer.
+  `(next_obs[0] - obs[0]) / dt`, for HalfCheetah, Hopper, Walker2d and Swimmer. The algorithms then keep the
+  observed position out of the dynamics model's and the policy's inputs (`dynamics_ignore_positions=True`, the
+  default): the physics do not depend on it, and it leaves the range of the training data as the agent runs.
 * **Ant and Humanoid are never exact.** Their reward uses MuJoCo body positions (`data.body(...).xpos`, `data.xipos`),
   which after `mj_step` hold the kinematics of the integrator's last RK4 stage rather than of the final state that is
   observed. With x observed the error is small (see the table) but not float rounding. Humanoid rewards the velocity

@@ -59,6 +59,9 @@ BUDGETS: dict[str, tuple[str, dict[str, Any]]] = {
     # forward velocity the env rewards (the default observation only has the end-of-step velocity, docs/rewards.md).
     # The model and the policy do not read x (dynamics_ignore_positions, the default).
     "poplin_p-cpu-exact-reward": ("poplin_p", CPU_ENTRY),
+    # The CPU entry distilling on the last two episodes' plans only: the policy, the centre of POPLIN-P's search,
+    # follows the current plans instead of the average of every plan so far (docs/locomotion_diagnosis.md, section 4).
+    "poplin_p-cpu-window2k": ("poplin_p", {**CPU_ENTRY, "distillation_window": 2000}),
 }
 #: env keyword arguments of the budgets that change the env (everything else runs the default HalfCheetah-v5)
 ENV_KWARGS: dict[str, dict[str, Any]] = {

@@ -37,6 +37,7 @@ BAD_SHARED: list[tuple[str, Any, str]] = [
     ("cuda_graph", "yes", "cuda_graph must be None"),
     ("cem_mirrored", 1, "cem_mirrored must be True or False"),
     ("dynamics_ignore_positions", "yes", "dynamics_ignore_positions must be True or False"),
+    ("distillation_window", 0, "distillation_window"),
     ("dynamics_min_updates", -1, "dynamics_min_updates must be >= 0"),
     ("n_threads", 0, "n_threads must be >= 1"),
     ("horizon", 0, "horizon must be >= 1"),
@@ -175,6 +176,7 @@ NON_DEFAULT: dict[str, Any] = dict(
     termination_fn="learned",
     predict_with="mpc",  # the only value PETS and RS accept
     distillation_data="hallucination",
+    distillation_window=None,  # the only value PETS and RS accept (test_variants sets it for POPLIN)
     hallucination_elites=2,
     extra_pairs_capacity=99,
     policy_eval_freq=0,  # the only value PETS and RS accept

@@ -156,6 +156,35 @@ def test_buffer_recent_noises_follow_insertion_order_across_wraparound() -> None
     assert buffer.recent_noises(10)[:, 0].tolist() == [2.0, 3.0, 4.0, 5.0]
 
 
+def test_buffer_recent_mask_marks_the_newest_steps_of_every_env_across_wraparound() -> None:
+    from gymnasium import spaces
+
+    # 8 transitions of 2 envs: 4 slots of steps. Steps 0..5 into 4 slots: the slots hold steps 4, 5, 2, 3.
+    buffer = PlanningReplayBuffer(8, spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (1,)), "cpu", n_envs=2, noise_dim=1)
+    for i in range(6):
+        obs = np.full((2, 2), i, dtype=np.float32)
+        buffer.add(obs, obs, np.zeros((2, 1)), np.zeros(2), np.zeros(2), [{}, {}], noise=[[i], [i]])
+    steps = buffer.all_transitions()["observations"][:, 0]
+    assert sorted(steps[buffer.recent_mask(3)].tolist()) == [3.0, 3.0, 4.0, 4.0, 5.0, 5.0]
+    assert buffer.recent_mask(10).all() and buffer.recent_mask(1).sum() == 2
+
+
+@pytest.mark.parametrize("algo", [POPLIN_P, POPLIN_A])
+def test_distillation_window_keeps_the_last_planned_steps(algo: type, tiny_kwargs: dict[str, Any]) -> None:
+    model = algo("MlpPolicy", "Pendulum-v1", distillation_window=30, seed=0, **tiny_kwargs).learn(150)
+    data = model.replay_buffer.all_transitions()
+    pairs = model._distillation_data(data)
+    n_extra = sum(len(a) for _, a in model.replay_buffer.extra_pairs)  # POPLIN-A's elite actions come on top
+    assert len(pairs.observations) == 30 + n_extra
+    assert th.equal(pairs.observations[:30], th.as_tensor(data["observations"][120:150]))
+    assert th.equal(pairs.actions[:30], th.as_tensor(data["actions"][120:150]))
+    # Without a window: every planned step (all but the 50 random warm-up steps).
+    model.distillation_window = None
+    assert len(model._distillation_data(data).observations) == 100 + n_extra
+    with pytest.raises(ValueError, match="no policy network to distil"):
+        PETS("MlpPolicy", "Pendulum-v1", distillation_window=10)
+
+
 def test_float16_noise_halves_the_buffer_and_refuses_what_it_cannot_hold() -> None:
     from gymnasium import spaces
 

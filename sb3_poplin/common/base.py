@@ -240,6 +240,7 @@ OPTION_VALUES_OF_OLDER_ZIPS: dict[str, Any] = {
     "dynamics_ignore_positions": False,
     "pessimism": 0.0,
     "cem_mirrored": False,
+    "distillation_window": None,
 }
 
 PLANNING_PARAMETERS_DOC = """
@@ -301,6 +302,9 @@ PLANNING_PARAMETERS_DOC = """
     :param predict_with: what ``model.predict`` uses: ``mpc`` (plan with the model) or ``policy`` (the network alone)
     :param distillation_data: ``real`` (distil on real states only) or ``hallucination`` (also on the imagined states
         and actions of the best elite candidates, as in the paper's ablation)
+    :param distillation_window: distil on the real states of the last this many steps only (with their planned
+        actions), instead of every planned step so far (None, the paper's): the policy then follows the current plans
+        rather than the average of all earlier ones, which were made around earlier, worse policies
     :param hallucination_elites: with hallucinated data, how many of the best elites per planned step are imagined
     :param extra_pairs_capacity: at most this many extra (state, action) pairs (imagined, or elite actions of
         POPLIN-A) are kept for distillation, newest first
@@ -401,6 +405,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         termination_fn: Any = None,
         predict_with: str = "mpc",
         distillation_data: str = "real",
+        distillation_window: int | None = None,
         hallucination_elites: int = 5,
         extra_pairs_capacity: int = 50_000,
         policy_eval_freq: int = 0,
@@ -472,6 +477,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         _check_function_spec("termination_fn", termination_fn)
         predict_with = check_choice("predict_with", predict_with, PREDICT_MODES)
         distillation_data = check_choice("distillation_data", distillation_data, DISTILLATION_DATA)
+        distillation_window = check_optional_int("distillation_window", distillation_window, 1)
         hallucination_elites = check_int("hallucination_elites", hallucination_elites, 1)
         extra_pairs_capacity = check_int("extra_pairs_capacity", extra_pairs_capacity, 0)
         policy_eval_freq = check_int("policy_eval_freq", policy_eval_freq, 0)
@@ -487,6 +493,8 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         seed = check_optional_int("seed", seed, 0, 2**32 - 1)
         if not self.uses_policy_network and (predict_with == "policy" or policy_eval_freq > 0):
             raise ValueError(f"{type(self).__name__} has no policy network: use predict_with='mpc' and policy_eval_freq=0")
+        if not self.uses_policy_network and distillation_window is not None:
+            raise ValueError(f"{type(self).__name__} has no policy network to distil: leave distillation_window=None")
 
         if env is not None and not isinstance(env, str):
             self._check_spaces(env.observation_space, env.action_space)
@@ -551,6 +559,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.predict_with = predict_with
         self.cuda_graph = cuda_graph
         self.distillation_data = distillation_data
+        self.distillation_window = distillation_window
         self.hallucination_elites = hallucination_elites
         self.extra_pairs_capacity = extra_pairs_capacity
         self.policy_eval_freq = policy_eval_freq
@@ -1109,6 +1118,8 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         (imagined or elite), and the noise of the steps planned since the last distillation."""
         noises = data["noises"]
         planned = np.any(noises != 0.0, axis=1) if noises.shape[1] > 0 else np.ones(len(noises), dtype=bool)
+        if self.distillation_window is not None:
+            planned &= self.replay_buffer.recent_mask(self.distillation_window)
         if not planned.any():
             planned[:] = True  # nothing planned yet: use the warm-up data, so the policy sees the state distribution
         obs, actions = data["observations"][planned], data["actions"][planned]

@@ -151,6 +151,15 @@ class PlanningReplayBuffer(ReplayBuffer):
         rows = (self.pos - n_steps + np.arange(n_steps)) % self.buffer_size
         return self.noises[rows].reshape(n_steps * self.n_envs, self.noise_dim).astype(np.float32, copy=False)
 
+    def recent_mask(self, n_steps: int) -> np.ndarray:
+        """Which rows of :meth:`all_transitions` were added in the last ``n_steps`` steps (all envs of each step).
+
+        :return: bool ``[size() * n_envs]``
+        """
+        n = self.size()
+        age = (self.pos - 1 - np.arange(n)) % self.buffer_size  # 0 for the newest step; the buffer is circular
+        return np.repeat(age < n_steps, self.n_envs)
+
     def size_transitions(self) -> int:
         """Number of stored transitions over all envs."""
         return self.size() * self.n_envs

@@ -14,6 +14,7 @@ root, one torch thread per run::
 
     python -m benchmarks.locomotion_diagnosis --runs pets p_sep_bc --steps 4000 --results diag.jsonl
     python -m benchmarks.locomotion_diagnosis --model-fit 1000 3000 --results fit.jsonl   # the model alone, on random data
+    python -m benchmarks.locomotion_diagnosis --replan run.zip --env Hopper-v5 --horizons 15 30 60   # a trained model
 """
 
 from __future__ import annotations
@@ -218,6 +219,78 @@ def model_fit(env_id: str, sizes: list[int], seed: int) -> list[dict[str, Any]]:
     return records
 
 
+def open_loop_termination(model: Any, obs: np.ndarray, actions: np.ndarray) -> int | None:
+    """The step at which the model, run open loop from ``obs`` on the executed ``actions`` (mean prediction of the
+    elite members), predicts the episode terminates; None if it predicts none. Says whether the model foresaw a fall."""
+    import torch as th
+
+    termination_fn = model.model_rollout.termination_fn
+    if termination_fn is None:
+        return None
+    state = th.as_tensor(obs, dtype=th.float32).reshape(1, -1)
+    scaled = model.policy.scale_action(actions)  # the model reads actions in [-1, 1], the termination in env units
+    pairs = zip(th.as_tensor(actions, dtype=th.float32), th.as_tensor(scaled, dtype=th.float32))
+    with th.no_grad():
+        for step, (action, model_action) in enumerate(pairs, start=1):
+            action, model_action = action.reshape(1, -1), model_action.reshape(1, -1)
+            delta = model.dynamics.forward_elites_mean(th.cat([state, model_action], dim=-1))[:, : state.shape[1]]
+            next_state = state + delta
+            if bool(termination_fn(state, action, next_state).item()):
+                return step
+            state = next_state
+    return None
+
+
+def replan(
+    model_path: Path, env_id: str, horizons: list[int], episodes: int, seed: int, overrides: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Plan with a trained model (a saved zip) at several horizons, everything else as trained (or as ``overrides``
+    say: planning arguments such as ``init_sigma`` or ``population_size``).
+
+    Separates the horizon from what the model and the policy learned: the same networks, CEM settings and seeds, only
+    how far ahead the planner looks changes. For a task that terminates, whether a longer look-ahead avoids a fall the
+    trained horizon cannot see.
+    """
+    import gymnasium as gym
+    import torch as th
+
+    from sb3_poplin.zoo.registry import ZOO_ALGOS
+
+    th.set_num_threads(1)
+    records = []
+    for horizon in horizons:
+        for algo_class in ZOO_ALGOS.values():
+            try:
+                model = algo_class.load(model_path, env=gym.make(env_id), device="cpu", **{"horizon": horizon, **overrides})
+                break
+            except ValueError as error:  # a zip of another algorithm: its message names which
+                if "holds a" not in str(error):
+                    raise
+        else:
+            raise ValueError(f"{model_path} is not a zip of an sb3-poplin algorithm")
+        env = gym.make(env_id)
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + episode)
+            model.set_random_seed(seed + episode)
+            state, start, total, length, done = None, True, 0.0, 0, False
+            plan_s = 0.0
+            first_obs, actions = obs, []
+            while not done:
+                tic = time.perf_counter()
+                action, state = model.predict(obs, state=state, episode_start=np.array([start]), deterministic=True)
+                plan_s += time.perf_counter() - tic
+                obs, reward, terminated, truncated, _ = env.step(action)
+                actions.append(action)
+                total, length, start, done = total + float(reward), length + 1, False, terminated or truncated
+            record = dict(kind="replan", model=str(model_path), env=env_id, horizon=horizon, episode=episode, seed=seed)
+            record.update(overrides)
+            record.update(ret=total, length=length, terminated=bool(terminated), plan_ms=1000 * plan_s / length)
+            record.update(predicted_termination_step=open_loop_termination(model, first_obs, np.array(actions)))
+            print(json.dumps(record))
+            records.append(record)
+    return records
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", default=["pets", "p_sep_bc"], choices=sorted(RUNS))
@@ -234,13 +307,21 @@ def main() -> None:
         metavar="N",
         help="instead of training runs: fit the ensemble on N random transitions (e.g. 1000 3000)",
     )
+    parser.add_argument("--replan", type=Path, default=None, metavar="ZIP", help="instead: plan with this trained model")
+    parser.add_argument("--horizons", nargs="+", type=int, default=[15, 30, 60], help="with --replan")
+    parser.add_argument("--episodes", type=int, default=2, help="with --replan: episodes per horizon")
     args = parser.parse_args()
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    if args.replan is not None:
+        records = replan(args.replan, args.env, args.horizons, args.episodes, args.seed, overrides)
+        with args.results.open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+        return
     if args.model_fit is not None:
         records = model_fit(args.env, args.model_fit or [1000, 3000], args.seed)
         with args.results.open("a") as f:
             f.writelines(json.dumps(dict(kind="model_fit", env=args.env, seed=args.seed, **r)) + "\n" for r in records)
         return
-    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     done = set()
     if args.results.exists():
         for line in args.results.read_text().splitlines():

@@ -674,6 +674,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         schedule(commands, args.jobs)
     fresh = [record for run in runs if (record := read_run(run, args.folder)) is not None]
     records = merge_results(args.results, fresh)
+    if not args.report_only:
+        # A command that ran part of the study (one algorithm, one env) still writes the page of the whole study: the
+        # runs recorded before keep their rows. --report-only draws exactly what it is asked for.
+        args.algos = [a for a in ALGOS if a in args.algos or any(r["algo"] == a for r in records)]
+        args.envs = list(dict.fromkeys([*args.envs, *(r["env"] for r in records)]))
+        args.seeds = sorted({*args.seeds, *(r["seed"] for r in records)})
     records = [r for r in records if r["algo"] in args.algos and r["env"] in args.envs and r["seed"] in args.seeds]
     if args.variant_results.exists():
         variants = [json.loads(line) for line in args.variant_results.read_text().splitlines() if line]

@@ -168,6 +168,10 @@ def test_report_and_commands_from_the_run_records(tmp_path: Path) -> None:
     assert "pessimism 1 (TSinf) at 10k steps (3500, 1 of 2 seeds) against SAC at 30k (3000): the 3x claim holds" in page
     assert (tmp_path / "locomotion_HalfCheetah-v5.png").stat().st_size > 10_000
     assert len(results.read_text().splitlines()) == 4
+    # A study command for one algorithm (nothing left to run: its runs are finished) keeps the page of the whole study.
+    partial = ["--envs", "HalfCheetah-v5", "--algos", "sac", "--seeds", "0", "1", "--folder", str(folder), *outputs]
+    assert run_study_command(partial, tmp_path).returncode == 0
+    assert "| POPLIN-P | 1000 ± 0 | 2000 ± 0 | - |" in output.read_text()
     # Finished runs produce no command; the others one self-contained command line each.
     commands = run_study_command([*common, "--algos", "poplin_p", "sac", "td3", "--print-commands"], tmp_path)
     lines = commands.stdout.strip().splitlines()

@@ -191,6 +191,9 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
                         plan_ms=self.plan_ms(int(info["episode"]["l"])),
                         cem_iterations=self.cem_iterations(int(info["episode"]["l"])),
                         wall_s=self.wall_s(),
+                        # seconds spent so far fitting the model and distilling the policy (model-based runs)
+                        fit_s=getattr(self.model, "dynamics_train_seconds", None),
+                        distill_s=getattr(self.model, "distillation_seconds", None),
                     )
                 )
                 if self.num_timesteps - self.last_checkpoint >= checkpoint_freq:
@@ -441,6 +444,9 @@ def read_run(run: Run, study: Path) -> dict[str, Any] | None:
         cem_iterations=float(np.mean(iterations)) if iterations else None,
         evals=[(r["timesteps"], r["mean"]) for r in evals],
         episodes=[(r["timesteps"], r["ret"]) for r in episodes],
+        # cumulative seconds of model fitting and of distillation at the last episode (runs recorded since they were added)
+        fit_s=episodes[-1].get("fit_s") if episodes else None,
+        distill_s=episodes[-1].get("distill_s") if episodes else None,
     )
 
 
@@ -556,16 +562,25 @@ def write_report(records: list[dict[str, Any]], args: argparse.Namespace, output
         env_records = [r for r in records if r["env"] == env and "budget" not in r]
         lines += [f"## {env}", "", f"![{env} learning curves](locomotion_{env}.png)", ""]
         header = (
-            "| algorithm | " + " | ".join(f"return at {s // 1000}k" for s in steps) + " | wall time per run | plan ms/step |"
+            "| algorithm | "
+            + " | ".join(f"return at {s // 1000}k" for s in steps)
+            + " | wall time per run | plan ms/step | model fitting / distillation, share of wall time |"
         )
-        lines += [header, "|---" * (len(steps) + 3) + "|"]
+        lines += [header, "|---" * (len(steps) + 4) + "|"]
         for label, runs in groups(env, records):
             cells = [fmt([v for r in runs if (v := eval_at(r, s)) is not None], n_seeds) for s in steps]
             finished = [r for r in runs if r["finished"]]
             wall = f"{np.mean([r['wall_s'] for r in finished]) / 60:.0f} min" if finished else "running"
             plan = [r["plan_ms"] for r in runs if r["plan_ms"] is not None]
             plan_cell = f"{np.median(plan):.0f}" if plan else "n/a"
-            lines.append(f"| {label} | " + " | ".join(cells) + f" | {wall} | {plan_cell} |")
+            timed = [r for r in runs if r.get("fit_s") is not None and r["wall_s"] > 0]
+            share_cell = (
+                f"{100 * np.mean([r['fit_s'] / r['wall_s'] for r in timed]):.0f}% / "
+                f"{100 * np.mean([(r.get('distill_s') or 0.0) / r['wall_s'] for r in timed]):.0f}%"
+                if timed
+                else "-"
+            )
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {wall} | {plan_cell} | {share_cell} |")
         lines.append("")
         contenders = [(label, runs) for label, runs in groups(env, records) if label.startswith(LABELS["poplin_p"])]
         for label, runs in contenders:

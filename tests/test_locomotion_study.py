@@ -77,6 +77,9 @@ def test_killed_run_resumes_from_its_checkpoint_without_repeating_episodes(conf:
     assert [r["timesteps"] for r in episodes] == [EPISODE * k for k in (1, 2, 3, 4)], "each episode once, none lost"
     assert [r["episode"] for r in episodes] == [1, 2, 3, 4]
     assert all(r["plan_ms"] is not None for r in episodes[1:]), "planned from the first step after learning_starts on"
+    # Fitting and distillation seconds accumulate, across the resume too (they are saved with the checkpoint).
+    fits, distills = [r["fit_s"] for r in episodes], [r["distill_s"] for r in episodes]
+    assert fits == sorted(fits) and distills == sorted(distills) and fits[-1] > fits[1] > 0 and distills[-1] > 0
     evals = [r for r in progress if r["kind"] == "eval"]
     assert [r["timesteps"] for r in evals] == [2 * EPISODE, 4 * EPISODE]
     with np.load(run_folder / "evaluations.npz") as data:
@@ -149,6 +152,8 @@ def test_report_and_commands_from_the_run_records(tmp_path: Path) -> None:
         finished=True,
         timesteps=10_000,
         wall_s=60.0,
+        fit_s=6.0,
+        distill_s=3.0,
         plan_ms=250.0,
         cem_iterations=3.0,
         evals=[[10_000, 3500.0]],
@@ -164,7 +169,7 @@ def test_report_and_commands_from_the_run_records(tmp_path: Path) -> None:
     # POPLIN-P at 10k: 2 * 1000 + seed -> 2000.5 +- 0.5; SAC at 30k: 3000 + seed.
     assert "| POPLIN-P | 1000 ± 0 | 2000 ± 0 | - |" in page
     assert "POPLIN-P at 10k steps (2000, 2 seeds) against SAC at 30k (3000): the 3x claim does not hold here." in page
-    assert "| POPLIN-P, pessimism 1 (TSinf) | - | 3500 ± 0 (1 of 2 seeds) | - | 1 min | 250 |" in page
+    assert "| POPLIN-P, pessimism 1 (TSinf) | - | 3500 ± 0 (1 of 2 seeds) | - | 1 min | 250 | 10% / 5% |" in page
     assert "pessimism 1 (TSinf) at 10k steps (3500, 1 of 2 seeds) against SAC at 30k (3000): the 3x claim holds" in page
     assert (tmp_path / "locomotion_HalfCheetah-v5.png").stat().st_size > 10_000
     assert len(results.read_text().splitlines()) == 4

@@ -574,6 +574,8 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.trained_with_vec_normalize = self._vec_normalize_env is not None
         #: wall time spent fitting the ensemble so far (s), and what the last fit reported (``ProbabilisticEnsemble.fit``)
         self.dynamics_train_seconds = 0.0
+        #: seconds spent distilling the policy so far (the other half of ``train``)
+        self.distillation_seconds = 0.0
         self.last_dynamics_info: dict[str, float] = {}
         if _init_setup_model:
             self._setup_model()
@@ -1098,6 +1100,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             policy_info = self.distiller.distill(self.policy.actor, self.policy.optimizer, self._distillation_data(data))
             for key, value in policy_info.items():
                 self.logger.record(f"train/{key}", value)
+            self.distillation_seconds = getattr(self, "distillation_seconds", 0.0) + time.perf_counter() - start
             self.logger.record("time/distillation_s", time.perf_counter() - start)
         self._buffer_adds_at_last_train = self.replay_buffer.n_added
         self._n_updates += 1

@@ -16,6 +16,8 @@ import torch as th
 from torch import nn
 from torch.nn import functional as F
 
+from sb3_poplin.common.validation import check_indices
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
     "swish": nn.SiLU,
@@ -53,6 +55,13 @@ class EnsembleLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_members={self.n_members}, in_features={self.in_features}, out_features={self.out_features}"
+
+
+def read_mask(size: int, ignored: Sequence[int]) -> th.Tensor:
+    """``[size]`` float mask: 1 for an input a network reads, 0 for an ignored one (multiplied into the whitened input)."""
+    mask = th.ones(size)
+    mask[list(ignored)] = 0.0
+    return mask
 
 
 class ProbabilisticEnsemble(nn.Module):
@@ -117,14 +126,10 @@ class ProbabilisticEnsemble(nn.Module):
         self.logvar_bound_coef = logvar_bound_coef
         self.register_buffer("input_mean", th.zeros(in_dim))
         self.register_buffer("input_std", th.ones(in_dim))
-        self.ignored_inputs = tuple(sorted({int(i) for i in ignored_inputs}))
-        if any(not 0 <= i < in_dim for i in self.ignored_inputs):
-            raise ValueError(f"ignored_inputs must be indices in [0, {in_dim}), got {list(ignored_inputs)}")
+        self.ignored_inputs = check_indices("ignored_inputs", ignored_inputs, in_dim)
         # 1 for a read input, 0 for an ignored one. Not persistent: it follows from a constructor argument, and state
         # dicts saved before the argument existed load unchanged.
-        input_mask = th.ones(in_dim)
-        input_mask[list(self.ignored_inputs)] = 0.0
-        self.register_buffer("input_mask", input_mask, persistent=False)
+        self.register_buffer("input_mask", read_mask(in_dim, self.ignored_inputs), persistent=False)
         # Indices of the elite members, sorted; all members until the first hold-out evaluation. Bookkeeping, not a
         # weight: kept out of the state dict, which holds it as the float ``elite_mask`` (1 for an elite member) so that
         # every saved tensor is a float SB3's get/set_parameters can round-trip (see _save_to_state_dict).

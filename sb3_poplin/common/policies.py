@@ -11,7 +11,8 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from sb3_poplin.common.validation import check_widths
+from sb3_poplin.common.dynamics import read_mask
+from sb3_poplin.common.validation import check_indices, check_widths
 
 POLICY_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
 
@@ -44,13 +45,9 @@ class PolicyNetwork(nn.Module):
         # A float flag (1: fitted), not a bool: every tensor of the state dict is a float that SB3's get/set_parameters
         # (and a user's random overwrite) can round-trip. Zips that hold the former bool load into it unchanged.
         self.register_buffer("obs_normalizer_fitted", th.tensor(0.0))
-        self.ignored_obs = tuple(sorted({int(i) for i in ignored_obs}))
-        if any(not 0 <= i < obs_dim for i in self.ignored_obs):
-            raise ValueError(f"ignored_obs must be indices in [0, {obs_dim}), got {list(ignored_obs)}")
-        # 1 for a read input, 0 for an ignored one; not persistent: it follows from the constructor's argument.
-        obs_mask = th.ones(obs_dim)
-        obs_mask[list(self.ignored_obs)] = 0.0
-        self.register_buffer("obs_mask", obs_mask, persistent=False)
+        self.ignored_obs = check_indices("ignored_obs", ignored_obs, obs_dim)
+        # Not persistent: it follows from the constructor's argument.
+        self.register_buffer("obs_mask", read_mask(obs_dim, self.ignored_obs), persistent=False)
         # (offset, out, in) of each weight and (offset, out) of each bias in the flat vector
         self._layout: list[tuple[int, int, int]] = []
         offset = 0

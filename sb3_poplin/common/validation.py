@@ -154,3 +154,11 @@ def check_widths(name: str, value: Any, allow_empty: bool = True) -> list[int]:
     if not value and not allow_empty:
         raise ValueError(f"{name} needs at least one hidden layer, got {value!r}")
     return [int(w) for w in value]
+
+
+def check_indices(name: str, indices: Iterable[Any], size: int) -> tuple[int, ...]:
+    """Sorted distinct indices into a vector of ``size`` entries; a ValueError naming ``name`` for any out of range."""
+    checked = tuple(sorted({int(i) for i in indices}))
+    if any(not 0 <= i < size for i in checked):
+        raise ValueError(f"{name} must be indices in [0, {size}), got {list(indices)}")
+    return checked

@@ -304,7 +304,8 @@ PLANNING_PARAMETERS_DOC = """
         and actions of the best elite candidates, as in the paper's ablation)
     :param distillation_window: distil on the real states of the last this many steps only (with their planned
         actions), instead of every planned step so far (None, the paper's): the policy then follows the current plans
-        rather than the average of all earlier ones, which were made around earlier, worse policies
+        rather than the average of all earlier ones, which were made around earlier, worse policies (BC and GAN; AVG
+        already moves by the noise of the steps since its last update only)
     :param hallucination_elites: with hallucinated data, how many of the best elites per planned step are imagined
     :param extra_pairs_capacity: at most this many extra (state, action) pairs (imagined, or elite actions of
         POPLIN-A) are kept for distillation, newest first

@@ -56,6 +56,8 @@ LEARNING_STARTS = 1000
 VARIANTS = {
     "poplin_p-cpu-pessimism": "POPLIN-P, pessimism 1 (TSinf)",
     "poplin_p-cpu-pessimism-sigma0.1": "POPLIN-P, pessimism 1, sigma 0.1",
+    "poplin_p-cpu-exact-reward": "POPLIN-P, exact reward (x observed)",
+    "poplin_p-cpu-window2k": "POPLIN-P, distilled on the last 2k steps",
 }
 CHECKPOINT_PREFIX = "ckpt_"
 

@@ -152,6 +152,28 @@ def test_default_config_is_the_packaged_file(tmp_path: Path) -> None:
         assert experiment_manager(algo, "HalfCheetah-v5", tmp_path, config="cpu").config == str(hyperparams_file(algo, "cpu"))
 
 
+def test_env_kwargs_of_an_entry_reach_the_evaluation_env(tmp_path: Path) -> None:
+    # An entry that observes x (exact reward): training and evaluation envs must have the same observation space.
+    entry = dict(n_timesteps=100, policy="MlpPolicy", population_size=8, n_elites=2, horizon=2, cem_iterations=1)
+    entry.update(ensemble_size=2, dynamics_net_arch=[8], env_kwargs={"exclude_current_positions_from_observation": False})
+    config = tmp_path / "exact.yml"
+    config.write_text(yaml.safe_dump({"HalfCheetah-v5": entry}))
+    manager = experiment_manager("poplin_p", "HalfCheetah-v5", tmp_path, config=str(config))
+    model, _ = manager.setup_experiment()
+    eval_env = manager.create_envs(1, eval_env=True)
+    try:
+        assert model.observation_space.shape == eval_env.observation_space.shape == (18,)
+        assert model.dynamics.ignored_inputs == (0,)  # x is observed for the reward, not read by the model
+    finally:
+        model.env.close()
+        eval_env.close()
+    # --eval-env-kwargs still wins.
+    noise = {"reset_noise_scale": 0.2}
+    other = experiment_manager("poplin_p", "HalfCheetah-v5", tmp_path, config=str(config), eval_env_kwargs=noise)
+    other.setup_experiment()[0].env.close()
+    assert other.eval_env_kwargs == noise
+
+
 #: the CPU set's entries: (algo, env id)
 CPU_ENTRIES = [
     (algo, env_id) for algo in sorted(ZOO_ALGOS) for env_id in yaml.safe_load(hyperparams_file(algo, "cpu").read_text())

@@ -35,3 +35,12 @@ class PoplinExperimentManager(ExperimentManager):
             # ``--conf-file cpu``: a set of files shipped with the package, by name (no such file in the working folder)
             bound.arguments["config"] = str(hyperparams_file(algo, config))
         super().__init__(*bound.args[1:], **bound.kwargs)
+
+    def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> Any:
+        # rl-zoo3 takes an entry's ``env_kwargs`` for the training env, but its evaluation env keeps the command line's
+        # (none): an entry that changes the observation (``exclude_current_positions_from_observation: false``) would be
+        # evaluated on another observation space. Without --eval-env-kwargs, evaluate on the env it trains on.
+        processed = super()._preprocess_hyperparams(hyperparams)
+        if self._eval_env_kwargs_args is None:
+            self.eval_env_kwargs = self.env_kwargs
+        return processed

@@ -224,18 +224,17 @@ def open_loop_termination(model: Any, obs: np.ndarray, actions: np.ndarray) -> i
     elite members), predicts the episode terminates; None if it predicts none. Says whether the model foresaw a fall."""
     import torch as th
 
-    termination_fn = model.model_rollout.termination_fn
-    if termination_fn is None:
+    rollout = model.model_rollout
+    if rollout.termination_fn is None:
         return None
     state = th.as_tensor(obs, dtype=th.float32).reshape(1, -1)
-    scaled = model.policy.scale_action(actions)  # the model reads actions in [-1, 1], the termination in env units
-    pairs = zip(th.as_tensor(actions, dtype=th.float32), th.as_tensor(scaled, dtype=th.float32))
+    # The model reads actions in [-1, 1], the termination function in env units.
+    scaled = th.as_tensor(model.policy.scale_action(actions), dtype=th.float32).reshape(len(actions), 1, -1)
     with th.no_grad():
-        for step, (action, model_action) in enumerate(pairs, start=1):
-            action, model_action = action.reshape(1, -1), model_action.reshape(1, -1)
-            delta = model.dynamics.forward_elites_mean(th.cat([state, model_action], dim=-1))[:, : state.shape[1]]
-            next_state = state + delta
-            if bool(termination_fn(state, action, next_state).item()):
+        for step, action in enumerate(scaled, start=1):
+            # the elite members' mean prediction, whatever propagation the model plans with
+            next_state = state + rollout.mean_prediction(th.cat([state, action], dim=-1))[:, : rollout.obs_dim]
+            if bool(rollout.termination_fn(state, rollout.unscale_action(action), next_state).item()):
                 return step
             state = next_state
     return None
@@ -253,21 +252,16 @@ def replan(
     """
     import gymnasium as gym
     import torch as th
+    from stable_baselines3.common.save_util import load_from_zip_file
 
     from sb3_poplin.zoo.registry import ZOO_ALGOS
 
     th.set_num_threads(1)
     records = []
+    data, _, _ = load_from_zip_file(model_path, load_data=True)
+    algo_class = {cls.__name__: cls for cls in ZOO_ALGOS.values()}[data["algorithm_name"]]
     for horizon in horizons:
-        for algo_class in ZOO_ALGOS.values():
-            try:
-                model = algo_class.load(model_path, env=gym.make(env_id), device="cpu", **{"horizon": horizon, **overrides})
-                break
-            except ValueError as error:  # a zip of another algorithm: its message names which
-                if "holds a" not in str(error):
-                    raise
-        else:
-            raise ValueError(f"{model_path} is not a zip of an sb3-poplin algorithm")
+        model = algo_class.load(model_path, env=gym.make(env_id), device="cpu", **{"horizon": horizon, **overrides})
         env = gym.make(env_id)
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)

@@ -42,6 +42,7 @@ from sb3_poplin.common.rollout import PROPAGATIONS, ModelRollout, canonical_prop
 from sb3_poplin.common.tasks import get_task_fns, known_env_ids, position_indices, resolve_callable, task_kwargs_from_env
 from sb3_poplin.common.threads import model_threads
 from sb3_poplin.common.validation import (
+    check_bool,
     check_choice,
     check_float,
     check_int,
@@ -232,17 +233,16 @@ class PolicyControlEvaluation(BaseCallback):
         return True
 
 
-#: The ``:param:`` lines of the arguments every planning algorithm takes (in the order of their signatures); each
-#: algorithm's docstring ends with them, so ``help(POPLIN_P)`` documents every argument its signature shows.
-#: constructor options added after the first release, with the value that reproduces a zip saved before they existed
+#: Constructor options added after the first release whose default changes what a model does, with the value that
+#: reproduces a zip saved before they existed (:meth:`PlanningAlgorithm.load` sets them; every other option's default
+#: is the former behaviour, which the constructor already sets).
 OPTION_VALUES_OF_OLDER_ZIPS: dict[str, Any] = {
     "dynamics_min_updates": 0,
     "dynamics_ignore_positions": False,
-    "pessimism": 0.0,
-    "cem_mirrored": False,
-    "distillation_window": None,
 }
 
+#: The ``:param:`` lines of the arguments every planning algorithm takes (in the order of their signatures); each
+#: algorithm's docstring ends with them, so ``help(POPLIN_P)`` documents every argument its signature shows.
 PLANNING_PARAMETERS_DOC = """
     :param learning_rate: learning rate of the policy distillation (a float or a schedule)
     :param buffer_size: replay buffer size (transitions per env); its memory is taken as the data arrives
@@ -441,8 +441,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             raise ValueError(f"propagation must be a string ({', '.join(PROPAGATIONS)}), got {propagation!r}")
         propagation = canonical_propagation(propagation)
         cem_early_stop_tol = check_float("cem_early_stop_tol", cem_early_stop_tol, 0.0)
-        if not isinstance(cem_mirrored, bool):
-            raise ValueError(f"cem_mirrored must be True or False, got {cem_mirrored!r}")
+        cem_mirrored = check_bool("cem_mirrored", cem_mirrored)
         if cuda_graph is not None and not isinstance(cuda_graph, bool):
             raise ValueError(f"cuda_graph must be None (on for CUDA models), True or False, got {cuda_graph!r}")
         num_particles = check_int("num_particles", num_particles, 1)
@@ -467,8 +466,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         dynamics_holdout_ratio = check_float("dynamics_holdout_ratio", dynamics_holdout_ratio, 0.0, 1.0, max_inclusive=False)
         dynamics_patience = check_int("dynamics_patience", dynamics_patience, 1)
         dynamics_max_updates = check_optional_int("dynamics_max_updates", dynamics_max_updates, 1)
-        if not isinstance(dynamics_ignore_positions, bool):
-            raise ValueError(f"dynamics_ignore_positions must be True or False, got {dynamics_ignore_positions!r}")
+        dynamics_ignore_positions = check_bool("dynamics_ignore_positions", dynamics_ignore_positions)
         policy_epochs = check_int("policy_epochs", policy_epochs, 1)
         policy_batch_size = check_int("policy_batch_size", policy_batch_size, 1)
         policy_holdout_ratio = check_float("policy_holdout_ratio", policy_holdout_ratio, 0.0, 1.0, max_inclusive=False)
@@ -706,11 +704,11 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             self.n_elites,
             self.cem_iterations,
             self.cem_alpha,
-            early_stop_tol=getattr(self, "cem_early_stop_tol", 0.0),  # zips saved before the option plan without it
+            early_stop_tol=self.cem_early_stop_tol,
             mirrored=self.cem_mirrored,
         )
         self.planner = self._make_planner(self.model_rollout, cem)
-        cuda_graph = getattr(self, "cuda_graph", None)  # zips saved before the option: auto
+        cuda_graph = self.cuda_graph
         self.planner.cuda_graph = self.device.type == "cuda" if cuda_graph is None else bool(cuda_graph)
         if self.distillation_data == "hallucination":
             self.planner.imagine_elites = min(self.hallucination_elites, self.n_elites)
@@ -1101,8 +1099,9 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             policy_info = self.distiller.distill(self.policy.actor, self.policy.optimizer, self._distillation_data(data))
             for key, value in policy_info.items():
                 self.logger.record(f"train/{key}", value)
-            self.distillation_seconds = getattr(self, "distillation_seconds", 0.0) + time.perf_counter() - start
-            self.logger.record("time/distillation_s", time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            self.distillation_seconds += seconds
+            self.logger.record("time/distillation_s", seconds)
         self._buffer_adds_at_last_train = self.replay_buffer.n_added
         self._n_updates += 1
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")

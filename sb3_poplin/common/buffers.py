@@ -147,18 +147,22 @@ class PlanningReplayBuffer(ReplayBuffer):
     def recent_noises(self, n_steps: int) -> np.ndarray:
         """The noise of the last ``n_steps`` steps (at most the buffer's content), flattened over envs
         ``[n * n_envs, noise_dim]``, in the order they were added."""
-        n_steps = min(n_steps, self.size())
-        rows = (self.pos - n_steps + np.arange(n_steps)) % self.buffer_size
-        return self.noises[rows].reshape(n_steps * self.n_envs, self.noise_dim).astype(np.float32, copy=False)
+        slots = self._recent_slots(n_steps)
+        return self.noises[slots].reshape(len(slots) * self.n_envs, self.noise_dim).astype(np.float32, copy=False)
 
     def recent_mask(self, n_steps: int) -> np.ndarray:
         """Which rows of :meth:`all_transitions` were added in the last ``n_steps`` steps (all envs of each step).
 
         :return: bool ``[size() * n_envs]``
         """
-        n = self.size()
-        age = (self.pos - 1 - np.arange(n)) % self.buffer_size  # 0 for the newest step; the buffer is circular
-        return np.repeat(age < n_steps, self.n_envs)
+        newest = np.zeros(self.size(), dtype=bool)
+        newest[self._recent_slots(n_steps)] = True
+        return np.repeat(newest, self.n_envs)
+
+    def _recent_slots(self, n_steps: int) -> np.ndarray:
+        """Buffer slots of the last ``n_steps`` steps (at most the buffer's content), oldest first (it is circular)."""
+        n_steps = min(n_steps, self.size())
+        return (self.pos - n_steps + np.arange(n_steps)) % self.buffer_size
 
     def size_transitions(self) -> int:
         """Number of stored transitions over all envs."""

@@ -129,6 +129,13 @@ def check_float(
     return value
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """A flag: exactly True or False (1, "yes" or None would pass a truth test and hide a mistake)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     """One of ``choices`` (case-insensitive); returned lower-cased.
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch as th
 
-from sb3_poplin.common.dynamics import EnsembleLinear, ProbabilisticEnsemble
+from sb3_poplin.common.dynamics import EnsembleLinear, ProbabilisticEnsemble, make_adam
 
 
 def _target(x: th.Tensor) -> th.Tensor:
@@ -117,6 +117,43 @@ def test_default_fitting_cap_binds_only_on_large_buffers(n_transitions: int, exp
     model.train(gradient_steps=1, batch_size=32)
     # 10k transitions: 9,000 train rows = 282 batches per epoch, 5 epochs, the cap does not bind (training as uncapped).
     assert model.last_dynamics_info["updates"] == expected_updates
+
+
+def test_fused_adam_fits_as_the_default_adam() -> None:
+    # The fused optimiser is a faster kernel of the same update rule: the same fit from the same start ends at the same
+    # weights (up to float32 rounding over ~100 steps) and picks the same elites.
+    gen_x = th.Generator().manual_seed(1)
+    x = th.rand(600, 2, generator=gen_x) * 4 - 2
+    y = _target(x)
+    fitted = []
+    for fused in (True, False):
+        th.manual_seed(0)
+        model = ProbabilisticEnsemble(2, 2, n_members=3, n_elites=2, hidden_sizes=(32, 32))
+        optimizer = make_adam(model.parameters(), lr=1e-3) if fused else th.optim.Adam(model.parameters(), lr=1e-3)
+        assert bool(optimizer.defaults["fused"]) is fused
+        info = model.fit(x, y, optimizer, max_epochs=5, batch_size=32, generator=th.Generator().manual_seed(2))
+        fitted.append((model, info))
+    (fused_model, fused_info), (plain_model, plain_info) = fitted
+    assert fused_info["updates"] == plain_info["updates"] > 50
+    assert th.equal(fused_model.elite_idx, plain_model.elite_idx)
+    for (name, fused_param), plain_param in zip(fused_model.named_parameters(), plain_model.parameters()):
+        assert th.allclose(fused_param, plain_param, rtol=1e-4, atol=1e-5), name
+    assert fused_info["loss"] == pytest.approx(plain_info["loss"], rel=1e-4)
+
+
+def test_adam_falls_back_where_no_fused_kernel_exists() -> None:
+    # The meta device has no fused Adam: the default implementation is used instead of failing.
+    params = [th.nn.Parameter(th.zeros(3, device="meta"))]
+    optimizer = make_adam(params, lr=1e-3)
+    assert not optimizer.defaults["fused"]
+    assert optimizer.param_groups[0]["params"] == params
+
+
+def test_algorithms_train_their_ensemble_with_the_fused_adam_on_cpu() -> None:
+    from sb3_poplin import PETS
+
+    model = PETS("MlpPolicy", "Pendulum-v1", dynamics_net_arch=[8], ensemble_size=2, seed=0, device="cpu")
+    assert model.dynamics.optimizer.defaults["fused"] is True
 
 
 def test_ignored_inputs_are_not_read_by_any_forward_path() -> None:

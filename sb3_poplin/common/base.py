@@ -34,7 +34,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import BehaviorCloning, Distillation, DistillationData
-from sb3_poplin.common.dynamics import ACTIVATIONS, ProbabilisticEnsemble, TerminationClassifier
+from sb3_poplin.common.dynamics import ACTIVATIONS, ProbabilisticEnsemble, TerminationClassifier, make_adam
 from sb3_poplin.common.logs import PlanningLogs
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
@@ -678,11 +678,11 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             n_elites=self.n_elite_members,
             ignored_inputs=ignored,
         ).to(self.device)
-        self.dynamics.optimizer = th.optim.Adam(self.dynamics.parameters(), lr=self.dynamics_learning_rate)
+        self.dynamics.optimizer = make_adam(self.dynamics.parameters(), lr=self.dynamics_learning_rate)
         self.termination_model: TerminationClassifier | None = None
         if self.learned_termination:
             self.termination_model = TerminationClassifier(self.obs_dim).to(self.device)
-            self.termination_model.optimizer = th.optim.Adam(self.termination_model.parameters(), lr=1e-3)
+            self.termination_model.optimizer = make_adam(self.termination_model.parameters(), lr=1e-3)
             termination_fn = self.termination_model.termination_fn
 
         action_low = th.as_tensor(self.action_space.low, dtype=th.float32, device=self.device).reshape(-1)  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ Every member is evaluated in one batched call: the weights of layer ``l`` are st
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,24 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 PETS_WEIGHT_DECAYS = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)
+
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
+def make_adam(parameters: Iterable[nn.Parameter], lr: float) -> th.optim.Adam:
+    """Adam with torch's fused kernel on CPU and CUDA, the default implementation on other devices.
+
+    The update rule is the same; the fused kernel updates every tensor in one pass instead of a chain of element-wise
+    ops per tensor. For the 5x4x200 ensemble at batch 32 that makes the optimiser step ~3x faster and a gradient step
+    ~20% cheaper on one CPU core (``python -m benchmarks.fit_budget --optimizers``, docs/performance.md).
+
+    :param parameters: the parameters to optimise
+    :param lr: learning rate
+    """
+    params = list(parameters)
+    # torch checks the devices only at the first step: decide here, from the devices with a fused kernel we know of.
+    fused = all(p.device.type in FUSED_ADAM_DEVICES and p.is_floating_point() for p in params)
+    return th.optim.Adam(params, lr=lr, fused=True if fused else None)
 
 
 class EnsembleLinear(nn.Module):
@@ -347,7 +365,8 @@ class ProbabilisticEnsemble(nn.Module):
         best = holdout_scores()
         best_state = {k: v.clone() for k, v in self.state_dict().items()}
         epochs_since_improvement = 0
-        losses: list[float] = []
+        # Summed on the device: a .item() per gradient step would wait for the GPU after every step.
+        loss_sum = th.zeros((), device=device)
         updates = 0
         epoch = 0
         self.train()
@@ -360,7 +379,7 @@ class ProbabilisticEnsemble(nn.Module):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                losses.append(loss.item())
+                loss_sum += loss.detach()
                 updates += 1
                 if max_updates is not None and updates >= max_updates:
                     break
@@ -388,7 +407,7 @@ class ProbabilisticEnsemble(nn.Module):
         self._elite_cache = None
         self.eval()
         return {
-            "loss": float(np.mean(losses)) if losses else float("nan"),
+            "loss": loss_sum.item() / updates if updates else float("nan"),
             "holdout_mse": float(best[self.elite_idx].mean().item()),
             "epochs": float(epoch),
             "updates": float(updates),

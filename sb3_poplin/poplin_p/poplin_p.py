@@ -16,6 +16,7 @@ from sb3_poplin.common.distillation import (
     Distillation,
     ParameterAverage,
 )
+from sb3_poplin.common.dynamics import make_adam
 from sb3_poplin.common.planners import Planner, PolicyParameterPlanner
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.rollout import ModelRollout
@@ -209,7 +210,7 @@ class POPLIN_P(PlanningAlgorithm):
             return ParameterAverage()
         if self.distillation == "gan":
             self.discriminator = Discriminator(self.obs_dim, self.act_dim, self.discriminator_net_arch).to(self.device)
-            self.discriminator.optimizer = th.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_learning_rate)
+            self.discriminator.optimizer = make_adam(self.discriminator.parameters(), lr=self.discriminator_learning_rate)
             return AdversarialDistillation(
                 self.discriminator,
                 self.discriminator.optimizer,

@@ -209,6 +209,27 @@ def test_budget_study_commands_and_report(tmp_path: Path, monkeypatch: pytest.Mo
     assert "| 22,500 | 0.30 |" in rows["poplin_p-cpu-pessimism"]  # particles count: 5 per candidate
 
 
+def test_budget_on_another_env_runs_there_and_stays_out_of_the_halfcheetah_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from benchmarks import locomotion_budgets
+
+    monkeypatch.chdir(tmp_path)
+    budgets = ["poplin_p-cpu-exact-reward", "poplin_p-cpu-hopper-train1000"]
+    locomotion_budgets.main(["--budgets", *budgets, "--seeds", "0", "--print-commands"])
+    commands = [line for line in capsys.readouterr().out.splitlines() if "benchmarks.locomotion run" in line]
+    hopper = [c for c in commands if "poplin_p-cpu-hopper-train1000" in c]
+    assert len(hopper) == 1 and "--env Hopper-v5" in hopper[0]
+    conf = yaml.safe_load((tmp_path / "logs/budgets/conf/poplin_p-cpu-hopper-train1000.yml").read_text())
+    assert set(conf) == {"Hopper-v5"} and conf["Hopper-v5"]["train_freq"] == [1000, "step"]
+    assert conf["Hopper-v5"]["population_size"] == 100 and conf["Hopper-v5"]["horizon"] == 15
+    # The page is HalfCheetah-v5's: the Hopper budget is shown in docs/locomotion.md, beside the study's algorithms.
+    locomotion_budgets.main(["--budgets", *budgets, "--seeds", "0", "--report-only", "--output", "budgets.md"])
+    page = (tmp_path / "budgets.md").read_text()
+    assert "| poplin_p-cpu-exact-reward |" in page and "| poplin_p-cpu-hopper-train1000 |" not in page
+    assert "poplin_p-cpu-hopper-train1000" in locomotion.VARIANTS
+
+
 def test_model_free_config_keeps_the_entries_of_other_envs(tmp_path: Path) -> None:
     # Two study commands for different envs share the file: the second must not drop the first env's entry, which its
     # runs read again when they resume.

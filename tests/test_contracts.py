@@ -86,6 +86,7 @@ def test_zip_saved_by_sb3_poplin_0_1_still_loads() -> None:
     # Options added since train and plan as the zip did, not with today's defaults.
     assert model.dynamics_min_updates == 0 and model.pessimism == 0.0 and model.cem_mirrored is False
     assert model.dynamics_ignore_positions is False
+    assert model.dynamics_optimizer_kwargs == {"fused": False} and not model.dynamics.optimizer.param_groups[0]["fused"]
 
 
 # ---------------------------------------------------------------------------------------------------- 2. predict

@@ -149,11 +149,29 @@ def test_adam_falls_back_where_no_fused_kernel_exists() -> None:
     assert optimizer.param_groups[0]["params"] == params
 
 
-def test_algorithms_train_their_ensemble_with_the_fused_adam_on_cpu() -> None:
+def test_algorithms_train_their_ensemble_with_the_fused_adam_on_cpu(tmp_path) -> None:
     from sb3_poplin import PETS
 
     model = PETS("MlpPolicy", "Pendulum-v1", dynamics_net_arch=[8], ensemble_size=2, seed=0, device="cpu")
     assert model.dynamics.optimizer.defaults["fused"] is True
+    # The user's Adam arguments reach the optimiser; fused=False gives torch's default implementation, also after
+    # a save and load.
+    plain = PETS(
+        "MlpPolicy",
+        "Pendulum-v1",
+        dynamics_net_arch=[8],
+        ensemble_size=2,
+        seed=0,
+        learning_starts=20,
+        dynamics_optimizer_kwargs={"fused": False, "eps": 1e-4},
+    )
+    plain.learn(40)
+    group = plain.dynamics.optimizer.param_groups[0]
+    assert not group["fused"] and group["eps"] == 1e-4 and group["lr"] == plain.dynamics_learning_rate
+    plain.save(tmp_path / "plain.zip")
+    loaded = PETS.load(tmp_path / "plain.zip")
+    assert loaded.dynamics_optimizer_kwargs == {"fused": False, "eps": 1e-4}
+    assert not loaded.dynamics.optimizer.param_groups[0]["fused"] and loaded.dynamics.optimizer.param_groups[0]["eps"] == 1e-4
 
 
 def test_ignored_inputs_are_not_read_by_any_forward_path() -> None:

@@ -34,7 +34,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import BehaviorCloning, Distillation, DistillationData
-from sb3_poplin.common.dynamics import ACTIVATIONS, ProbabilisticEnsemble, TerminationClassifier, make_adam
+from sb3_poplin.common.dynamics import ACTIVATIONS, ProbabilisticEnsemble, TerminationClassifier, check_adam_kwargs, make_adam
 from sb3_poplin.common.logs import PlanningLogs
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
@@ -239,6 +239,7 @@ class PolicyControlEvaluation(BaseCallback):
 OPTION_VALUES_OF_OLDER_ZIPS: dict[str, Any] = {
     "dynamics_min_updates": 0,
     "dynamics_ignore_positions": False,
+    "dynamics_optimizer_kwargs": {"fused": False},
 }
 
 #: The ``:param:`` lines of the arguments every planning algorithm takes (in the order of their signatures); each
@@ -271,6 +272,10 @@ PLANNING_PARAMETERS_DOC = """
     :param dynamics_activation: hidden activation of the members (``silu``/``swish``, ``relu``, ``tanh``, ``elu``)
     :param dynamics_weight_decay: L2 per layer (one float for all, a list with one per layer, or None for PETS' schedule)
     :param dynamics_learning_rate: Adam learning rate of the ensemble
+    :param dynamics_optimizer_kwargs: further keyword arguments of the ensemble's ``torch.optim.Adam`` (``betas``,
+        ``eps``, ``weight_decay``, ...). By default Adam runs torch's fused kernel on CPU and CUDA (same update rule,
+        ~20% cheaper fits); ``{"fused": False}`` gives torch's default implementation (which zips saved before this
+        option keep)
     :param dynamics_epochs: max epochs per training of the ensemble
     :param dynamics_min_updates: each training runs at least this many gradient steps (more epochs while the data is
         small; the hold-out early stopping still applies). The first trainings otherwise see a few hundred steps: on
@@ -390,6 +395,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         dynamics_activation: str = "silu",
         dynamics_weight_decay: float | list[float] | None = None,
         dynamics_learning_rate: float = 1e-3,
+        dynamics_optimizer_kwargs: dict[str, Any] | None = None,
         dynamics_epochs: int = 5,
         dynamics_min_updates: int = 1000,
         dynamics_batch_size: int = 32,
@@ -460,6 +466,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         dynamics_activation = check_choice("dynamics_activation", dynamics_activation, sorted(ACTIVATIONS))
         dynamics_weight_decay = _check_weight_decay(dynamics_weight_decay, n_layers=len(dynamics_net_arch) + 1)
         dynamics_learning_rate = check_float("dynamics_learning_rate", dynamics_learning_rate, 0.0, min_inclusive=False)
+        dynamics_optimizer_kwargs = check_adam_kwargs("dynamics_optimizer_kwargs", dynamics_optimizer_kwargs)
         dynamics_epochs = check_int("dynamics_epochs", dynamics_epochs, 1)
         dynamics_min_updates = check_int("dynamics_min_updates", dynamics_min_updates, 0)
         dynamics_batch_size = check_int("dynamics_batch_size", dynamics_batch_size, 1)
@@ -541,6 +548,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.dynamics_activation = dynamics_activation
         self.dynamics_weight_decay = dynamics_weight_decay
         self.dynamics_learning_rate = dynamics_learning_rate
+        self.dynamics_optimizer_kwargs = dynamics_optimizer_kwargs
         self.dynamics_epochs = dynamics_epochs
         self.dynamics_min_updates = dynamics_min_updates
         self.dynamics_batch_size = dynamics_batch_size
@@ -678,7 +686,9 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             n_elites=self.n_elite_members,
             ignored_inputs=ignored,
         ).to(self.device)
-        self.dynamics.optimizer = make_adam(self.dynamics.parameters(), lr=self.dynamics_learning_rate)
+        self.dynamics.optimizer = make_adam(
+            self.dynamics.parameters(), lr=self.dynamics_learning_rate, **self.dynamics_optimizer_kwargs
+        )
         self.termination_model: TerminationClassifier | None = None
         if self.learned_termination:
             self.termination_model = TerminationClassifier(self.obs_dim).to(self.device)

@@ -6,6 +6,7 @@ Every member is evaluated in one batched call: the weights of layer ``l`` are st
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,27 @@ PETS_WEIGHT_DECAYS = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
-def make_adam(parameters: Iterable[nn.Parameter], lr: float) -> th.optim.Adam:
+def check_adam_kwargs(name: str, kwargs: Any) -> dict[str, Any]:
+    """Keyword arguments for :func:`make_adam`: a dict of ``torch.optim.Adam``'s own arguments other than ``params`` and
+    ``lr`` (the algorithms take the learning rate as its own argument).
+
+    :param name: the argument's name, for the error message
+    :param kwargs: the user's value (None for none)
+    """
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"{name} must be a dict of torch.optim.Adam keyword arguments or None, got {type(kwargs).__name__}")
+    allowed = set(inspect.signature(th.optim.Adam).parameters) - {"params", "lr"}
+    unknown = sorted(str(key) for key in kwargs if key not in allowed)
+    if "lr" in kwargs:
+        raise ValueError(f"{name} cannot set 'lr': pass the learning rate as dynamics_learning_rate")
+    if unknown:
+        raise ValueError(f"{name} has unknown Adam arguments {unknown}; valid: {sorted(allowed)}")
+    return dict(kwargs)
+
+
+def make_adam(parameters: Iterable[nn.Parameter], lr: float, **kwargs: Any) -> th.optim.Adam:
     """Adam with torch's fused kernel on CPU and CUDA, the default implementation on other devices.
 
     The update rule is the same; the fused kernel updates every tensor in one pass instead of a chain of element-wise
@@ -41,11 +62,14 @@ def make_adam(parameters: Iterable[nn.Parameter], lr: float) -> th.optim.Adam:
 
     :param parameters: the parameters to optimise
     :param lr: learning rate
+    :param kwargs: further ``torch.optim.Adam`` arguments; an explicit ``fused`` (or ``foreach``) is kept as given
     """
     params = list(parameters)
-    # torch checks the devices only at the first step: decide here, from the devices with a fused kernel we know of.
-    fused = all(p.device.type in FUSED_ADAM_DEVICES and p.is_floating_point() for p in params)
-    return th.optim.Adam(params, lr=lr, fused=True if fused else None)
+    if "fused" not in kwargs and not kwargs.get("foreach") and not kwargs.get("differentiable"):
+        # torch checks the devices only at the first step: decide here, from the devices with a fused kernel we know.
+        if all(p.device.type in FUSED_ADAM_DEVICES and p.is_floating_point() for p in params):
+            kwargs = {**kwargs, "fused": True}
+    return th.optim.Adam(params, lr=lr, **kwargs)
 
 
 class EnsembleLinear(nn.Module):

@@ -202,3 +202,22 @@ def test_ignored_inputs_are_not_read_by_any_forward_path() -> None:
     assert not th.allclose(plain.forward_elites_mean(moved), model.forward_elites_mean(moved))
     with pytest.raises(ValueError, match="ignored_inputs"):
         ProbabilisticEnsemble(3, 2, ignored_inputs=[3])
+
+
+def test_reported_holdout_errors_are_those_of_the_restored_weights() -> None:
+    # The fit restores each member's best epoch and reports (and picks the elites by) the errors it kept for it: they
+    # must be what a fresh scoring of the restored model gives.
+    gen = th.Generator().manual_seed(3)
+    x = th.rand(800, 2, generator=gen) * 4 - 2
+    y = _target(x) + 0.05 * th.randn(800, 2, generator=gen)
+    th.manual_seed(0)
+    model = ProbabilisticEnsemble(2, 2, n_members=4, n_elites=2, hidden_sizes=(16,))
+    fit_gen = th.Generator().manual_seed(4)
+    info = model.fit(x, y, make_adam(model.parameters(), lr=3e-3), max_epochs=8, batch_size=32, generator=fit_gen)
+    # The same split as the fit's: its generator's first draw is the permutation of the data.
+    perm = th.randperm(800, generator=th.Generator().manual_seed(4))
+    hold = perm[:80]
+    rescored = model.member_mse(x[hold], y[hold])
+    reported = th.tensor([info[f"holdout_mse_member_{i}"] for i in range(4)])
+    assert th.allclose(rescored, reported, rtol=1e-6, atol=0)
+    assert th.equal(model.elite_idx, th.sort(th.argsort(rescored)[:2]).values)

@@ -426,7 +426,8 @@ class ProbabilisticEnsemble(nn.Module):
             if key not in member_keys:
                 best_state[key] = value
         self.load_state_dict(best_state)
-        best = holdout_scores()
+        # ``best`` already holds each member's hold-out error at the restored weights (the mean prediction does not
+        # depend on the shared entries that took their final values): no second scoring pass.
         self.elite_idx.copy_(th.sort(th.argsort(best)[: self.n_elites]).values)
         self._elite_cache = None
         self.eval()

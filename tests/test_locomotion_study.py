@@ -123,10 +123,10 @@ def test_a_run_killed_before_its_first_checkpoint_starts_over(conf: Path, tmp_pa
 def test_report_and_commands_from_the_run_records(tmp_path: Path) -> None:
     folder = tmp_path / "study"
     results, output = tmp_path / "runs.jsonl", tmp_path / "locomotion.md"
-    # Two seeds of two algorithms, written as the runs write them.
-    for algo, scale in (("poplin_p", 2.0), ("sac", 1.0)):
+    # Two seeds of three algorithms, written as the runs write them.
+    for algo, scale in (("poplin_p", 2.0), ("pets", 4.0), ("sac", 1.0)):
         for seed in (0, 1):
-            run = locomotion.Run(algo, "HalfCheetah-v5", seed, 10_000 if algo == "poplin_p" else 30_000)
+            run = locomotion.Run(algo, "HalfCheetah-v5", seed, 30_000 if algo == "sac" else 10_000)
             run_folder = run.folder(folder)
             run_folder.mkdir(parents=True)
             records = [
@@ -161,7 +161,7 @@ def test_report_and_commands_from_the_run_records(tmp_path: Path) -> None:
     )
     variants = tmp_path / "budgets.jsonl"
     variants.write_text(json.dumps(variant) + "\n")
-    common = ["--envs", "HalfCheetah-v5", "--algos", "poplin_p", "sac", "--seeds", "0", "1", "--folder", str(folder)]
+    common = ["--envs", "HalfCheetah-v5", "--algos", "poplin_p", "pets", "sac", "--seeds", "0", "1", "--folder", str(folder)]
     outputs = ["--results", str(results), "--output", str(output), "--variant-results", str(variants)]
     report = run_study_command([*common, "--report-only", *outputs], tmp_path)
     assert report.returncode == 0, report.stdout + report.stderr
@@ -171,8 +171,10 @@ def test_report_and_commands_from_the_run_records(tmp_path: Path) -> None:
     assert "POPLIN-P at 10k steps (2000, 2 seeds) against SAC at 30k (3000): the 3x claim does not hold here." in page
     assert "| POPLIN-P, pessimism 1 (TSinf) | - | 3500 ± 0 (1 of 2 seeds) | - | 1 min | 250 | 10% / 5% |" in page
     assert "pessimism 1 (TSinf) at 10k steps (3500, 1 of 2 seeds) against SAC at 30k (3000): the 3x claim holds" in page
+    # The other model-based algorithms are held to the same bar, in words of their own.
+    assert "- PETS at 10k steps (4000, 2 seeds) against SAC at 30k (3000): as high or higher with 0.33 of the steps" in page
     assert (tmp_path / "locomotion_HalfCheetah-v5.png").stat().st_size > 10_000
-    assert len(results.read_text().splitlines()) == 4
+    assert len(results.read_text().splitlines()) == 6
     # A study command for one algorithm (nothing left to run: its runs are finished) keeps the page of the whole study.
     partial = ["--envs", "HalfCheetah-v5", "--algos", "sac", "--seeds", "0", "1", "--folder", str(folder), *outputs]
     assert run_study_command(partial, tmp_path).returncode == 0

@@ -59,6 +59,7 @@ VARIANTS = {
     "poplin_p-cpu-exact-reward": "POPLIN-P, exact reward (x observed)",
     "poplin_p-cpu-window2k": "POPLIN-P, distilled on the last 2k steps",
     "poplin_p-cpu-hopper-train1000": "POPLIN-P, model trained every 1k steps",
+    "poplin_p-cpu-hopper-train1000-sigma0.1": "POPLIN-P, model trained every 1k steps, sigma 0.1",
 }
 CHECKPOINT_PREFIX = "ckpt_"
 

@@ -148,19 +148,32 @@ def compare_optimizers(args: argparse.Namespace, started: float, load_start: str
             f"| {n:,} | {default[1]:,.0f} | {default[0]:.1f} | {fused[0]:.1f} | **{default[0] / fused[0]:.2f}x** "
             f"| {1e3 * default[0] / default[1]:.2f} / {1e3 * fused[0] / fused[1]:.2f} | {default[2]:.4f} / {fused[2]:.4f} |"
         )
-    table = "\n".join(lines)
+    intro = (
+        f"Real {args.env} transitions (the mixture of behaviours above), the paper's ensemble (5 members of 4x200), "
+        f"batch 32, at most 5 epochs, cap {args.cap} gradient steps per fit; each fit starts from the same weights "
+        f"and the same generator, the two optimisers back to back in alternating order, median of {args.rounds} "
+        "rounds. Test MSE: the elite-averaged mean prediction on 2 episodes never trained on."
+    )
+    publish(args, "fit-optimizers", "Fitting with the fused Adam", intro, "\n".join(lines), load_start, started)
+
+
+def publish(
+    args: argparse.Namespace, section: str, title: str, intro: str, table: str, load_start: str, started: float
+) -> None:
+    """Print ``table`` and, unless ``--output ''``, write it with its title, conditions and intro as ``section``.
+
+    :param args: the command line (``--output`` and ``--threads`` are read)
+    :param section: the section's marker name in the markdown file
+    :param title: the section's heading, without "(measured)"
+    :param intro: what was measured, how
+    :param table: the markdown table
+    :param load_start: the load average at the start, as :func:`main` formats it
+    :param started: ``time.perf_counter()`` at the start
+    """
     print(table)
     if args.output:
-        body = (
-            "### Fitting with the fused Adam (measured)\n\n"
-            + conditions(args.threads, load_start, started)
-            + "\n\n"
-            + f"Real {args.env} transitions (the mixture of behaviours above), the paper's ensemble (5 members of 4x200), "
-            f"batch 32, at most 5 epochs, cap {args.cap} gradient steps per fit; each fit starts from the same weights "
-            f"and the same generator, the two optimisers back to back in alternating order, median of {args.rounds} "
-            "rounds. Test MSE: the elite-averaged mean prediction on 2 episodes never trained on.\n\n" + table
-        )
-        write_section(Path(args.output), "fit-optimizers", body)
+        body = f"### {title} (measured)\n\n{conditions(args.threads, load_start, started)}\n\n{intro}\n\n{table}"
+        write_section(Path(args.output), section, body)
         print(f"wrote {args.output}")
 
 
@@ -227,19 +240,11 @@ def main() -> None:
         + " | ".join(f"**{totals[name]:.0f} s**, final test MSE {rows[-1][1][name][2]:.4f}" for name in settings)
         + " |"
     )
-    table = "\n".join(lines)
-    print(table)
-    if args.output:
-        body = (
-            "### Fitting budget on the same data (measured)\n\n"
-            + conditions(args.threads, load_start, started)
-            + "\n\n"
-            + (__doc__ or "").strip().split("\n\n")[1].replace("\n", " ")
-            + f" Test set: 2 further episodes ({test_in.shape[0]:,} transitions), never trained on.\n\n"
-            + table
-        )
-        write_section(Path(args.output), "fit-budget", body)
-        print(f"wrote {args.output}")
+    intro = (
+        (__doc__ or "").strip().split("\n\n")[1].replace("\n", " ")
+        + f" Test set: 2 further episodes ({test_in.shape[0]:,} transitions), never trained on."
+    )
+    publish(args, "fit-budget", "Fitting budget on the same data", intro, "\n".join(lines), load_start, started)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ process, by its *roof*: the same ensemble forward passes (same count and shapes)
 
 Configurations: the POPLIN paper's (population 500, 50 elites, horizon 30, 5 iterations, 5 members of 4x200 SiLU,
 expectation propagation) and mbrl-lib's default PETS style (population 350, 35 elites, horizon 15, 5 iterations,
-20 particles with TSinf propagation, same ensemble). Ours: PETS, and POPLIN-P sep (policy [32] tanh).
+20 particles with TSinf propagation, same ensemble). Ours: PETS, and POPLIN-P sep (policy [32] tanh) drawing its CEM
+samples afresh, mirrored (``cem_mirrored``) and from a noise table (``cem_noise_table``).
 Run from the repository root (one torch thread per side by default)::
 
     python -m benchmarks.vs_mbrl_lib                  # builds .venv-mbrl if needed, ~15 min, writes docs/performance.md
@@ -64,7 +65,15 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "quick": dict(population=100, n_elites=10, horizon=10, iterations=3, propagation="expectation", particles=1),
 }
 THEIRS = "mbrl-lib PETS"
-OURS = ("sb3-poplin PETS", "sb3-poplin POPLIN-P sep", "sb3-poplin POPLIN-P sep mirrored")
+OURS = (
+    "sb3-poplin PETS",
+    "sb3-poplin POPLIN-P sep",
+    "sb3-poplin POPLIN-P sep mirrored",
+    "sb3-poplin POPLIN-P sep noise table",
+)
+#: the noise table of the "noise table" planner (``cem_noise_table``): 64 MB of float32, ~700 candidates' noise at the
+#: paper configuration
+NOISE_TABLE_SIZE = 1 << 24
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -105,7 +114,10 @@ def build_ours(cfg: dict[str, Any]) -> dict[str, Any]:
             num_particles=cfg["particles"],
         )
         mirrored = name.endswith("mirrored")
-        cem = CEMOptimizer(cfg["population"], cfg["n_elites"], cfg["iterations"], alpha=0.1, mirrored=mirrored)
+        table = NOISE_TABLE_SIZE if name.endswith("noise table") else 0
+        cem = CEMOptimizer(
+            cfg["population"], cfg["n_elites"], cfg["iterations"], alpha=0.1, mirrored=mirrored, noise_table_size=table
+        )
         if name.endswith("PETS"):
             planner: Any = ActionSequencePlanner(rollout, cem, act_dim, 0.5)
             policy = None

@@ -390,3 +390,68 @@ def test_mirrored_cem_plans_as_well_on_the_point_mass() -> None:
             realised[mirrored] += [true_return(obs0[i].numpy(), out.mean[i].numpy()) for i in range(2)]
     # Same budget, half the draws: the executed plans are as good (within 2% of the true return of the unmirrored ones).
     assert np.mean(realised[True]) >= np.mean(realised[False]) - 0.02 * abs(np.mean(realised[False]))
+
+
+def _windows_of(table: th.Tensor, rows: th.Tensor) -> list[int]:
+    """The offset in ``table`` of every row of ``rows`` ``[n, dim]`` (-1 where a row is no window of the table)."""
+    windows = table.unfold(0, rows.shape[1], 1)  # [size - dim + 1, dim]
+    offsets = []
+    for row in rows:
+        hits = (windows == row).all(dim=1).nonzero()
+        offsets.append(int(hits[0, 0]) if len(hits) else -1)
+    return offsets
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_noise_table_candidates_are_windows_of_one_seeded_table(mirrored: bool) -> None:
+    population, dim, seen = 9, 4, []
+
+    def evaluate(samples: th.Tensor) -> th.Tensor:
+        seen.append(samples.clone())
+        return _quadratic(samples)
+
+    mean, var = th.zeros(2, dim), th.ones(2, dim)  # the first iteration's samples are the table's numbers themselves
+    cem = CEMOptimizer(population, 3, 2, alpha=0.1, mirrored=mirrored, noise_table_size=64, noise_table_seed=11)
+    cem.optimize(evaluate, mean, var, generator=th.Generator().manual_seed(0))
+    table = cem._noise_table
+    assert table is not None and table.shape == (64,) and table.abs().max() <= 2.0
+    # The table depends on its seed alone, not on the planning generator.
+    again = CEMOptimizer(population, 3, 2, noise_table_size=64, noise_table_seed=11)
+    assert th.equal(again.noise_table_windows(dim, th.device("cpu"), th.float32)[0], table[:dim])
+    other = CEMOptimizer(population, 3, 2, noise_table_size=64, noise_table_seed=12)
+    assert not th.equal(other.noise_table_windows(dim, th.device("cpu"), th.float32)[0], table[:dim])
+    drawn = (population + 1) // 2 if mirrored else population
+    first = seen[0][:, :drawn].reshape(-1, dim)
+    offsets = _windows_of(table, first)
+    assert min(offsets) >= 0, "every drawn candidate is a window of the table"
+    assert len(set(offsets)) > len(offsets) // 2, "offsets are drawn per candidate"
+    if mirrored:
+        assert th.allclose(seen[0][:, drawn:], -seen[0][:, : population - drawn], atol=1e-6)
+    # Same generator seed, same samples; another seed, other offsets.
+    seen_again: list[th.Tensor] = []
+    cem.optimize(lambda s: seen_again.append(s.clone()) or _quadratic(s), mean, var, generator=th.Generator().manual_seed(0))
+    assert th.equal(seen_again[0], seen[0])
+    seen_other: list[th.Tensor] = []
+    cem.optimize(lambda s: seen_other.append(s.clone()) or _quadratic(s), mean, var, generator=th.Generator().manual_seed(1))
+    assert not th.equal(seen_other[0], seen[0])
+
+
+def test_noise_table_must_hold_one_candidate() -> None:
+    cem = CEMOptimizer(5, 2, 1, noise_table_size=10)
+    with pytest.raises(ValueError, match="smaller than one candidate's noise"):
+        cem.optimize(_quadratic, th.zeros(1, 11), th.ones(1, 11))
+    with pytest.raises(ValueError, match="noise_table_size must be >= 0"):
+        CEMOptimizer(5, 2, 1, noise_table_size=-1)
+
+
+def test_noise_table_plans_as_well_on_the_point_mass() -> None:
+    obs0 = th.tensor([[1.5, -0.3], [-1.0, 0.5]])
+    realised: dict[int, list[float]] = {0: [], 4096: []}
+    for seed in range(6):
+        for size in realised:
+            cem = CEMOptimizer(60, 6, 4, alpha=0.1, noise_table_size=size, noise_table_seed=seed)
+            planner = ActionSequencePlanner(make_rollout(20), cem, act_dim=1, init_sigma=0.5)
+            out = planner.plan(obs0, generator=th.Generator().manual_seed(seed))
+            realised[size] += [true_return(obs0[i].numpy(), out.mean[i].numpy()) for i in range(2)]
+    # Same budget, one random integer per candidate instead of 20 normals: the executed plans are as good (within 2%).
+    assert np.mean(realised[4096]) >= np.mean(realised[0]) - 0.02 * abs(np.mean(realised[0]))

@@ -258,6 +258,10 @@ PLANNING_PARAMETERS_DOC = """
         deviations (RMS over the noise); 0 always runs ``cem_iterations``
     :param cem_mirrored: mirrored sampling: half of each CEM population is drawn, the other half is its reflection
         through the mean, so half the random numbers are drawn (see :class:`~sb3_poplin.common.cem.CEMOptimizer`)
+    :param cem_noise_table: 0 (default) draws CEM's standard normals afresh; a positive size keeps a table of that many,
+        drawn once from the model's seed, and reads each candidate's normals from it at a random offset (one random
+        integer per candidate instead of horizon x noise-per-step normals; ``1 << 24``, 64 MB, suits POPLIN-P sep at
+        the paper configuration). See :class:`~sb3_poplin.common.cem.CEMOptimizer`
     :param horizon: planning horizon (imagined steps)
     :param init_sigma: initial std of the planning noise (None: the algorithm's default)
     :param propagation: particle propagation: ``expectation`` (E), ``fixed_model`` (TSinf), ``random_model`` (TS1)
@@ -384,6 +388,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         cem_alpha: float = 0.1,
         cem_early_stop_tol: float = 0.0,
         cem_mirrored: bool = False,
+        cem_noise_table: int = 0,
         horizon: int = 30,
         init_sigma: float | None = None,
         propagation: str = "expectation",
@@ -448,6 +453,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         propagation = canonical_propagation(propagation)
         cem_early_stop_tol = check_float("cem_early_stop_tol", cem_early_stop_tol, 0.0)
         cem_mirrored = check_bool("cem_mirrored", cem_mirrored)
+        cem_noise_table = check_int("cem_noise_table", cem_noise_table, 0)
         if cuda_graph is not None and not isinstance(cuda_graph, bool):
             raise ValueError(f"cuda_graph must be None (on for CUDA models), True or False, got {cuda_graph!r}")
         num_particles = check_int("num_particles", num_particles, 1)
@@ -537,6 +543,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.cem_alpha = cem_alpha
         self.cem_early_stop_tol = cem_early_stop_tol
         self.cem_mirrored = cem_mirrored
+        self.cem_noise_table = cem_noise_table
         self.horizon = horizon
         self.init_sigma = self.default_init_sigma if init_sigma is None else init_sigma
         self.propagation = propagation
@@ -716,8 +723,17 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             self.cem_alpha,
             early_stop_tol=self.cem_early_stop_tol,
             mirrored=self.cem_mirrored,
+            noise_table_size=self.cem_noise_table,
+            # from the (saved) seed alone: a loaded model reads the same table as the one saved
+            noise_table_seed=((self.seed or 0) * 0x9E3779B1 + 0x7AB1E) % (2**63),
         )
         self.planner = self._make_planner(self.model_rollout, cem)
+        if 0 < self.cem_noise_table < self.planner.noise_dim:
+            raise ValueError(
+                f"cem_noise_table={self.cem_noise_table} is smaller than one candidate's noise ({self.planner.noise_dim} "
+                f"numbers: horizon x {self.planner.step_noise_dim}): pass at least {self.planner.noise_dim} "
+                "(1 << 24 suits the paper configuration), or 0 to draw fresh normals"
+            )
         cuda_graph = self.cuda_graph
         self.planner.cuda_graph = self.device.type == "cuda" if cuda_graph is None else bool(cuda_graph)
         if self.distillation_data == "hallucination":

@@ -19,9 +19,9 @@ from sb3_poplin.pets.policies import MlpPolicy
 class RS(PlanningAlgorithm):
     __doc__ = (
         """Random shooting (RS): ``population_size`` action sequences drawn uniformly in the action bounds, scored
-    through the learned ensemble; the best is executed. ``cem_iterations`` (default 1), ``cem_alpha`` and
-    ``init_sigma`` play no role. At equal budget, compare it with PETS at ``population_size x cem_iterations``
-    candidates.
+    through the learned ensemble; the best is executed. ``cem_iterations`` (default 1), ``cem_alpha``,
+    ``cem_early_stop_tol``, ``cem_mirrored``, ``cem_noise_table`` and ``init_sigma`` play no role (one uniform
+    draw). At equal budget, compare it with PETS at ``population_size x cem_iterations`` candidates.
 
     :param policy: ``"MlpPolicy"`` (a placeholder network, as for PETS)
     :param env: the environment (id, env or VecEnv)"""
@@ -47,6 +47,7 @@ class RS(PlanningAlgorithm):
         cem_alpha: float = 0.1,
         cem_early_stop_tol: float = 0.0,
         cem_mirrored: bool = False,
+        cem_noise_table: int = 0,
         horizon: int = 30,
         init_sigma: float | None = None,
         propagation: str = "expectation",
@@ -105,6 +106,7 @@ class RS(PlanningAlgorithm):
             cem_alpha=cem_alpha,
             cem_early_stop_tol=cem_early_stop_tol,
             cem_mirrored=cem_mirrored,
+            cem_noise_table=cem_noise_table,
             horizon=horizon,
             init_sigma=init_sigma,
             propagation=propagation,

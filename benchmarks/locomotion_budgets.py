@@ -174,14 +174,14 @@ def write_report(records: dict[str, list[dict[str, Any]]], args: argparse.Namesp
             else f"| {budget} | {algo} | {evaluations:,.0f} | {evaluations / reference:.2f} | {cell(train, n_seeds)} | "
             f"{cell(evals, n_seeds)} | - |"
         )
-    command = [COMMAND, "--budgets", *args.budgets, "--seeds", *map(str, args.seeds), "--steps", str(args.steps)]
+    command = ["--budgets", *args.budgets, "--seeds", *map(str, args.seeds), "--steps", str(args.steps)]
     lines += [
         "",
         "Plan ms per step is the median over the runs' planned steps, on whatever machine ran them (see the notes of "
         "docs/locomotion.md); compare budgets by their evaluations, not by these times.",
         "",
         "```bash",
-        " ".join(shlex.quote(c) for c in command),
+        " ".join([COMMAND, *(shlex.quote(c) for c in command)]),  # COMMAND is several words: not quoted
         "```",
         "",
     ]

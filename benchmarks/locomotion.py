@@ -58,6 +58,8 @@ VARIANTS = {
     "poplin_p-cpu-pessimism-sigma0.1": "POPLIN-P, pessimism 1, sigma 0.1",
     "poplin_p-cpu-exact-reward": "POPLIN-P, exact reward (x observed)",
     "poplin_p-cpu-window2k": "POPLIN-P, distilled on the last 2k steps",
+    "poplin_p-cpu-noise-table": "POPLIN-P, CEM noise table",
+    "poplin_p-cpu-sigma0.1": "POPLIN-P, sigma 0.1",
     "poplin_p-cpu-hopper-train1000": "POPLIN-P, model trained every 1k steps",
     "poplin_p-cpu-hopper-train1000-sigma0.1": "POPLIN-P, model trained every 1k steps, sigma 0.1",
 }

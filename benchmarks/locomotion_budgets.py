@@ -62,6 +62,12 @@ BUDGETS: dict[str, tuple[str, dict[str, Any]]] = {
     # The CPU entry distilling on the last two episodes' plans only: the policy, the centre of POPLIN-P's search,
     # follows the current plans instead of the average of every plan so far (docs/locomotion_diagnosis.md, section 4).
     "poplin_p-cpu-window2k": ("poplin_p", {**CPU_ENTRY, "distillation_window": 2000}),
+    # The CPU entry reading CEM's normals from a noise table instead of drawing them (~1.15x faster planning at this
+    # size, benchmarks/cem_sampling.py): does learning stay the same on locomotion, as it does on Pendulum-v1?
+    "poplin_p-cpu-noise-table": ("poplin_p", {**CPU_ENTRY, "cem_noise_table": 1 << 24}),
+    # The CPU entry searching further from the distilled policy without pessimism (sigma 0.1 instead of BC's 0.03): the
+    # reach limit of docs/locomotion_diagnosis.md, section 4.
+    "poplin_p-cpu-sigma0.1": ("poplin_p", {**CPU_ENTRY, "init_sigma": 0.1}),
     # Hopper-v5's CPU entry training its model every 1,000 steps instead of after every episode: while it learns its
     # episodes last 20-150 steps, and a fit of at least 1,000 gradient steps after each took ~40% of the study's wall
     # time (docs/performance.md, *Training cost*).

@@ -728,12 +728,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             noise_table_seed=((self.seed or 0) * 0x9E3779B1 + 0x7AB1E) % (2**63),
         )
         self.planner = self._make_planner(self.model_rollout, cem)
-        if 0 < self.cem_noise_table < self.planner.noise_dim:
-            raise ValueError(
-                f"cem_noise_table={self.cem_noise_table} is smaller than one candidate's noise ({self.planner.noise_dim} "
-                f"numbers: horizon x {self.planner.step_noise_dim}): pass at least {self.planner.noise_dim} "
-                "(1 << 24 suits the paper configuration), or 0 to draw fresh normals"
-            )
+        cem.check_noise_table(self.planner.noise_dim, "cem_noise_table")
         cuda_graph = self.cuda_graph
         self.planner.cuda_graph = self.device.type == "cuda" if cuda_graph is None else bool(cuda_graph)
         if self.distillation_data == "hallucination":

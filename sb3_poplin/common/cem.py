@@ -147,6 +147,19 @@ class CEMOptimizer:
         # [noise_table_size] clamped standard normals, built at the first optimisation (on its device and dtype)
         self._noise_table: th.Tensor | None = None
 
+    def check_noise_table(self, dim: int, name: str = "noise_table_size") -> None:
+        """Refuse a noise table too small for one candidate's noise (the algorithms check at construction, not at the
+        first plan).
+
+        :param dim: length of one candidate's noise
+        :param name: the argument that set the size, for the message
+        """
+        if 0 < self.noise_table_size < dim:
+            raise ValueError(
+                f"{name}={self.noise_table_size} is smaller than one candidate's noise ({dim} numbers): pass at least "
+                f"{dim} (1 << 24 suits the paper configuration), or 0 to draw fresh normals"
+            )
+
     def noise_table_windows(self, dim: int, device: th.device, dtype: th.dtype) -> th.Tensor:
         """Every window of ``dim`` consecutive entries of the noise table, as a view ``[noise_table_size - dim + 1, dim]``.
 
@@ -157,11 +170,7 @@ class CEMOptimizer:
         :param device: device of the samples
         :param dtype: dtype of the samples
         """
-        if self.noise_table_size < dim:
-            raise ValueError(
-                f"noise_table_size={self.noise_table_size} is smaller than one candidate's noise ({dim} numbers): use a "
-                f"table of at least {dim} numbers (1 << 24 suits the paper configuration), or 0 to draw fresh normals"
-            )
+        self.check_noise_table(dim)
         table = self._noise_table
         if table is None or table.device != th.device(device) or table.dtype != dtype:
             self._noise_table = None  # free the old table before drawing the new one

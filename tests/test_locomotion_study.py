@@ -204,9 +204,16 @@ def test_budget_study_commands_and_report(tmp_path: Path, monkeypatch: pytest.Mo
     assert conf["propagation"] == "fixed_model" and conf["num_particles"] == 5 and conf["pessimism"] == 1.0
     assert conf["population_size"] == 100 and conf["dynamics_net_arch"] == [200, 200, 200, 200]
 
-    locomotion_budgets.main(["--budgets", *budgets, "--seeds", "0", "--report-only", "--output", "budgets.md"])
-    rows = {line.split(" | ")[0][2:]: line for line in (tmp_path / "budgets.md").read_text().splitlines() if line[:2] == "| "}
-    assert "| 75,000 | 1.00 |" in rows["pets-paper"]
+    # A paper-size run halfway through: its 5k evaluation shows before its 10k one exists.
+    halfway = dict(budget="pets-paper", algo="pets", env="HalfCheetah-v5", seed=0, n_timesteps=10_000, finished=False)
+    halfway.update(timesteps=6_000, plan_ms=1000.0, evals=[[5_000, -1318.0]], episodes=[[1000, -200.0], [2000, 390.0]])
+    (tmp_path / "runs.jsonl").write_text(json.dumps(halfway) + "\n")
+    report = ["--report-only", "--output", "budgets.md", "--results", "runs.jsonl"]
+    locomotion_budgets.main(["--budgets", *budgets, "--seeds", "0", *report])
+    page = (tmp_path / "budgets.md").read_text()
+    rows = {line.split(" | ")[0][2:]: line for line in page.splitlines() if line[:2] == "| "}
+    assert "| training return | evaluation at 5k | evaluation at 10k | plan ms / step |" in rows["budget"]
+    assert rows["pets-paper"].endswith("| 75,000 | 1.00 | - | -1318 ± 0 | - | 1000 |")
     assert "| 4,500 | 0.06 |" in rows["poplin_p-cpu"]
     assert "| 22,500 | 0.30 |" in rows["poplin_p-cpu-pessimism"]  # particles count: 5 per candidate
     # The page's command line runs as pasted (the module is not quoted as one word).

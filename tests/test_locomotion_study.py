@@ -217,9 +217,10 @@ def test_budget_study_commands_and_report(tmp_path: Path, monkeypatch: pytest.Mo
     assert "| 4,500 | 0.06 |" in rows["poplin_p-cpu"]
     assert "| 22,500 | 0.30 |" in rows["poplin_p-cpu-pessimism"]  # particles count: 5 per candidate
     # The page's command line runs as pasted (the module is not quoted as one word).
-    assert f"python -m benchmarks.locomotion_budgets --budgets {' '.join(budgets)} --seeds 0 --steps 10000" in (
-        tmp_path / "budgets.md"
-    ).read_text().splitlines()
+    assert (
+        f"python -m benchmarks.locomotion_budgets --budgets {' '.join(budgets)} --seeds 0 --steps 10000"
+        in (tmp_path / "budgets.md").read_text().splitlines()
+    )
 
 
 def test_budget_on_another_env_runs_there_and_stays_out_of_the_halfcheetah_table(

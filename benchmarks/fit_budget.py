@@ -240,9 +240,8 @@ def main() -> None:
         + " | ".join(f"**{totals[name]:.0f} s**, final test MSE {rows[-1][1][name][2]:.4f}" for name in settings)
         + " |"
     )
-    intro = (__doc__ or "").strip().split("\n\n")[1].replace(
-        "\n", " "
-    ) + f" Test set: 2 further episodes ({test_in.shape[0]:,} transitions), never trained on."
+    description = (__doc__ or "").strip().split("\n\n")[1].replace("\n", " ")
+    intro = f"{description} Test set: 2 further episodes ({test_in.shape[0]:,} transitions), never trained on."
     publish(args, "fit-budget", "Fitting budget on the same data", intro, "\n".join(lines), load_start, started)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from benchmarks.locomotion import Run, merge_results, read_run, run_command, schedule
+from benchmarks.locomotion import Run, eval_at, fmt, merge_results, read_run, run_command, schedule
 
 COMMAND = "python -m benchmarks.locomotion_budgets"
 ENV = "HalfCheetah-v5"
@@ -137,17 +137,6 @@ def last_training_episodes(record: dict[str, Any], step: int, n: int = 3) -> flo
     return float(np.mean(episodes[-n:]))
 
 
-def eval_at(record: dict[str, Any], step: int) -> float | None:
-    return next((float(mean) for timesteps, mean in record["evals"] if timesteps == step), None)
-
-
-def cell(values: list[float], n_seeds: int) -> str:
-    if not values:
-        return "-"
-    text = f"{np.mean(values):.0f} ± {np.std(values):.0f}"
-    return text if len(values) == n_seeds else f"{text} ({len(values)}/{n_seeds} seeds)"
-
-
 def write_report(records: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
     n_seeds = len(args.seeds)
     step = args.steps
@@ -186,8 +175,8 @@ def write_report(records: dict[str, list[dict[str, Any]]], args: argparse.Namesp
         plan = [r["plan_ms"] for r in runs if r.get("plan_ms") is not None]
         plan_cell = f"{np.median(plan):.0f}" if plan else "-"
         lines.append(
-            f"| {budget} | {algo} | {evaluations:,.0f} | {evaluations / reference:.2f} | {cell(train, n_seeds)} | "
-            f"{cell(halfway_evals, n_seeds)} | {cell(evals, n_seeds)} | {plan_cell} |"
+            f"| {budget} | {algo} | {evaluations:,.0f} | {evaluations / reference:.2f} | {fmt(train, n_seeds)} | "
+            f"{fmt(halfway_evals, n_seeds)} | {fmt(evals, n_seeds)} | {plan_cell} |"
         )
     command = ["--budgets", *args.budgets, "--seeds", *map(str, args.seeds), "--steps", str(args.steps)]
     lines += [

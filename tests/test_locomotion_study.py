@@ -218,8 +218,7 @@ def test_budget_study_commands_and_report(tmp_path: Path, monkeypatch: pytest.Mo
     assert "| 22,500 | 0.30 |" in rows["poplin_p-cpu-pessimism"]  # particles count: 5 per candidate
     # The page's command line runs as pasted (the module is not quoted as one word).
     assert (
-        f"python -m benchmarks.locomotion_budgets --budgets {' '.join(budgets)} --seeds 0 --steps 10000"
-        in (tmp_path / "budgets.md").read_text().splitlines()
+        f"python -m benchmarks.locomotion_budgets --budgets {' '.join(budgets)} --seeds 0 --steps 10000" in page.splitlines()
     )
 
 

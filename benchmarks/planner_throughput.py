@@ -442,21 +442,27 @@ def bench_training(sizes: list[int], update_reps: int, measure_limit_s: float) -
 
 
 def buffer_memory(steps: int) -> dict[str, float]:
-    """Bytes of a filled PlanningReplayBuffer of ``steps`` HalfCheetah transitions, per algorithm (noise size)."""
+    """MiB of a PlanningReplayBuffer filled with ``steps`` HalfCheetah transitions, per algorithm (the noise it keeps).
+
+    Counted from the arrays' shapes once filled: numpy commits SB3's arrays as they are written and the noise rows are
+    allocated as steps arrive, so a new buffer's ``nbytes`` would understate the noise.
+    """
     obs_space = spaces.Box(-np.inf, np.inf, (17,), np.float32)
     act_space = spaces.Box(-1.0, 1.0, (6,), np.float32)
     p_params = PolicyNetwork(17, 6, POLICY_ARCH["P"]).n_params
     sizes = {}
     for label, noise_dim, noise_dtype in (
-        ("PETS / POPLIN-A (noise = one action)", 6, "float32"),
-        (f"POPLIN-P uni/sep (noise = all {p_params} policy parameters)", p_params, "float32"),
-        (f"POPLIN-P uni/sep, noise_dtype='float16' ({p_params} parameters)", p_params, "float16"),
+        ("PETS, POPLIN-A, POPLIN-P with BC or GAN distillation (no noise kept, the default)", 0, "float32"),
+        (f"POPLIN-P with AVG distillation (noise = all {p_params} policy parameters)", p_params, "float32"),
+        (f"POPLIN-P with AVG, noise_dtype='float16' ({p_params} parameters)", p_params, "float16"),
     ):
         buffer = PlanningReplayBuffer(steps, obs_space, act_space, device="cpu", noise_dim=noise_dim, noise_dtype=noise_dtype)
         arrays = [buffer.observations, buffer.next_observations, buffer.actions, buffer.rewards, buffer.dones, buffer.timeouts]
-        base = sum(a.nbytes for a in arrays)
-        sizes[label] = (base + buffer.noises.nbytes) / 2**20
-        sizes[f"{label}: noise alone"] = buffer.noises.nbytes / 2**20
+        base = sum(a.nbytes for a in arrays) + buffer.planned.nbytes
+        noise = steps * buffer.n_envs * noise_dim * buffer.noises.itemsize
+        sizes[label] = (base + noise) / 2**20
+        if noise_dim:
+            sizes[f"{label}: noise alone"] = noise / 2**20
         del buffer
     return sizes
 

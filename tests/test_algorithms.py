@@ -16,7 +16,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from sb3_poplin import POPLIN_A, POPLIN_P
+from sb3_poplin import PETS, POPLIN_A, POPLIN_P
+from sb3_poplin.common.buffers import PlanningReplayBuffer
 
 ALGOS = [POPLIN_A, POPLIN_P]
 VARIANTS = [(POPLIN_A, "init"), (POPLIN_A, "replan"), (POPLIN_P, "uni"), (POPLIN_P, "sep")]
@@ -84,16 +85,55 @@ def test_load_without_env_and_switch_to_policy(tiny_kwargs: dict[str, Any], tmp_
 
 
 def test_replay_buffer_keeps_planned_noise_across_save(tiny_kwargs: dict[str, Any], tmp_path) -> None:
-    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(120)
+    # AVG distillation reads the executed parameter noise: the buffer keeps it for every planned step.
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, distillation="avg", **tiny_kwargs).learn(120)
     buffer = model.replay_buffer
     assert buffer.noises.shape[-1] == model.policy.actor.n_params
     planned = np.abs(buffer.noises[:120, 0]).sum(axis=1) > 0
     assert not planned[:50].any(), "random warm-up steps store zero noise"
     assert planned[100:].all(), "every planned step stores its parameter noise"
+    assert np.array_equal(buffer.planned[:120, 0], planned)
     model.save_replay_buffer(tmp_path / "buffer.pkl")
-    other = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=1, **tiny_kwargs)
+    other = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=1, distillation="avg", **tiny_kwargs)
     other.load_replay_buffer(tmp_path / "buffer.pkl")
     assert np.array_equal(other.replay_buffer.noises[:120], buffer.noises[:120])
+    assert np.array_equal(other.replay_buffer.planned[:120], buffer.planned[:120])
+
+
+def test_behaviour_cloning_keeps_no_planning_noise(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    # BC never reads the noise: the buffer records only which steps were planned, and a buffer saved with noise (by
+    # AVG, or by a version that kept it for every distillation) loads into a BC model without it.
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(120)
+    assert model.distillation == "bc"
+    buffer = model.replay_buffer
+    assert buffer.noise_dim == 0 and buffer.noises.shape[-1] == 0
+    assert not buffer.planned[:50].any() and buffer.planned[100:120].all()
+    avg = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, distillation="avg", **tiny_kwargs).learn(120)
+    avg.save_replay_buffer(tmp_path / "avg.pkl")
+    model.load_replay_buffer(tmp_path / "avg.pkl")
+    assert model.replay_buffer.noise_dim == 0
+    n = avg.replay_buffer.size()
+    assert np.array_equal(model.replay_buffer.planned[:n], avg.replay_buffer.planned[:n])
+    data = model._distillation_data(model.replay_buffer.all_transitions())
+    assert 0 < data.observations.shape[0] == int(avg.replay_buffer.planned[:n].sum()) < n
+    # ... and the other way round is refused with what to do, the AVG model keeping its own buffer.
+    model.save_replay_buffer(tmp_path / "bc.pkl")
+    with pytest.raises(ValueError, match="distillation"):
+        avg.load_replay_buffer(tmp_path / "bc.pkl")
+    assert avg.replay_buffer.noise_dim == avg.policy.actor.n_params
+
+
+def test_buffer_pickled_before_the_planned_flags_loads(tiny_kwargs: dict[str, Any]) -> None:
+    # Buffers saved by 0.x versions up to this one carry no ``planned`` array: a planned step is one with noise.
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, distillation="avg", **tiny_kwargs).learn(120)
+    state = model.replay_buffer.__getstate__()
+    del state["planned"]
+    old = PlanningReplayBuffer.__new__(PlanningReplayBuffer)
+    old.__setstate__(state)
+    assert old.planned.shape == (old.buffer_size, 1)
+    n = model.replay_buffer.size()
+    assert np.array_equal(old.planned[:n], model.replay_buffer.planned[:n])
+    assert old.planned[:n].any() and not old.planned[n:].any()
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -273,10 +313,26 @@ def test_a_buffer_that_does_not_fit_is_refused_and_the_current_one_kept(tiny_kwa
     POPLIN_P("MlpPolicy", "MountainCarContinuous-v0", **tiny_kwargs).save_replay_buffer(tmp_path / "car.pkl")
     with pytest.raises(ValueError, match=r"observation shape \(2,\) \(this model: \(3,\)\)"):
         model.load_replay_buffer(tmp_path / "car.pkl")
-    POPLIN_A("MlpPolicy", "Pendulum-v1", **tiny_kwargs).save_replay_buffer(tmp_path / "a.pkl")
-    with pytest.raises(ValueError, match="planning noise size 1 "):
-        model.load_replay_buffer(tmp_path / "a.pkl")
+    # AVG keeps the parameter noise of each step: a buffer of a policy of another size cannot be averaged over.
+    avg = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, distillation="avg", **tiny_kwargs).learn(60)
+    avg_current = avg.replay_buffer
+    wide = dict(tiny_kwargs, policy_kwargs=dict(net_arch=[8]))
+    POPLIN_P("MlpPolicy", "Pendulum-v1", distillation="avg", **wide).save_replay_buffer(tmp_path / "wide.pkl")
+    with pytest.raises(ValueError, match=f"planning noise size {8 * 3 + 8 + 8 + 1} "):
+        avg.load_replay_buffer(tmp_path / "wide.pkl")
     assert model.replay_buffer is current and current.size() == n_stored > 0
+    assert avg.replay_buffer is avg_current
+
+
+def test_transitions_of_another_planner_load_without_noise(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    # Without AVG no noise is kept, and the transitions of any planner on the same env are data to learn from.
+    pets = PETS("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(100)
+    pets.save_replay_buffer(tmp_path / "pets.pkl")
+    model = POPLIN_A("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs)
+    model.load_replay_buffer(tmp_path / "pets.pkl")
+    n = pets.replay_buffer.size()
+    assert np.array_equal(model.replay_buffer.all_transitions()["planned"], pets.replay_buffer.planned[:n, 0])
+    assert np.array_equal(model.replay_buffer.actions[:n], pets.replay_buffer.actions[:n])
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -285,8 +341,7 @@ def test_planning_starts_right_after_learning_starts(algo: type, tiny_kwargs: di
     # end of the second episode (num_timesteps > learning_starts), leaving it random.
     tiny_kwargs.update(learning_starts=200, train_freq=None)
     model = algo("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(400)
-    noises = model.replay_buffer.all_transitions()["noises"]
-    planned = np.any(noises != 0.0, axis=1)
+    planned = model.replay_buffer.all_transitions()["planned"]
     assert not planned[:200].any(), "the warm-up steps must be random"
     assert planned[200:].all(), "every step after learning_starts must be planned with a trained model"
     # Trained once when planning began (200) and once per finished episode after it (400).

@@ -350,14 +350,14 @@ def test_model_trained_on_vecnormalize_warns_when_used_without_it(tiny_kwargs: d
 
 # ---------------------------------------------------------------------------------------------------- 12-13. buffer
 def test_replay_buffer_memory_and_file_grow_with_the_data(tmp_path) -> None:
-    # Default buffer_size (1e6): the planned parameter noise of every row would be 644 MB for Pendulum.
-    model = POPLIN_P("MlpPolicy", "Pendulum-v1", train_freq=(40, "step"), seed=0)
+    # Default buffer_size (1e6): the planned parameter noise of every row (kept for AVG) would be 644 MB for Pendulum.
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", train_freq=(40, "step"), seed=0, distillation="avg")
     buffer = model.replay_buffer
     assert buffer.noises.nbytes < 10e6
     model.learn(40)  # the random warm-up: nothing planned, nothing trained
     model.save_replay_buffer(tmp_path / "buffer.pkl")
     assert os.path.getsize(tmp_path / "buffer.pkl") < 1e6
-    other = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=1)
+    other = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=1, distillation="avg")
     other.load_replay_buffer(tmp_path / "buffer.pkl")
     restored = other.replay_buffer
     assert restored.size() == 40 and restored.observations.shape == buffer.observations.shape
@@ -367,13 +367,16 @@ def test_replay_buffer_memory_and_file_grow_with_the_data(tmp_path) -> None:
     noise = np.ones((1, buffer.noise_dim), dtype=np.float32)
     for _ in range(2000):
         restored.add(np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}], noise=noise)
-    assert restored.size() == 2040 and np.all(restored.recent_noises(2000) == 1.0)
+    assert restored.size() == 2040 and restored.recent_noises(2000).shape == (2000, buffer.noise_dim)
+    assert np.all(restored.recent_noises(2000) == 1.0)
 
 
 def test_humanoid_with_default_arguments_fits_in_memory() -> None:
-    # 44 GiB of planned noise (1e6 rows of the policy's 11,729 parameters) were allocated at construction.
-    model = POPLIN_P("MlpPolicy", "Humanoid-v5")
+    # 44 GiB of planned noise (1e6 rows of the policy's 11,729 parameters) were allocated at construction; AVG keeps
+    # that noise (allocated as the data grows), BC, the default, keeps none.
+    model = POPLIN_P("MlpPolicy", "Humanoid-v5", distillation="avg")
     assert model.replay_buffer.noises.nbytes < 100e6 and model.replay_buffer.noise_dim == model.policy.actor.n_params
+    assert POPLIN_P("MlpPolicy", "Humanoid-v5").replay_buffer.noise_dim == 0
 
 
 def test_save_replay_buffer_never_leaves_a_truncated_file(tiny_kwargs: dict[str, Any], tmp_path, monkeypatch) -> None:

@@ -736,7 +736,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.distiller = self._make_distillation()
 
         replay_buffer_kwargs = dict(self.replay_buffer_kwargs)
-        replay_buffer_kwargs.setdefault("noise_dim", self.planner.step_noise_dim)
+        replay_buffer_kwargs.setdefault("noise_dim", self._stored_noise_dim())
         if self.replay_buffer is None:
             self.replay_buffer = self.replay_buffer_class(
                 self.buffer_size,
@@ -771,6 +771,11 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
     @abstractmethod
     def _make_planner(self, rollout: ModelRollout, cem: CEMOptimizer) -> Planner:
         """The planner of this algorithm."""
+
+    def _stored_noise_dim(self) -> int:
+        """Noise the replay buffer keeps per step: the executed step's noise when the distillation reads it (AVG), else
+        none (the buffer still records which steps were planned)."""
+        return self.planner.step_noise_dim if self.distiller is not None and self.distiller.reads_noise else 0
 
     @abstractmethod
     def _make_distillation(self) -> Distillation | None:
@@ -1032,10 +1037,13 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
                 f"{path} holds a {type(buffer).__name__}, not a PlanningReplayBuffer: it was saved by another algorithm. "
                 f"Load a buffer saved by {type(self).__name__}.save_replay_buffer, or start without one."
             )
+        if buffer.noise_dim == self.planner.step_noise_dim and self._stored_noise_dim() == 0:
+            # saved by a version that kept every step's noise, or by a distillation that reads it: not needed here
+            buffer.drop_noises()
         expected = {
             "observation shape": (self.observation_space.shape, buffer.obs_shape),
             "action dimension": (self.act_dim, buffer.action_dim),
-            "planning noise size": (self.planner.step_noise_dim, buffer.noise_dim),
+            "planning noise size": (self._stored_noise_dim(), buffer.noise_dim),
             "number of envs": (self.n_envs, buffer.n_envs),
         }
         mismatches = [f"{name} {theirs} (this model: {ours})" for name, (ours, theirs) in expected.items() if ours != theirs]
@@ -1043,8 +1051,8 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             raise ValueError(
                 f"the replay buffer in {path} does not fit this model: it has "
                 + ", ".join(mismatches)
-                + ". It was saved by a run on another env, algorithm or policy size; resume with the model it was saved "
-                "with (same env, n_envs, algorithm and policy_kwargs)."
+                + ". It was saved by a run on another env, algorithm, policy size or distillation; resume with the model "
+                "it was saved with (same env, n_envs, algorithm, policy_kwargs and distillation)."
             )
         if not hasattr(buffer, "extra_pairs"):  # saved before the extra pairs moved into the buffer
             buffer.extra_pairs, buffer.n_extra_pairs = deque(), 0
@@ -1140,8 +1148,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
     def _distillation_data(self, data: dict[str, np.ndarray]) -> DistillationData:
         """Real states with the planned actions executed there (the random warm-up steps are skipped), the extra pairs
         (imagined or elite), and the noise of the steps planned since the last distillation."""
-        noises = data["noises"]
-        planned = np.any(noises != 0.0, axis=1) if noises.shape[1] > 0 else np.ones(len(noises), dtype=bool)
+        planned = data["planned"].copy()
         if self.distillation_window is not None:
             planned &= self.replay_buffer.recent_mask(self.distillation_window)
         if not planned.any():
@@ -1152,7 +1159,6 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             obs = np.concatenate([obs, *(s for s, _ in extra_pairs)])
             actions = np.concatenate([actions, *(a for _, a in extra_pairs)])
         recent = self.replay_buffer.recent_noises(self.replay_buffer.n_added - self._buffer_adds_at_last_train)
-        recent = recent[np.any(recent != 0.0, axis=1)] if recent.shape[1] > 0 else recent
         return DistillationData(
             observations=th.as_tensor(obs, dtype=th.float32, device=self.device),
             actions=th.as_tensor(actions, dtype=th.float32, device=self.device),

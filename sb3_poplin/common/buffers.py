@@ -1,4 +1,4 @@
-"""Replay buffer that also keeps the planning noise executed at every real step."""
+"""Replay buffer that also records which real steps were planned, and the planning noise where a distillation reads it."""
 
 from __future__ import annotations
 
@@ -11,29 +11,32 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 
 #: names of the arrays that hold one row per step (``buffer_size`` rows when full)
-_ROW_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts", "noises")
+_ROW_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts", "planned", "noises")
 
 
 class PlanningReplayBuffer(ReplayBuffer):
-    """SB3 replay buffer of (obs, action, next_obs, reward, done) plus the planned noise of each step.
+    """SB3 replay buffer of (obs, action, next_obs, reward, done), whether each step was planned, and its planned noise.
 
-    The noise is what the planner executed at that step: the action noise around the policy for POPLIN-A, the
-    parameter noise of the policy for POPLIN-P (needed by AVG distillation), the action itself for PETS, and zeros
-    for the random warm-up steps. It also keeps the extra distillation pairs (imagined states and their actions, or
-    the elites' first actions) that are not transitions. All of it is pickled by ``save_replay_buffer``, so a run
-    resumed from a checkpoint and its buffer distils from the same data.
+    ``planned`` marks the steps the planner chose (False for the random warm-up): distillation learns from those only.
+    The noise is what the planner executed at that step (the parameter noise of the policy for POPLIN-P, the action
+    noise around the policy for POPLIN-A, the action itself for PETS; zeros for the random warm-up steps). Only AVG
+    distillation reads it, so the algorithms store it only then (``noise_dim=0`` otherwise): one row of POPLIN-P's
+    noise holds every parameter of the policy, 774 floats per step for HalfCheetah-v5's [32] policy, 3 GB for a
+    million steps that BC never reads. The buffer also keeps the extra distillation pairs (imagined states and their
+    actions, or the elites' first actions) that are not transitions. All of it is pickled by ``save_replay_buffer``, so
+    a run resumed from a checkpoint and its buffer distils from the same data.
 
     Memory grows with the data: the noise rows are allocated as steps arrive (the array doubles when full, up to
-    ``buffer_size`` rows), since one row of POPLIN-P's noise holds every parameter of the policy and a whole
-    ``buffer_size`` of them may not fit in memory (Humanoid-v5 with the defaults: 44 GiB). SB3's own arrays are zeros
-    that the OS commits page by page as they are written. A pickled buffer holds only the filled rows.
+    ``buffer_size`` rows), since a whole ``buffer_size`` of POPLIN-P's noise rows may not fit in memory (Humanoid-v5
+    with the defaults: 44 GiB). SB3's own arrays are zeros that the OS commits page by page as they are written. A
+    pickled buffer holds only the filled rows.
 
     :param buffer_size: max number of transitions per env
     :param observation_space: observation space
     :param action_space: action space
     :param device: device of sampled tensors
     :param n_envs: number of parallel envs
-    :param noise_dim: size of the noise stored per step
+    :param noise_dim: size of the noise stored per step (0: none is stored, only whether the step was planned)
     :param noise_dtype: ``"float32"`` or ``"float16"``; float16 halves the memory of the noise, which dominates
         POPLIN-P's buffer (one float per policy parameter per step), at a relative rounding error of 5e-4 that AVG's
         mean over thousands of steps does not notice
@@ -72,6 +75,8 @@ class PlanningReplayBuffer(ReplayBuffer):
         self.noise_dim = noise_dim
         self.noise_dtype = noise_dtype
         self.noises = np.zeros((min(self.buffer_size, self.initial_noise_rows), self.n_envs, noise_dim), dtype=noise_dtype)
+        #: whether each step was chosen by the planner (False: a random warm-up step) ``[buffer_size, n_envs]``
+        self.planned = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
         #: steps added since creation (keeps counting when the buffer wraps around)
         self.n_added = 0
         #: extra distillation pairs, oldest first: (states ``[n, obs_dim]``, actions ``[n, act_dim]`` in [-1, 1])
@@ -88,10 +93,12 @@ class PlanningReplayBuffer(ReplayBuffer):
         infos: list[dict[str, Any]],
         noise: np.ndarray | None = None,
     ) -> None:
-        """Add one step of every env; ``noise`` is ``[n_envs, noise_dim]`` (zeros when None)."""
+        """Add one step of every env; ``noise`` is the executed planning noise ``[n_envs, step noise size]``, None for a
+        step that was not planned (stored as zeros where the buffer keeps noise)."""
+        self.planned[self.pos] = noise is not None
         if self.pos >= len(self.noises):
-            self._grow_noises(self.pos + 1)
-        if noise is None:
+            self._grow_noises(self.pos + 1)  # rows of zero width when no noise is kept: they cost nothing
+        if noise is None or self.noise_dim == 0:
             self.noises[self.pos] = 0.0
         else:
             with np.errstate(over="ignore"):  # an overflow to inf in float16 is caught just below, with a clearer error
@@ -124,6 +131,9 @@ class PlanningReplayBuffer(ReplayBuffer):
         """Restore a pickled buffer: SB3's arrays get their ``buffer_size`` rows back (zeros, committed by the OS as
         they are written); the noise keeps the filled rows and grows as steps arrive."""
         self.__dict__.update(state)
+        if "planned" not in state:  # pickled before ``planned`` existed: a planned step was one with non-zero noise
+            noises = state["noises"]
+            self.planned = np.any(noises != 0.0, axis=2) if noises.shape[2] > 0 else np.ones(noises.shape[:2], dtype=bool)
         for name in _ROW_ARRAYS:
             array = getattr(self, name, None)
             if name == "noises" or not isinstance(array, np.ndarray) or len(array) >= self.buffer_size:
@@ -145,10 +155,17 @@ class PlanningReplayBuffer(ReplayBuffer):
             self.n_extra_pairs -= len(self.extra_pairs.popleft()[1])
 
     def recent_noises(self, n_steps: int) -> np.ndarray:
-        """The noise of the last ``n_steps`` steps (at most the buffer's content), flattened over envs
-        ``[n * n_envs, noise_dim]``, in the order they were added."""
+        """The noise of the planned steps among the last ``n_steps`` steps (at most the buffer's content), flattened
+        over envs ``[m, noise_dim]``, in the order they were added."""
         slots = self._recent_slots(n_steps)
-        return self.noises[slots].reshape(len(slots) * self.n_envs, self.noise_dim).astype(np.float32, copy=False)
+        planned = self.planned[slots].reshape(-1)
+        noises = self.noises[slots].reshape(len(slots) * self.n_envs, self.noise_dim)[planned]
+        return noises.astype(np.float32, copy=False)
+
+    def drop_noises(self) -> None:
+        """Stop keeping the planning noise (``noise_dim`` 0), e.g. in a buffer saved for a distillation that read it."""
+        self.noises = np.zeros((len(self.noises), self.n_envs, 0), dtype=self.noises.dtype)
+        self.noise_dim = 0
 
     def recent_mask(self, n_steps: int) -> np.ndarray:
         """Which rows of :meth:`all_transitions` were added in the last ``n_steps`` steps (all envs of each step).
@@ -172,7 +189,8 @@ class PlanningReplayBuffer(ReplayBuffer):
         """Every stored transition, flattened over envs.
 
         :return: ``observations [N, obs_dim]``, ``actions [N, act_dim]`` (in [-1, 1]), ``next_observations``,
-            ``rewards [N]``, ``dones [N]`` (terminations only, truncations excluded), ``noises [N, noise_dim]``
+            ``rewards [N]``, ``dones [N]`` (terminations only, truncations excluded), ``planned [N]`` (bool),
+            ``noises [N, noise_dim]``
         """
         n = self.size()
 
@@ -186,5 +204,6 @@ class PlanningReplayBuffer(ReplayBuffer):
             "next_observations": flat(self.next_observations).reshape(n * self.n_envs, -1),
             "rewards": flat(self.rewards),
             "dones": dones.reshape(-1),
+            "planned": flat(self.planned),
             "noises": flat(self.noises),
         }

@@ -36,6 +36,9 @@ class Distillation(ABC):
 
     #: whether the scheme reads the whitening of the policy's inputs from the data before training
     refits_normalizer: bool = True
+    #: whether the scheme reads the planning noise of the real steps (``DistillationData.noises``): only then does the
+    #: replay buffer keep it
+    reads_noise: bool = False
 
     @abstractmethod
     def distill(self, policy_net: PolicyNetwork, optimizer: th.optim.Optimizer, data: DistillationData) -> dict[str, float]:
@@ -146,6 +149,7 @@ class ParameterAverage(Distillation):
     """
 
     refits_normalizer = False
+    reads_noise = True
 
     def distill(self, policy_net: PolicyNetwork, optimizer: th.optim.Optimizer, data: DistillationData) -> dict[str, float]:
         _fit_normalizer_if_needed(policy_net, data, refit=False)

@@ -26,9 +26,9 @@ MODEL_FREE_ARGUMENTS: dict[str, str] = {
         "POPLIN explores through the noise of its planner: set init_sigma= (the initial std of the CEM's search noise)"
     ),
     "optimize_memory_usage": (
-        "the planning replay buffer needs every next observation and allocates rows as the data arrives; for less memory "
-        "pass replay_buffer_kwargs=dict(noise_dtype='float16') (halves POPLIN-P's stored parameter noise) or a smaller "
-        "buffer_size"
+        "the planning replay buffer needs every next observation and allocates rows as the data arrives; for less "
+        "memory pass replay_buffer_kwargs=dict(noise_dtype='float16') (halves the parameter noise POPLIN-P stores for "
+        "AVG) or a smaller buffer_size"
     ),
 }
 for _name in (

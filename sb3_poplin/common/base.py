@@ -1037,8 +1037,8 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
                 f"{path} holds a {type(buffer).__name__}, not a PlanningReplayBuffer: it was saved by another algorithm. "
                 f"Load a buffer saved by {type(self).__name__}.save_replay_buffer, or start without one."
             )
-        if buffer.noise_dim == self.planner.step_noise_dim and self._stored_noise_dim() == 0:
-            # saved by a version that kept every step's noise, or by a distillation that reads it: not needed here
+        if self._stored_noise_dim() == 0:
+            # noise saved by a version that kept it for every distillation, or by AVG: nothing here reads it
             buffer.drop_noises()
         expected = {
             "observation shape": (self.observation_space.shape, buffer.obs_shape),
@@ -1148,11 +1148,11 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
     def _distillation_data(self, data: dict[str, np.ndarray]) -> DistillationData:
         """Real states with the planned actions executed there (the random warm-up steps are skipped), the extra pairs
         (imagined or elite), and the noise of the steps planned since the last distillation."""
-        planned = data["planned"].copy()
+        planned = data["planned"]  # a view of the buffer: combined into new arrays, never written
         if self.distillation_window is not None:
-            planned &= self.replay_buffer.recent_mask(self.distillation_window)
+            planned = planned & self.replay_buffer.recent_mask(self.distillation_window)
         if not planned.any():
-            planned[:] = True  # nothing planned yet: use the warm-up data, so the policy sees the state distribution
+            planned = np.ones_like(planned)  # nothing planned yet: use the warm-up data, so the policy sees the states
         obs, actions = data["observations"][planned], data["actions"][planned]
         extra_pairs = self.replay_buffer.extra_pairs
         if extra_pairs:

@@ -7,10 +7,12 @@ On top of a plain zoo run, a run
 
 * appends every finished episode and every evaluation to ``progress.jsonl`` in its folder as it happens;
 * checkpoints the model and its replay buffer at the first episode end after every ``--checkpoint-freq`` steps (written
-  to a temporary folder, then renamed: a kill never leaves a half-written newest checkpoint);
+  to a temporary folder, then renamed: a kill never leaves a half-written newest checkpoint), before an evaluation due
+  at the same step;
 * when started again after a kill or a stop, continues from its newest checkpoint: the monitor CSV, ``progress.jsonl``
-  and ``evaluations.npz`` are cut back to the checkpoint's step, so no episode is counted twice; a finished run (its
-  folder holds ``finished.json``) is never rerun.
+  and ``evaluations.npz`` are cut back to the checkpoint's step, so no episode is counted twice, and an evaluation due
+  at that step that the kill prevented is made first; a finished run (its folder holds ``finished.json``) is never
+  rerun.
 
 The model-based algorithms use sb3-poplin's CPU entries (``sb3_poplin/hyperparams/cpu/<algo>.yml``); SAC and TD3 use
 rl-zoo3's tuned MuJoCo hyperparameters (its ``-v4`` entries: the v5 envs have the same dynamics) with
@@ -143,10 +145,46 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
             self.wall_offset = state.get("wall_s", 0.0)
             self.last_checkpoint = state.get("timesteps", 0)
             self.eval_callback = next((c for c in manager.callbacks if isinstance(c, EvalCallback)), None)
-            self.evals_seen = len(self.eval_callback.evaluations_timesteps) if self.eval_callback is not None else 0
+            # Evaluations already in progress.jsonl (after the cut-back); one that a kill caught between the callback's
+            # evaluations.npz and this log is written on the first step of the resumed run.
+            progress = self.folder / "progress.jsonl"
+            lines = progress.read_text().splitlines() if progress.exists() else []
+            self.evals_seen = sum(json.loads(line)["kind"] == "eval" for line in lines if line)
 
         def _on_training_start(self) -> None:
             self.start = time.perf_counter()
+            ev, timesteps = self.eval_callback, self.num_timesteps
+            if ev is None or timesteps == 0 or timesteps in ev.evaluations_timesteps:
+                return
+            if ev.eval_freq > 0 and (timesteps // ev.training_env.num_envs) % ev.eval_freq == 0:
+                # Resumed from a checkpoint taken at the end of an episode where an evaluation was due but not made
+                # (this callback checkpoints before EvalCallback evaluates at the same step): make it now, on the
+                # checkpoint's model, as the uninterrupted run did.
+                ev.n_calls -= 1
+                ev.on_step()
+                self.record_evaluations()
+
+        def _on_training_end(self) -> None:
+            self.record_evaluations()  # one made at the last step
+
+        def record_evaluations(self) -> None:
+            """Append the evaluations EvalCallback made since the last call to ``progress.jsonl``."""
+            if self.eval_callback is None:
+                return
+            made = self.eval_callback.evaluations_timesteps
+            for index in range(self.evals_seen, len(made)):
+                returns = [float(r) for r in self.eval_callback.evaluations_results[index]]
+                self.write(
+                    dict(
+                        kind="eval",
+                        timesteps=int(made[index]),
+                        mean=float(np.mean(returns)),
+                        std=float(np.std(returns)),
+                        returns=returns,
+                        wall_s=self.wall_s(),
+                    )
+                )
+            self.evals_seen = len(made)
 
         def wall_s(self) -> float:
             return self.wall_offset + time.perf_counter() - self.start
@@ -170,19 +208,7 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
             return float(np.mean(list(iterations)[-min(len(iterations), length) :]))
 
         def _on_step(self) -> bool:
-            if self.eval_callback is not None and len(self.eval_callback.evaluations_timesteps) > self.evals_seen:
-                self.evals_seen = len(self.eval_callback.evaluations_timesteps)
-                returns = [float(r) for r in self.eval_callback.evaluations_results[-1]]
-                self.write(
-                    dict(
-                        kind="eval",
-                        timesteps=self.num_timesteps,
-                        mean=float(np.mean(returns)),
-                        std=float(np.std(returns)),
-                        returns=returns,
-                        wall_s=self.wall_s(),
-                    )
-                )
+            self.record_evaluations()  # made by EvalCallback at the previous step (it runs after this callback)
             for info in self.locals.get("infos", []):
                 if "episode" not in info:
                     continue
@@ -281,7 +307,9 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
                 # Other random numbers than the run's first steps; the rest of the state came from the checkpoint.
                 model.set_random_seed(self.seed + self.resume_state["timesteps"])
             progress = StudyProgress(self)
-            callbacks = [*self.callbacks, progress]
+            # First: at the end of an episode where an evaluation is also due, the checkpoint is taken before the
+            # evaluation (50 minutes for the paper-size PETS on a CPU), so a kill during it loses no training.
+            callbacks = [progress, *self.callbacks]
             done = model.num_timesteps if self.resume_state is not None else 0
             try:
                 model.learn(

@@ -68,6 +68,9 @@ def test_killed_run_resumes_from_its_checkpoint_without_repeating_episodes(conf:
     assert locomotion.latest_checkpoint(run_folder).name == f"ckpt_{2 * EPISODE}"
     progress = [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
     assert [r["timesteps"] for r in progress if r["kind"] == "episode"] == [EPISODE, 2 * EPISODE, 3 * EPISODE]
+    # A kill can fall between EvalCallback's evaluations.npz and the log's record of it (the record is written one step
+    # later): the resumed run writes the record from the npz.
+    (run_folder / "progress.jsonl").write_text("".join(json.dumps(r) + "\n" for r in progress if r["kind"] != "eval"))
 
     resumed = run_study_command(["run", "--checkpoint-freq", str(2 * EPISODE), "--", *zoo_args(conf, folder)], tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -257,3 +260,29 @@ def test_model_free_config_keeps_the_entries_of_other_envs(tmp_path: Path) -> No
     locomotion.model_free_config("sac", ["HalfCheetah-v5"], 10_000, path)
     assert yaml.safe_load(path.read_text())["HalfCheetah-v5"]["buffer_size"] == 10_000
     assert not list(path.parent.glob("*.partial"))
+
+
+def test_a_run_killed_before_an_evaluation_due_at_its_checkpoint_makes_it_on_resume(conf: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "study"
+    run_folder = folder / "poplin_p" / f"{ENV_ID}_1"
+    # Episode 2 ends where an evaluation is due: the checkpoint comes first, and the kill right after it (a stop during
+    # a long evaluation) loses no training steps.
+    killed = run_study_command(
+        ["run", "--checkpoint-freq", str(2 * EPISODE), "--stop-after-episodes", "2", "--", *zoo_args(conf, folder)], tmp_path
+    )
+    assert killed.returncode == 3, killed.stdout + killed.stderr
+    assert locomotion.latest_checkpoint(run_folder).name == f"ckpt_{2 * EPISODE}"
+    progress = [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in progress] == ["episode", "episode"], "killed before the evaluation at the checkpoint"
+
+    resumed = run_study_command(["run", "--checkpoint-freq", str(2 * EPISODE), "--", *zoo_args(conf, folder)], tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    progress = [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+    # The missed evaluation comes first, then the rest of the run, in the order of an uninterrupted run.
+    assert [(r["kind"], r["timesteps"]) for r in progress] == [
+        ("episode", EPISODE), ("episode", 2 * EPISODE), ("eval", 2 * EPISODE),
+        ("episode", 3 * EPISODE), ("episode", 4 * EPISODE), ("eval", 4 * EPISODE),
+    ]  # fmt: skip
+    with np.load(run_folder / "evaluations.npz") as data:
+        assert data["timesteps"].tolist() == [2 * EPISODE, 4 * EPISODE]
+        assert np.allclose(data["results"].mean(axis=1), [r["mean"] for r in progress if r["kind"] == "eval"])

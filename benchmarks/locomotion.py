@@ -659,8 +659,10 @@ def write_report(records: list[dict[str, Any]], args: argparse.Namespace, output
         "```",
         "",
         "Runs are resumable: a killed study continues from each run's last checkpoint (model + replay buffer) when the "
-        "same command is run again, and finished runs are not rerun. `--print-commands` prints one command line per run, "
-        "to dispatch to a cluster (a Slurm job array line per run, Ray or submitit tasks) with a shared study folder.",
+        "same command is run again, and finished runs are not rerun; a checkpoint due at the step of an evaluation is "
+        "taken before it, so a stop during a long evaluation loses no training. `--print-commands` prints one command "
+        "line per run, to dispatch to a cluster (a Slurm job array line per run, Ray or submitit tasks) with a shared "
+        "study folder.",
         "",
         f"Machine: {os.cpu_count()} CPU cores, one torch thread per run; planning times are medians over each run's "
         "episodes, measured while other runs and work shared the cores (an idle core plans faster: the CPU entries are "

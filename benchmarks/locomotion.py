@@ -153,15 +153,15 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
 
         def _on_training_start(self) -> None:
             self.start = time.perf_counter()
-            ev, timesteps = self.eval_callback, self.num_timesteps
-            if ev is None or timesteps == 0 or timesteps in ev.evaluations_timesteps:
+            evaluation, timesteps = self.eval_callback, self.num_timesteps
+            if evaluation is None or timesteps == 0 or timesteps in evaluation.evaluations_timesteps:
                 return
-            if ev.eval_freq > 0 and (timesteps // ev.training_env.num_envs) % ev.eval_freq == 0:
+            if evaluation.eval_freq > 0 and (timesteps // evaluation.training_env.num_envs) % evaluation.eval_freq == 0:
                 # Resumed from a checkpoint taken at the end of an episode where an evaluation was due but not made
                 # (this callback checkpoints before EvalCallback evaluates at the same step): make it now, on the
                 # checkpoint's model, as the uninterrupted run did.
-                ev.n_calls -= 1
-                ev.on_step()
+                evaluation.n_calls -= 1  # on_step() counts the call back, to the step where the evaluation is due
+                evaluation.on_step()
                 self.record_evaluations()
 
         def _on_training_end(self) -> None:
@@ -308,7 +308,7 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
                 model.set_random_seed(self.seed + self.resume_state["timesteps"])
             progress = StudyProgress(self)
             # First: at the end of an episode where an evaluation is also due, the checkpoint is taken before the
-            # evaluation (50 minutes for the paper-size PETS on a CPU), so a kill during it loses no training.
+            # evaluation (an hour for the paper-size PETS on one CPU core), so a kill during it loses no training.
             callbacks = [progress, *self.callbacks]
             done = model.num_timesteps if self.resume_state is not None else 0
             try:

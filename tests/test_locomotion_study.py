@@ -56,17 +56,35 @@ def zoo_args(conf: Path, folder: Path, steps: int = 4 * EPISODE) -> list[str]:
     ]  # fmt: skip
 
 
+def run_killed(conf: Path, folder: Path, cwd: Path, checkpoint_freq: int, episodes: int, steps: int = 4 * EPISODE) -> None:
+    """A study run that checkpoints every ``checkpoint_freq`` steps and dies like a killed process after ``episodes``."""
+    killed = run_study_command(
+        [
+            "run",
+            "--checkpoint-freq",
+            str(checkpoint_freq),
+            "--stop-after-episodes",
+            str(episodes),
+            "--",
+            *zoo_args(conf, folder, steps),
+        ],
+        cwd,
+    )
+    assert killed.returncode == 3, killed.stdout + killed.stderr
+
+
+def read_progress(run_folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+
+
 def test_killed_run_resumes_from_its_checkpoint_without_repeating_episodes(conf: Path, tmp_path: Path) -> None:
     folder = tmp_path / "study"
     run_folder = folder / "poplin_p" / f"{ENV_ID}_1"
     # Checkpoint at the end of episode 2, then die like a killed process at the end of episode 3:
     # episode 3 and its monitor row are past the checkpoint and must be forgotten on resume.
-    killed = run_study_command(
-        ["run", "--checkpoint-freq", str(2 * EPISODE), "--stop-after-episodes", "3", "--", *zoo_args(conf, folder)], tmp_path
-    )
-    assert killed.returncode == 3, killed.stdout + killed.stderr
+    run_killed(conf, folder, tmp_path, checkpoint_freq=2 * EPISODE, episodes=3)
     assert locomotion.latest_checkpoint(run_folder).name == f"ckpt_{2 * EPISODE}"
-    progress = [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+    progress = read_progress(run_folder)
     assert [r["timesteps"] for r in progress if r["kind"] == "episode"] == [EPISODE, 2 * EPISODE, 3 * EPISODE]
     # A kill can fall between EvalCallback's evaluations.npz and the log's record of it (the record is written one step
     # later): the resumed run writes the record from the npz.
@@ -75,7 +93,7 @@ def test_killed_run_resumes_from_its_checkpoint_without_repeating_episodes(conf:
     resumed = run_study_command(["run", "--checkpoint-freq", str(2 * EPISODE), "--", *zoo_args(conf, folder)], tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "Resuming" in resumed.stdout
-    progress = [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+    progress = read_progress(run_folder)
     episodes = [r for r in progress if r["kind"] == "episode"]
     assert [r["timesteps"] for r in episodes] == [EPISODE * k for k in (1, 2, 3, 4)], "each episode once, none lost"
     assert [r["episode"] for r in episodes] == [1, 2, 3, 4]
@@ -103,23 +121,11 @@ def test_killed_run_resumes_from_its_checkpoint_without_repeating_episodes(conf:
 def test_a_run_killed_before_its_first_checkpoint_starts_over(conf: Path, tmp_path: Path) -> None:
     folder = tmp_path / "study"
     run_folder = folder / "poplin_p" / f"{ENV_ID}_1"
-    killed = run_study_command(
-        [
-            "run",
-            "--checkpoint-freq",
-            str(10 * EPISODE),
-            "--stop-after-episodes",
-            "1",
-            "--",
-            *zoo_args(conf, folder, 2 * EPISODE),
-        ],
-        tmp_path,
-    )
-    assert killed.returncode == 3
+    run_killed(conf, folder, tmp_path, checkpoint_freq=10 * EPISODE, episodes=1, steps=2 * EPISODE)
     assert locomotion.latest_checkpoint(run_folder) is None
     resumed = run_study_command(["run", "--", *zoo_args(conf, folder, 2 * EPISODE)], tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    progress = [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+    progress = read_progress(run_folder)
     assert [r["timesteps"] for r in progress if r["kind"] == "episode"] == [EPISODE, 2 * EPISODE]
 
 
@@ -267,17 +273,14 @@ def test_a_run_killed_before_an_evaluation_due_at_its_checkpoint_makes_it_on_res
     run_folder = folder / "poplin_p" / f"{ENV_ID}_1"
     # Episode 2 ends where an evaluation is due: the checkpoint comes first, and the kill right after it (a stop during
     # a long evaluation) loses no training steps.
-    killed = run_study_command(
-        ["run", "--checkpoint-freq", str(2 * EPISODE), "--stop-after-episodes", "2", "--", *zoo_args(conf, folder)], tmp_path
-    )
-    assert killed.returncode == 3, killed.stdout + killed.stderr
+    run_killed(conf, folder, tmp_path, checkpoint_freq=2 * EPISODE, episodes=2)
     assert locomotion.latest_checkpoint(run_folder).name == f"ckpt_{2 * EPISODE}"
-    progress = [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+    progress = read_progress(run_folder)
     assert [r["kind"] for r in progress] == ["episode", "episode"], "killed before the evaluation at the checkpoint"
 
     resumed = run_study_command(["run", "--checkpoint-freq", str(2 * EPISODE), "--", *zoo_args(conf, folder)], tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    progress = [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+    progress = read_progress(run_folder)
     # The missed evaluation comes first, then the rest of the run, in the order of an uninterrupted run.
     assert [(r["kind"], r["timesteps"]) for r in progress] == [
         ("episode", EPISODE), ("episode", 2 * EPISODE), ("eval", 2 * EPISODE),

@@ -62,6 +62,7 @@ VARIANTS = {
     "poplin_p-cpu-window2k": "POPLIN-P, distilled on the last 2k steps",
     "poplin_p-cpu-noise-table": "POPLIN-P, CEM noise table",
     "poplin_p-cpu-sigma0.1": "POPLIN-P, sigma 0.1",
+    "poplin_p-cpu-best3": "POPLIN-P, distilled on its 3 best episodes",
     "poplin_p-cpu-hopper-train1000": "POPLIN-P, model trained every 1k steps",
     "poplin_p-cpu-hopper-train1000-sigma0.1": "POPLIN-P, model trained every 1k steps, sigma 0.1",
 }

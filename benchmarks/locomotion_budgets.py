@@ -73,6 +73,10 @@ BUDGETS: dict[str, tuple[str, dict[str, Any]]] = {
     # The CPU entry searching further from the distilled policy without pessimism (sigma 0.1 instead of BC's 0.03): the
     # reach limit of docs/locomotion_diagnosis.md, section 4.
     "poplin_p-cpu-sigma0.1": ("poplin_p", {**CPU_ENTRY, "init_sigma": 0.1}),
+    # The CPU entry distilling on the plans of its three best episodes only: the policy, the centre of POPLIN-P's
+    # search, keeps the gait of its best episodes instead of regressing onto the plans of collapses as much as onto
+    # those (docs/locomotion_diagnosis.md, section 4).
+    "poplin_p-cpu-best3": ("poplin_p", {**CPU_ENTRY, "distillation_best_episodes": 3}),
     # Hopper-v5's CPU entry training its model every 1,000 steps instead of after every episode: while it learns its
     # episodes last 20-150 steps, and a fit of at least 1,000 gradient steps after each took ~40% of the study's wall
     # time (docs/performance.md, *Training cost*).

@@ -40,6 +40,7 @@ BAD_SHARED: list[tuple[str, Any, str]] = [
     ("cem_noise_table", 2.5, "cem_noise_table must be an integer"),
     ("dynamics_ignore_positions", "yes", "dynamics_ignore_positions must be True or False"),
     ("distillation_window", 0, "distillation_window"),
+    ("distillation_best_episodes", 0, "distillation_best_episodes must be >= 1"),
     ("dynamics_min_updates", -1, "dynamics_min_updates must be >= 0"),
     ("n_threads", 0, "n_threads must be >= 1"),
     ("horizon", 0, "horizon must be >= 1"),
@@ -184,6 +185,7 @@ NON_DEFAULT: dict[str, Any] = dict(
     predict_with="mpc",  # the only value PETS and RS accept
     distillation_data="hallucination",
     distillation_window=None,  # the only value PETS and RS accept (test_variants sets it for POPLIN)
+    distillation_best_episodes=None,  # the same
     hallucination_elites=2,
     extra_pairs_capacity=99,
     policy_eval_freq=0,  # the only value PETS and RS accept

@@ -185,6 +185,57 @@ def test_distillation_window_keeps_the_last_planned_steps(algo: type, tiny_kwarg
         PETS("MlpPolicy", "Pendulum-v1", distillation_window=10)
 
 
+def test_buffer_episodes_number_each_env_s_episodes_and_sum_their_rewards() -> None:
+    from gymnasium import spaces
+
+    # 2 envs, 5 slots, 7 steps: the slots hold steps 5, 6, 2, 3, 4. Env 0 ends episodes at steps 1 and 4, env 1 at 3.
+    buffer = PlanningReplayBuffer(10, spaces.Box(-1, 1, (1,)), spaces.Box(-1, 1, (1,)), "cpu", n_envs=2)
+    ends = {0: [1, 4], 1: [3]}
+    for step in range(7):
+        done = np.array([step in ends[0], step in ends[1]], dtype=np.float32)
+        reward = np.array([step, 10 * step], dtype=np.float32)
+        obs = np.full((2, 1), step, dtype=np.float32)
+        buffer.add(obs, obs, np.zeros((2, 1)), reward, done, [{}, {}])
+    episode, returns = buffer.episodes()
+    data = buffer.all_transitions()
+    step_of_row = data["observations"][:, 0].astype(int)
+    env_of_row = np.tile([0, 1], 5)
+    # Episodes in the buffer: env 0 {2..4} (its first steps lost), {5, 6} (running); env 1 {2, 3}, {4..6} (running).
+    expected = {(0, 2): 9, (0, 3): 9, (0, 4): 9, (0, 5): 11, (0, 6): 11}
+    expected |= {(1, 2): 50, (1, 3): 50, (1, 4): 150, (1, 5): 150, (1, 6): 150}
+    for row, (step, env) in enumerate(zip(step_of_row, env_of_row)):
+        assert returns[episode[row]] == expected[(env, step)]
+    assert len(returns) == 4 and sorted(returns.tolist()) == [9, 11, 50, 150]
+    # Steps of one episode share its number, and different episodes have different numbers.
+    assert len({(env, returns[e]) for env, e in zip(env_of_row, episode)}) == len(set(episode.tolist())) == 4
+
+
+@pytest.mark.parametrize("algo", [POPLIN_P, POPLIN_A])
+def test_distillation_best_episodes_keeps_the_planned_steps_of_the_highest_returns(
+    algo: type, tiny_kwargs: dict[str, Any]
+) -> None:
+    env = gym.make("Pendulum-v1", max_episode_steps=40)
+    model = algo("MlpPolicy", env, distillation_best_episodes=2, seed=0, **tiny_kwargs).learn(200)
+    data = model.replay_buffer.all_transitions()
+    episode_returns = np.add.reduceat(data["rewards"], np.arange(0, 200, 40))  # five episodes of 40 steps
+    # Episode 0 is random (the warm-up is 50 steps): never distilled. Of the four planned ones, the best two.
+    best = sorted(np.argsort(-episode_returns[1:])[:2] + 1)
+    keep = np.zeros(200, dtype=bool)
+    for index in best:
+        keep[40 * index : 40 * (index + 1)] = True
+    keep &= data["planned"]
+    pairs = model._distillation_data(data)
+    n_extra = sum(len(a) for _, a in model.replay_buffer.extra_pairs)
+    assert len(pairs.observations) == keep.sum() + n_extra
+    assert th.equal(pairs.observations[: keep.sum()], th.as_tensor(data["observations"][keep]))
+    assert th.equal(pairs.actions[: keep.sum()], th.as_tensor(data["actions"][keep]))
+    # More episodes asked for than were planned: every planned step.
+    model.distillation_best_episodes = 10
+    assert len(model._distillation_data(data).observations) == data["planned"].sum() + n_extra
+    with pytest.raises(ValueError, match="no policy network to distil: leave distillation_best_episodes=None"):
+        PETS("MlpPolicy", "Pendulum-v1", distillation_best_episodes=3)
+
+
 def test_float16_noise_halves_the_buffer_and_refuses_what_it_cannot_hold() -> None:
     from gymnasium import spaces
 

@@ -315,6 +315,12 @@ PLANNING_PARAMETERS_DOC = """
         actions), instead of every planned step so far (None, the paper's): the policy then follows the current plans
         rather than the average of all earlier ones, which were made around earlier, worse policies (BC and GAN; AVG
         already moves by the noise of the steps since its last update only)
+    :param distillation_best_episodes: distil on the planned steps of this many episodes only, those with the highest
+        returns in the buffer (the episode still running counts with its return so far), instead of every planned step
+        (None, the paper's): a policy prior that regresses onto the plans of bad episodes as much as of good ones drifts
+        towards the bad ones, and the planner, searching close to it, follows. With ``distillation_window`` too, the
+        best episodes among those with steps in the window. BC and GAN only: AVG moves by the noise of the steps since
+        its last update
     :param hallucination_elites: with hallucinated data, how many of the best elites per planned step are imagined
     :param extra_pairs_capacity: at most this many extra (state, action) pairs (imagined, or elite actions of
         POPLIN-A) are kept for distillation, newest first
@@ -418,6 +424,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         predict_with: str = "mpc",
         distillation_data: str = "real",
         distillation_window: int | None = None,
+        distillation_best_episodes: int | None = None,
         hallucination_elites: int = 5,
         extra_pairs_capacity: int = 50_000,
         policy_eval_freq: int = 0,
@@ -490,6 +497,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         predict_with = check_choice("predict_with", predict_with, PREDICT_MODES)
         distillation_data = check_choice("distillation_data", distillation_data, DISTILLATION_DATA)
         distillation_window = check_optional_int("distillation_window", distillation_window, 1)
+        distillation_best_episodes = check_optional_int("distillation_best_episodes", distillation_best_episodes, 1)
         hallucination_elites = check_int("hallucination_elites", hallucination_elites, 1)
         extra_pairs_capacity = check_int("extra_pairs_capacity", extra_pairs_capacity, 0)
         policy_eval_freq = check_int("policy_eval_freq", policy_eval_freq, 0)
@@ -505,8 +513,13 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         seed = check_optional_int("seed", seed, 0, 2**32 - 1)
         if not self.uses_policy_network and (predict_with == "policy" or policy_eval_freq > 0):
             raise ValueError(f"{type(self).__name__} has no policy network: use predict_with='mpc' and policy_eval_freq=0")
-        if not self.uses_policy_network and distillation_window is not None:
-            raise ValueError(f"{type(self).__name__} has no policy network to distil: leave distillation_window=None")
+        distillation_subsets = {
+            "distillation_window": distillation_window,
+            "distillation_best_episodes": distillation_best_episodes,
+        }
+        for name, value in distillation_subsets.items():
+            if not self.uses_policy_network and value is not None:
+                raise ValueError(f"{type(self).__name__} has no policy network to distil: leave {name}=None")
 
         if env is not None and not isinstance(env, str):
             self._check_spaces(env.observation_space, env.action_space)
@@ -574,6 +587,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.cuda_graph = cuda_graph
         self.distillation_data = distillation_data
         self.distillation_window = distillation_window
+        self.distillation_best_episodes = distillation_best_episodes
         self.hallucination_elites = hallucination_elites
         self.extra_pairs_capacity = extra_pairs_capacity
         self.policy_eval_freq = policy_eval_freq
@@ -1151,6 +1165,12 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         planned = data["planned"]  # a view of the buffer: combined into new arrays, never written
         if self.distillation_window is not None:
             planned = planned & self.replay_buffer.recent_mask(self.distillation_window)
+        if self.distillation_best_episodes is not None and planned.any():
+            episode, returns = self.replay_buffer.episodes()
+            candidates = np.unique(episode[planned])
+            # Highest return first; among equal returns the older episode (a stable sort of the negated returns).
+            best = candidates[np.argsort(-returns[candidates], kind="stable")[: self.distillation_best_episodes]]
+            planned = planned & np.isin(episode, best)
         if not planned.any():
             planned = np.ones_like(planned)  # nothing planned yet: use the warm-up data, so the policy sees the states
         obs, actions = data["observations"][planned], data["actions"][planned]

@@ -181,6 +181,30 @@ class PlanningReplayBuffer(ReplayBuffer):
         n_steps = min(n_steps, self.size())
         return (self.pos - n_steps + np.arange(n_steps)) % self.buffer_size
 
+    def episodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The episode every stored step belongs to, and each episode's return (the sum of its stored rewards).
+
+        An episode ends at a step marked done (termination or truncation). The oldest episode may have lost its first
+        steps to the wrap-around, and the newest may still be running: both count with the rewards the buffer holds.
+
+        :return: ``episode [size() * n_envs]`` (int, rows in the order of :meth:`all_transitions`, indexing
+            ``returns``) and ``returns [n_episodes]``
+        """
+        n = self.size()
+        # Slots in the order they were written: from the oldest one (pos, once the buffer has wrapped around).
+        order = (self.pos + np.arange(n)) % self.buffer_size if self.full else np.arange(n)
+        ends = self.dones[order] > 0  # [n, n_envs]
+        # Per env, an episode counter that steps up after each end; envs are numbered apart by an offset.
+        counter = np.zeros((n, self.n_envs), dtype=np.int64)
+        counter[1:] = np.cumsum(ends[:-1], axis=0)
+        counter += np.arange(self.n_envs) * (n + 1)
+        _, in_order = np.unique(counter, return_inverse=True)  # consecutive episode numbers [n * n_envs]
+        in_order = in_order.reshape(n, self.n_envs)
+        returns = np.bincount(in_order.reshape(-1), weights=self.rewards[order].reshape(-1).astype(np.float64))
+        episode = np.empty((n, self.n_envs), dtype=np.int64)
+        episode[order] = in_order  # back to slot order, the order of all_transitions
+        return episode.reshape(-1), returns
+
     def size_transitions(self) -> int:
         """Number of stored transitions over all envs."""
         return self.size() * self.n_envs

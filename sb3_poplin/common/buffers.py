@@ -191,18 +191,15 @@ class PlanningReplayBuffer(ReplayBuffer):
             ``returns``) and ``returns [n_episodes]``
         """
         n = self.size()
-        # Slots in the order they were written: from the oldest one (pos, once the buffer has wrapped around).
-        order = (self.pos + np.arange(n)) % self.buffer_size if self.full else np.arange(n)
-        ends = self.dones[order] > 0  # [n, n_envs]
-        # Per env, an episode counter that steps up after each end; envs are numbered apart by an offset.
-        counter = np.zeros((n, self.n_envs), dtype=np.int64)
-        counter[1:] = np.cumsum(ends[:-1], axis=0)
-        counter += np.arange(self.n_envs) * (n + 1)
-        _, in_order = np.unique(counter, return_inverse=True)  # consecutive episode numbers [n * n_envs]
-        in_order = in_order.reshape(n, self.n_envs)
-        returns = np.bincount(in_order.reshape(-1), weights=self.rewards[order].reshape(-1).astype(np.float64))
-        episode = np.empty((n, self.n_envs), dtype=np.int64)
-        episode[order] = in_order  # back to slot order, the order of all_transitions
+        slots = self._recent_slots(n)  # every stored slot, oldest first
+        ends = self.dones[slots] > 0  # [n, n_envs]
+        # An episode starts at each env's oldest stored step and after each of its ends; numbered env by env.
+        starts = np.ones_like(ends)
+        starts[1:] = ends[:-1]
+        numbers = (np.cumsum(starts.T) - 1).reshape(self.n_envs, n).T  # [n, n_envs]
+        returns = np.bincount(numbers.reshape(-1), weights=self.rewards[slots].reshape(-1))
+        episode = np.empty_like(numbers)
+        episode[slots] = numbers  # back to slot order, the order of all_transitions
         return episode.reshape(-1), returns
 
     def size_transitions(self) -> int:

@@ -89,8 +89,9 @@ class Run:
         return f"{self.algo}/{self.env}/seed{self.seed}"
 
     def folder(self, study: Path) -> Path:
-        """The rl-zoo3 run folder (fixed per seed, so a restarted run finds its checkpoints)."""
-        return study / self.algo / f"{self.env}_{self.seed + 1}"
+        """The rl-zoo3 run folder (fixed per seed, so a restarted run finds its checkpoints; rl-zoo3 writes a slash of
+        the env id as a dash)."""
+        return study / self.algo / f"{self.env.replace('/', '-')}_{self.seed + 1}"
 
 
 # ----------------------------------------------------------------------------------------------------------------------

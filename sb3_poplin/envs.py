@@ -7,7 +7,9 @@ the point whose velocity is rewarded) changes:
 * ``sb3_poplin/PETSHalfCheetah-v0`` -- the "Cheetah" of PETS (Chua et al., 2018) used by POPLIN: HalfCheetah-v5 whose
   observation starts with the forward velocity of the root over the last step, ``(x_after - x_before) / dt``. The
   reward is HalfCheetah-v5's, ``w_f * that velocity - w_c * |a|^2``, so it is an exact function of the next
-  observation (and a dynamics model sees the quantity it is rewarded for).
+  observation (and a dynamics model sees the quantity it is rewarded for). It resets as PETS' env does: the initial
+  positions and velocities plus Gaussian noise of std ``reset_noise_scale`` = 0.001 each (HalfCheetah-v5: uniform
+  noise of half-width 0.1 on the positions, Gaussian noise of std 0.1 on the velocities).
 * ``sb3_poplin/FixedSwimmer-v0`` -- the fixed "Swimmer" of the POPLIN paper (appendix A.2.1): Swimmer-v5 rewards the
   velocity of the torso frame's origin, a point between the head and the middle segment, which makes the task prone
   to a local optimum around a return of 130. The paper moves the velocity "sensor" to the head: here the rewarded
@@ -31,7 +33,14 @@ from gymnasium.spaces import Box
 
 from sb3_poplin.common.tasks import FIXED_SWIMMER_ID, PETS_HALF_CHEETAH_ID
 
-__all__ = ["FIXED_SWIMMER_ID", "PETS_HALF_CHEETAH_ID", "FixedSwimmerEnv", "PETSHalfCheetahEnv", "register_envs"]
+__all__ = [
+    "FIXED_SWIMMER_ID",
+    "PETS_HALF_CHEETAH_ID",
+    "PETS_RESET_NOISE_SCALE",
+    "FixedSwimmerEnv",
+    "PETSHalfCheetahEnv",
+    "register_envs",
+]
 
 # Distance from the swimmer's torso frame origin to the front end of the head segment (swimmer.xml: the torso capsule
 # goes from x = 1.5 to x = 0.5 in the torso frame).
@@ -43,16 +52,22 @@ def _with_one_more_dim(space: gym.Space) -> Box:
     return Box(low=-np.inf, high=np.inf, shape=(space.shape[0] + 1,), dtype=np.float64)
 
 
+#: std of PETS' reset noise on its Cheetah's positions and velocities
+PETS_RESET_NOISE_SCALE = 0.001
+
+
 class PETSHalfCheetahEnv(HalfCheetahEnv):
     """
-    HalfCheetah-v5 whose observation is ``[x velocity over the last step, HalfCheetah-v5 observation]`` (PETS' Cheetah).
+    HalfCheetah-v5 whose observation is ``[x velocity over the last step, HalfCheetah-v5 observation]`` and whose reset
+    adds Gaussian noise of std ``reset_noise_scale`` (default 0.001) to the initial positions and velocities (PETS' Cheetah).
 
     :param args: positional arguments of :class:`HalfCheetahEnv` (accepted so that EzPickle can rebuild the env).
-    :param kwargs: keyword arguments of :class:`HalfCheetahEnv` (e.g. ``ctrl_cost_weight``).
+    :param kwargs: keyword arguments of :class:`HalfCheetahEnv` (e.g. ``ctrl_cost_weight``, ``reset_noise_scale``).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._step_x_velocity = 0.0  # set before the parent builds anything that could call _get_obs
+        kwargs.setdefault("reset_noise_scale", PETS_RESET_NOISE_SCALE)
         super().__init__(*args, **kwargs)
         self.observation_space = _with_one_more_dim(self.observation_space)
 
@@ -63,9 +78,13 @@ class PETSHalfCheetahEnv(HalfCheetahEnv):
         self._step_x_velocity = (float(self.data.qpos[0]) - x_before) / self.dt
 
     def reset_model(self) -> np.ndarray:
-        # _get_obs runs inside the parent's reset_model, after the new state is set: mark the velocity as "take qvel".
-        self._step_x_velocity = math.nan
-        return super().reset_model()
+        # PETS' reset: Gaussian noise on both (HalfCheetah-v5 draws the positions' noise uniformly).
+        scale = self._reset_noise_scale
+        qpos = self.init_qpos + scale * self.np_random.standard_normal(self.model.nq)
+        qvel = self.init_qvel + scale * self.np_random.standard_normal(self.model.nv)
+        self.set_state(qpos, qvel)
+        self._step_x_velocity = math.nan  # no step taken yet: _get_obs takes the velocity from qvel
+        return self._get_obs()
 
     def _get_obs(self) -> np.ndarray:
         velocity = float(self.data.qvel[0]) if math.isnan(self._step_x_velocity) else self._step_x_velocity

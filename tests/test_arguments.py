@@ -39,6 +39,7 @@ BAD_SHARED: list[tuple[str, Any, str]] = [
     ("cem_noise_table", -1, "cem_noise_table must be >= 0"),
     ("cem_noise_table", 2.5, "cem_noise_table must be an integer"),
     ("dynamics_ignore_positions", "yes", "dynamics_ignore_positions must be True or False"),
+    ("dynamics_processing", 3, "dynamics_processing must be None"),
     ("distillation_window", 0, "distillation_window"),
     ("distillation_best_episodes", 0, "distillation_best_episodes must be >= 1"),
     ("dynamics_min_updates", -1, "dynamics_min_updates must be >= 0"),
@@ -88,6 +89,7 @@ BAD_OWN: dict[type, list[tuple[str, Any, str]]] = {
     POPLIN_P: [
         ("planning_variant", "init", "planning_variant must be one of"),
         ("distillation", "dagger", "distillation must be one of"),
+        ("avg_update", "replace", "avg_update must be one of"),
         ("gan_entropy_coef", -1.0, r"gan_entropy_coef must be in \[0"),
         ("gan_epochs", 0, "gan_epochs must be >= 1"),
         ("discriminator_net_arch", [0], "discriminator_net_arch must be a list of positive integers"),
@@ -175,6 +177,7 @@ NON_DEFAULT: dict[str, Any] = dict(
     dynamics_patience=2,
     dynamics_max_updates=10,
     dynamics_ignore_positions=False,
+    dynamics_processing="delta",
     policy_epochs=4,
     policy_batch_size=8,
     policy_holdout_ratio=0.3,

@@ -6,6 +6,7 @@ dynamics, reward) -> action. The algorithm owns the ensemble, the planner and th
 
 from __future__ import annotations
 
+import importlib
 import io
 import math
 import os
@@ -38,8 +39,16 @@ from sb3_poplin.common.dynamics import ACTIVATIONS, ProbabilisticEnsemble, Termi
 from sb3_poplin.common.logs import PlanningLogs
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
+from sb3_poplin.common.processing import DeltaProcessing, DynamicsProcessing
 from sb3_poplin.common.rollout import PROPAGATIONS, ModelRollout, canonical_propagation
-from sb3_poplin.common.tasks import get_task_fns, known_env_ids, position_indices, resolve_callable, task_kwargs_from_env
+from sb3_poplin.common.tasks import (
+    get_processing,
+    get_task_fns,
+    known_env_ids,
+    position_indices,
+    resolve_callable,
+    task_kwargs_from_env,
+)
 from sb3_poplin.common.threads import model_threads
 from sb3_poplin.common.validation import (
     check_bool,
@@ -176,6 +185,48 @@ def _check_weight_decay(weight_decay: Any, n_layers: int) -> float | list[float]
     return check_float("dynamics_weight_decay", weight_decay, 0.0)
 
 
+def _check_processing_spec(spec: Any) -> Any:
+    """None, ``"delta"``, a :class:`DynamicsProcessing` or an importable ``"package.module:attribute"`` naming one (or its
+    class)."""
+    if spec is None or spec == "delta" or isinstance(spec, DynamicsProcessing):
+        return spec
+    if isinstance(spec, str) and spec.count(":") == 1:
+        resolve_processing(spec)  # fails now, with the reason, rather than when the model is set up
+        return spec
+    raise ValueError(
+        "dynamics_processing must be None (the env's registered processing, else 'delta'), 'delta' (the model reads the "
+        "observation and predicts its change), a sb3_poplin.common.processing.DynamicsProcessing, or an importable "
+        f"'package.module:attribute' naming one, got {spec!r}"
+    )
+
+
+def resolve_processing(spec: Any, env_id: str | None = None, obs_dim: int = 0) -> DynamicsProcessing:
+    """The processing a ``dynamics_processing`` value stands for (see :func:`_check_processing_spec`).
+
+    :param spec: the value
+    :param env_id: the env's id, for None (the registered processing)
+    :param obs_dim: the env's observation size, for None
+    """
+    if spec is None:
+        return get_processing(env_id, obs_dim)
+    if spec == "delta":
+        return DeltaProcessing()
+    if isinstance(spec, DynamicsProcessing):
+        return spec
+    module_name, attribute = spec.split(":")
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"dynamics_processing={spec!r} cannot be imported: {e}") from e
+    if isinstance(value, type) and issubclass(value, DynamicsProcessing):
+        value = value()
+    if not isinstance(value, DynamicsProcessing):
+        raise ValueError(f"dynamics_processing={spec!r} names a {type(value).__name__}, not a DynamicsProcessing")
+    return value
+
+
 def _check_function_spec(name: str, spec: Any) -> None:
     """None, a callable, ``"learned"`` or an importable ``"package.module:function"`` string."""
     if spec is None or callable(spec) or spec == LEARNED:
@@ -240,6 +291,7 @@ OPTION_VALUES_OF_OLDER_ZIPS: dict[str, Any] = {
     "dynamics_min_updates": 0,
     "dynamics_ignore_positions": False,
     "dynamics_optimizer_kwargs": {"fused": False},
+    "dynamics_processing": "delta",
 }
 
 #: The ``:param:`` lines of the arguments every planning algorithm takes (in the order of their signatures); each
@@ -297,7 +349,12 @@ PLANNING_PARAMETERS_DOC = """
         observes it (a locomotion env made with ``exclude_current_positions_from_observation=False``, which makes the
         registered reward exact): the physics do not depend on it and it drifts out of the training data's range as
         the agent runs. The model still predicts its change, which the reward reads. No effect on the default
-        observations, or when the reward is given (``reward_fn=``): the positions come from the registered task
+        observations, or when the reward is given (``reward_fn=``): the positions come from the registered task. Only
+        with the default processing (``dynamics_processing``): a processing decides itself what the model reads
+    :param dynamics_processing: what the model reads and predicts (:mod:`sb3_poplin.common.processing`). None
+        (default): the processing the env's authors chose, registered with its id (PETS' Cheetah: sine and cosine of the
+        pitch, the step's velocity predicted as is), else ``"delta"``: the raw observation in, its change out. Or a
+        ``DynamicsProcessing`` (saved in the zip) or an importable ``"package.module:attribute"`` naming one
     :param policy_epochs: max epochs of each distillation
     :param policy_batch_size: minibatch size of the distillation
     :param policy_holdout_ratio: hold-out share of the distillation, in [0, 1)
@@ -414,6 +471,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         dynamics_patience: int = 5,
         dynamics_max_updates: int | None = 5000,
         dynamics_ignore_positions: bool = True,
+        dynamics_processing: Any = None,
         policy_epochs: int = 100,
         policy_batch_size: int = 64,
         policy_holdout_ratio: float = 0.2,
@@ -487,6 +545,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         dynamics_patience = check_int("dynamics_patience", dynamics_patience, 1)
         dynamics_max_updates = check_optional_int("dynamics_max_updates", dynamics_max_updates, 1)
         dynamics_ignore_positions = check_bool("dynamics_ignore_positions", dynamics_ignore_positions)
+        dynamics_processing = _check_processing_spec(dynamics_processing)
         policy_epochs = check_int("policy_epochs", policy_epochs, 1)
         policy_batch_size = check_int("policy_batch_size", policy_batch_size, 1)
         policy_holdout_ratio = check_float("policy_holdout_ratio", policy_holdout_ratio, 0.0, 1.0, max_inclusive=False)
@@ -576,6 +635,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.dynamics_patience = dynamics_patience
         self.dynamics_max_updates = dynamics_max_updates
         self.dynamics_ignore_positions = dynamics_ignore_positions
+        self.dynamics_processing = dynamics_processing
         self.policy_epochs = policy_epochs
         self.policy_batch_size = policy_batch_size
         self.policy_holdout_ratio = policy_holdout_ratio
@@ -674,7 +734,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         """Observation indices the dynamics model does not read: the registered task's observed positions."""
         if not self.dynamics_ignore_positions or self.task_kwargs is None:
             return ()
-        if self.task_env_id not in known_env_ids() or self.reward_fn_spec is not None:
+        if self.task_env_id not in known_env_ids() or self.reward_fn_spec is not None or not self.processing.is_identity:
             return ()
         return position_indices(self.task_env_id, **self.task_kwargs)
 
@@ -688,6 +748,8 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.set_random_seed(self.seed)
         reward_fn, termination_fn = self._resolve_task()
         self._convert_train_freq_arg()
+        #: what the model reads and predicts (rebuilt from ``dynamics_processing`` and the env id at every setup)
+        self.processing = resolve_processing(self.dynamics_processing, self.task_env_id, self.obs_dim)
 
         ignored = self._ignored_dynamics_inputs()
         policy_kwargs = dict(self.policy_kwargs)
@@ -698,7 +760,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         self.policy = self.policy.to(self.device)
 
         self.dynamics = ProbabilisticEnsemble(
-            in_dim=self.obs_dim + self.act_dim,
+            in_dim=self.processing.input_dim(self.obs_dim) + self.act_dim,
             out_dim=self.obs_dim + (1 if self.learned_reward else 0),  # a reward column when it is learned
             n_members=self.ensemble_size,
             hidden_sizes=self.dynamics_net_arch,
@@ -729,6 +791,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
             num_particles=self.num_particles,
             learned_reward=self.learned_reward,
             pessimism=self.pessimism,
+            processing=self.processing,
         )
         cem = CEMOptimizer(
             self.population_size,
@@ -1095,11 +1158,11 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         obs = th.as_tensor(data["observations"], dtype=th.float32, device=self.device)
         actions = th.as_tensor(data["actions"], dtype=th.float32, device=self.device)
         next_obs = th.as_tensor(data["next_observations"], dtype=th.float32, device=self.device)
-        targets = next_obs - obs
+        targets = self.processing.target(obs, next_obs)
         if self.learned_reward:
             rewards = th.as_tensor(data["rewards"], dtype=th.float32, device=self.device).reshape(-1, 1)
             targets = th.cat([targets, rewards], dim=1)
-        return th.cat([obs, actions], dim=1), targets
+        return self.model_rollout.model_inputs(obs, actions), targets
 
     @model_threads("training")
     def train(self, gradient_steps: int, batch_size: int) -> None:
@@ -1213,6 +1276,7 @@ class PlanningAlgorithm(PlanningLogs, OffPolicyAlgorithm):
         return [
             *super()._excluded_save_params(),
             "dynamics",
+            "processing",
             "model_rollout",
             "termination_model",
             "planner",

@@ -15,6 +15,9 @@ from torch.nn import functional as F
 
 from sb3_poplin.common.policies import PolicyNetwork
 
+#: AVG's update rules: the paper's ``theta + mean(omega)`` and the authors' code's ``mean(omega)``
+AVG_UPDATES = ("add", "set")
+
 
 @dataclass
 class DistillationData:
@@ -137,28 +140,40 @@ def imitation_error(policy_net: PolicyNetwork, data: DistillationData) -> float:
 
 
 class ParameterAverage(Distillation):
-    """AVG (POPLIN-P): move the parameters by the mean parameter noise executed since the last distillation.
+    """AVG (POPLIN-P): set the parameters from the mean parameter noise executed since the last distillation.
 
-    The paper writes ``theta <- theta + mean(omega)`` over the data set; the authors' code assigns ``theta <- mean(omega)``,
-    which discards theta and reads as a bug. We follow the paper, with one precision: the mean is taken over the steps
+    ``update="add"`` (default, the paper's equation): ``theta <- theta + mean(omega)``. The mean is taken over the steps
     planned since the previous update (``data.noises``), because each recorded omega is relative to the theta it was
-    planned around; averaging older steps again would count them twice as theta moves.
+    planned around; averaging older steps again would count them twice as theta moves. The input whitening is fitted
+    once (on the first data, the random warm-up) and then frozen: refitting it would change what every recorded omega
+    means.
 
-    The input whitening is fitted once (on the first data, the random warm-up) and then frozen: refitting it would
-    change what every recorded omega means.
+    ``update="set"`` (the authors' code): ``theta <- mean(omega)``, the old theta discarded, and the whitening refitted
+    on the planned real states before every update, as that code does. The omega of each step is the first step's
+    block of the final CEM mean, in both.
+
+    :param update: ``"add"`` or ``"set"``
     """
 
-    refits_normalizer = False
     reads_noise = True
 
+    def __init__(self, update: str = "add") -> None:
+        if update not in AVG_UPDATES:
+            raise ValueError(f"update must be one of {AVG_UPDATES}, got {update!r}")
+        self.update = update
+        self.refits_normalizer = update == "set"
+
     def distill(self, policy_net: PolicyNetwork, optimizer: th.optim.Optimizer, data: DistillationData) -> dict[str, float]:
-        _fit_normalizer_if_needed(policy_net, data, refit=False)
         noises = data.noises
         if noises is None or noises.shape[0] == 0:
+            _fit_normalizer_if_needed(policy_net, data, refit=False)
             return {"policy_loss": imitation_error(policy_net, data), "policy_update_norm": 0.0}
-        step = noises.mean(dim=0)
-        policy_net.set_flat_parameters(policy_net.flat_parameters().detach() + step)
-        return {"policy_loss": imitation_error(policy_net, data), "policy_update_norm": step.norm().item()}
+        mean_noise = noises.mean(dim=0)
+        theta = policy_net.flat_parameters().detach()
+        new_theta = theta + mean_noise if self.update == "add" else mean_noise
+        _fit_normalizer_if_needed(policy_net, data, refit=self.refits_normalizer)
+        policy_net.set_flat_parameters(new_theta)
+        return {"policy_loss": imitation_error(policy_net, data), "policy_update_norm": (new_theta - theta).norm().item()}
 
 
 class Discriminator(nn.Module):

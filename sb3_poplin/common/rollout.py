@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch as th
 
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble
+from sb3_poplin.common.processing import DeltaProcessing, DynamicsProcessing
 
 # (obs [..., obs_dim], action in env units [..., act_dim], next_obs [..., obs_dim]) -> reward [...] / done [...]
 RewardFn = Callable[[th.Tensor, th.Tensor, th.Tensor], th.Tensor]
@@ -42,7 +43,8 @@ class ModelRollout:
 
     A particle whose episode terminates inside the horizon stops collecting reward.
 
-    :param dynamics: the ensemble; its output is the state delta (plus a reward column when ``learned_reward``)
+    :param dynamics: the ensemble; it reads ``processing.model_input(obs)`` and the action, and predicts
+        ``processing.target`` (plus a reward column when ``learned_reward``)
     :param reward_fn: ``r(obs, action, next_obs)`` with actions in env units, or None with ``learned_reward``
     :param termination_fn: ``done(obs, action, next_obs)``, or None for a task that never terminates
     :param horizon: planning horizon
@@ -55,6 +57,7 @@ class ModelRollout:
         deviation (0: the mean, as PETS). With ``fixed_model`` propagation the particles are the members, so the
         penalty is the members' disagreement about the candidate's return: plans that only one member believes in lose.
         Needs at least two particles.
+    :param processing: what the model reads and predicts (default: the raw observation and its change)
     """
 
     def __init__(
@@ -69,8 +72,12 @@ class ModelRollout:
         num_particles: int = 1,
         learned_reward: bool = False,
         pessimism: float = 0.0,
+        processing: DynamicsProcessing | None = None,
     ) -> None:
         self.dynamics = dynamics
+        self.processing = DeltaProcessing() if processing is None else processing
+        # The default processing costs nothing: the planner then concatenates and adds as it always did.
+        self._identity = self.processing.is_identity
         self.reward_fn = reward_fn
         self.termination_fn = termination_fn
         self.horizon = horizon
@@ -124,6 +131,14 @@ class ModelRollout:
         # On an accelerator the generator lives there too; sorting uniform keys is capturable in a CUDA graph.
         return th.argsort(th.rand(n, generator=generator, device=device))
 
+    def model_inputs(self, obs: th.Tensor, action: th.Tensor) -> th.Tensor:
+        """What the model reads: ``[..., input_dim + act_dim]`` from ``obs [..., obs_dim]`` and ``action [..., act_dim]``."""
+        return th.cat([obs if self._identity else self.processing.model_input(obs), action], dim=-1)
+
+    def next_observation(self, obs: th.Tensor, prediction: th.Tensor) -> th.Tensor:
+        """The next observation ``[..., obs_dim]`` a prediction ``[..., obs_dim]`` (the target part) stands for."""
+        return obs + prediction if self._identity else self.processing.next_observation(obs, prediction)
+
     def predict_next(
         self, obs: th.Tensor, action: th.Tensor, generator: th.Generator | None = None
     ) -> tuple[th.Tensor, th.Tensor | None]:
@@ -135,7 +150,7 @@ class ModelRollout:
         """
         n_particles, rows, _ = obs.shape
         n_elites = self.dynamics.n_elites
-        inputs = th.cat([obs, action], dim=-1)
+        inputs = self.model_inputs(obs, action)
         if self.propagation == "expectation":
             # [1, R, in] -> every elite on the same rows, then average their means: [1, R, out]
             out = self.mean_prediction(inputs.view(n_particles * rows, -1)).view(n_particles, rows, -1)
@@ -157,7 +172,7 @@ class ModelRollout:
                 unpermuted[perm] = out
                 out = unpermuted
             out = out.view(n_particles, rows, -1)
-        next_obs = obs + out[..., : self.obs_dim]
+        next_obs = self.next_observation(obs, out[..., : self.obs_dim])
         reward = out[..., self.obs_dim] if self.learned_reward else None
         return next_obs, reward
 
@@ -223,6 +238,6 @@ class ModelRollout:
             action = action_fn(t, obs)
             states.append(obs[0])
             actions.append(action[0])
-            mean = self.mean_prediction(th.cat([obs, action], dim=-1).view(n_envs * n_candidates, -1))
-            obs = obs + mean[:, :obs_dim].view(1, n_envs, n_candidates, obs_dim)
+            mean = self.mean_prediction(self.model_inputs(obs, action).view(n_envs * n_candidates, -1))
+            obs = self.next_observation(obs, mean[:, :obs_dim].view(1, n_envs, n_candidates, obs_dim))
         return th.stack(states, dim=2), th.stack(actions, dim=2)

@@ -53,11 +53,14 @@ from typing import Any, Callable
 import gymnasium as gym
 import torch as th
 
+from sb3_poplin.common.processing import AngleAndVelocityProcessing, DeltaProcessing, DynamicsProcessing
+
 __all__ = [
     "FIXED_SWIMMER_ID",
     "PETS_HALF_CHEETAH_ID",
     "RewardFn",
     "TerminationFn",
+    "get_processing",
     "get_task_fns",
     "inverted_pendulum_centered",
     "known_env_ids",
@@ -122,6 +125,8 @@ class _Task:
     :param mode: ``mode(**kwargs) -> "exact" | "approximate"``.
     :param positions: ``positions(**kwargs) -> tuple[int, ...]``, the observation indices that hold the body's absolute
         position along directions the dynamics do not depend on (see :func:`position_indices`).
+    :param processing: what a dynamics model of this env reads and predicts, where the env's authors chose it (None:
+        the raw observation and its change; see :func:`get_processing`).
     """
 
     defaults: dict[str, Any]
@@ -130,6 +135,7 @@ class _Task:
     obs_dim: Callable[..., int]
     mode: Callable[..., str] = field(default=lambda **_: EXACT)
     positions: Callable[..., tuple[int, ...]] = field(default=lambda **_: ())
+    processing: DynamicsProcessing | None = None
 
 
 _TASKS: dict[str, _Task] = {}
@@ -858,6 +864,9 @@ _register(
         # obs = [x velocity over the step, HalfCheetah-v5 obs]: the velocity is first.
         build=lambda **kw: _velocity_in_obs(kw["forward_reward_weight"], kw["ctrl_cost_weight"], 0),
         obs_dim=lambda **_: 18,
+        # PETS' model of its Cheetah (kept by POPLIN): it reads [obs[1], sin(obs[2]), cos(obs[2]), obs[3:]] (obs[2] is
+        # the root's pitch; the step's velocity obs[0] is not read) and predicts obs[0] as it is, the rest as a change.
+        processing=AngleAndVelocityProcessing(angles=(2,), absolute=(0,), not_read=(0,)),
     ),
     env_class="sb3_poplin.envs.PETSHalfCheetahEnv",
 )
@@ -950,6 +959,22 @@ def position_indices(env_id: str, **task_kwargs: Any) -> tuple[int, ...]:
     :return: sorted indices; empty when the env does not observe such positions (the v5 default).
     """
     return tuple(_task(env_id).positions(**_full_kwargs(env_id, task_kwargs)))
+
+
+def get_processing(env_id: str | None, obs_dim: int) -> DynamicsProcessing:
+    """
+    What a dynamics model of an env reads and predicts: the processing its authors chose, else the raw observation and
+    its change (:class:`~sb3_poplin.common.processing.DeltaProcessing`).
+
+    :param env_id: gymnasium id (None or an unknown id: the default)
+    :param obs_dim: the size of the observations the model will see; a registered processing applies only to the
+        registered env's own observation (a wrapper that changes it gets the default)
+    :return: the processing
+    """
+    task = _TASKS.get(env_id) if env_id is not None else None
+    if task is None or task.processing is None or task.obs_dim(**task.defaults) != obs_dim:
+        return DeltaProcessing()
+    return task.processing
 
 
 def _env_id_of(env: gym.Env) -> str:

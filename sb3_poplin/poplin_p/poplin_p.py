@@ -11,6 +11,7 @@ from sb3_poplin.common.base import PLANNING_PARAMETERS_DOC, PlanningAlgorithm
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import (
+    AVG_UPDATES,
     AdversarialDistillation,
     Discriminator,
     Distillation,
@@ -52,6 +53,8 @@ class POPLIN_P(PlanningAlgorithm):
     :param env: the environment (id, env or VecEnv)
     :param planning_variant: ``sep`` or ``uni``
     :param distillation: ``bc``, ``gan`` or ``avg``
+    :param avg_update: with ``avg``: ``add`` (the paper's ``theta <- theta + mean(omega)``, whitening fitted once) or
+        ``set`` (the authors' code: ``theta <- mean(omega)``, whitening refitted on the planned states at every update)
     :param gan_entropy_coef: entropy bonus of the GAN discriminator
     :param gan_epochs: passes over the data per GAN distillation
     :param discriminator_net_arch: hidden widths of the GAN discriminator
@@ -96,6 +99,7 @@ class POPLIN_P(PlanningAlgorithm):
         dynamics_patience: int = 5,
         dynamics_max_updates: int | None = 5000,
         dynamics_ignore_positions: bool = True,
+        dynamics_processing: Any = None,
         policy_epochs: int = 100,
         policy_batch_size: int = 64,
         policy_holdout_ratio: float = 0.2,
@@ -123,6 +127,7 @@ class POPLIN_P(PlanningAlgorithm):
         n_threads: int | None = None,
         planning_variant: str = "sep",
         distillation: str = "bc",
+        avg_update: str = "add",
         gan_entropy_coef: float = 1e-3,
         gan_epochs: int = 10,
         discriminator_net_arch: list[int] | None = None,
@@ -131,6 +136,7 @@ class POPLIN_P(PlanningAlgorithm):
     ) -> None:
         planning_variant = check_choice("planning_variant", planning_variant, PolicyParameterPlanner.variants)
         distillation = check_choice("distillation", distillation, DISTILLATIONS_P)
+        avg_update = check_choice("avg_update", avg_update, AVG_UPDATES)
         gan_entropy_coef = check_float("gan_entropy_coef", gan_entropy_coef, 0.0)
         gan_epochs = check_int("gan_epochs", gan_epochs, 1)
         discriminator_net_arch = check_widths(
@@ -173,6 +179,7 @@ class POPLIN_P(PlanningAlgorithm):
             dynamics_patience=dynamics_patience,
             dynamics_max_updates=dynamics_max_updates,
             dynamics_ignore_positions=dynamics_ignore_positions,
+            dynamics_processing=dynamics_processing,
             policy_epochs=policy_epochs,
             policy_batch_size=policy_batch_size,
             policy_holdout_ratio=policy_holdout_ratio,
@@ -201,6 +208,7 @@ class POPLIN_P(PlanningAlgorithm):
             _init_setup_model=False,
         )
         self.planning_variant = planning_variant
+        self.avg_update = avg_update
         self.gan_entropy_coef = gan_entropy_coef
         self.gan_epochs = gan_epochs
         self.discriminator_net_arch = discriminator_net_arch
@@ -213,7 +221,7 @@ class POPLIN_P(PlanningAlgorithm):
 
     def _make_distillation(self) -> Distillation:
         if self.distillation == "avg":
-            return ParameterAverage()
+            return ParameterAverage(self.avg_update)
         if self.distillation == "gan":
             self.discriminator = Discriminator(self.obs_dim, self.act_dim, self.discriminator_net_arch).to(self.device)
             self.discriminator.optimizer = make_adam(self.discriminator.parameters(), lr=self.discriminator_learning_rate)

@@ -28,7 +28,6 @@ TINY: dict[str, Any] = dict(
     dynamics_net_arch=[16, 16],
     dynamics_epochs=2,
     dynamics_min_updates=0,  # the tests check code paths, not model quality: no extra epochs on their tiny data
-    policy_epochs=2,
     buffer_size=2_000,
 )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import pydoc
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +14,9 @@ import torch as th
 from stable_baselines3.common.buffers import ReplayBuffer
 
 from sb3_poplin import PETS, POPLIN_A, POPLIN_P, RS
-from sb3_poplin.common.base import PlanningAlgorithm
+from sb3_poplin.common.base import PlanningAlgorithm, PolicyPlanningAlgorithm
 from sb3_poplin.common.buffers import PlanningReplayBuffer
+from sb3_poplin.common.options_reference import reference_page
 
 ALL_ALGOS = [POPLIN_A, POPLIN_P, PETS, RS]
 #: arguments that are neither numbers nor choices (objects, paths, devices, dicts of other classes' arguments)
@@ -23,7 +25,6 @@ NOT_NUMERIC_OR_CHOICE |= {"_init_setup_model"}
 
 #: (argument, bad value, what the error says), shared by every algorithm
 BAD_SHARED: list[tuple[str, Any, str]] = [
-    ("learning_rate", 0.0, r"learning_rate must be in \(0"),
     ("buffer_size", 0, "buffer_size must be >= 1"),
     ("learning_starts", -1, "learning_starts must be >= 0"),
     ("train_freq", (0, "step"), "train_freq must be >= 1"),
@@ -40,8 +41,6 @@ BAD_SHARED: list[tuple[str, Any, str]] = [
     ("cem_noise_table", 2.5, "cem_noise_table must be an integer"),
     ("dynamics_ignore_positions", "yes", "dynamics_ignore_positions must be True or False"),
     ("dynamics_processing", 3, "dynamics_processing must be None"),
-    ("distillation_window", 0, "distillation_window"),
-    ("distillation_best_episodes", 0, "distillation_best_episodes must be >= 1"),
     ("dynamics_min_updates", -1, "dynamics_min_updates must be >= 0"),
     ("n_threads", 0, "n_threads must be >= 1"),
     ("horizon", 0, "horizon must be >= 1"),
@@ -66,23 +65,29 @@ BAD_SHARED: list[tuple[str, Any, str]] = [
     ("dynamics_holdout_ratio", 1.0, r"dynamics_holdout_ratio must be in \[0, 1\)"),
     ("dynamics_patience", 0, "dynamics_patience must be >= 1"),
     ("dynamics_max_updates", 0, "dynamics_max_updates must be >= 1"),
+    ("reward_fn", 3, "reward_fn must be None, a callable"),
+    ("termination_fn", "no_colon", "termination_fn must be None, a callable"),
+    ("replay_buffer_class", ReplayBuffer, "replay_buffer_class must be PlanningReplayBuffer"),
+    ("stats_window_size", 0, "stats_window_size must be >= 1"),
+    ("verbose", 3, r"verbose must be in \[0, 2\]"),
+    ("seed", -1, r"seed must be in \[0, 4294967295\]"),
+]
+#: the same for the distillation arguments of the algorithms with a policy network
+BAD_DISTILLATION: list[tuple[str, Any, str]] = [
+    ("learning_rate", 0.0, r"learning_rate must be in \(0"),
+    ("distillation_window", 0, "distillation_window"),
+    ("distillation_best_episodes", 0, "distillation_best_episodes must be >= 1"),
     ("policy_epochs", 0, "policy_epochs must be >= 1"),
     ("policy_batch_size", 0, "policy_batch_size must be >= 1"),
     ("policy_holdout_ratio", -0.1, r"policy_holdout_ratio must be in \[0, 1\)"),
     ("policy_patience", 0, "policy_patience must be >= 1"),
     ("policy_max_updates", 0, "policy_max_updates must be >= 1"),
-    ("reward_fn", 3, "reward_fn must be None, a callable"),
-    ("termination_fn", "no_colon", "termination_fn must be None, a callable"),
     ("predict_with", "planner", "predict_with must be one of"),
     ("distillation_data", "imagined", "distillation_data must be one of"),
     ("hallucination_elites", 0, "hallucination_elites must be >= 1"),
     ("extra_pairs_capacity", -1, "extra_pairs_capacity must be >= 0"),
     ("policy_eval_freq", -1, "policy_eval_freq must be >= 0"),
     ("policy_eval_episodes", 0, "policy_eval_episodes must be >= 1"),
-    ("replay_buffer_class", ReplayBuffer, "replay_buffer_class must be PlanningReplayBuffer"),
-    ("stats_window_size", 0, "stats_window_size must be >= 1"),
-    ("verbose", 3, r"verbose must be in \[0, 2\]"),
-    ("seed", -1, r"seed must be in \[0, 4294967295\]"),
 ]
 #: the same for the arguments of one algorithm
 BAD_OWN: dict[type, list[tuple[str, Any, str]]] = {
@@ -104,7 +109,15 @@ BAD_OWN: dict[type, list[tuple[str, Any, str]]] = {
     PETS: [],
     RS: [],
 }
-CASES = [(algo, *case) for algo in ALL_ALGOS for case in BAD_SHARED + BAD_OWN[algo]]
+POLICY_ALGOS = [POPLIN_A, POPLIN_P]
+
+
+def bad_cases(algo: type) -> list[tuple[str, Any, str]]:
+    """Every bad-value case of ``algo``'s arguments."""
+    return BAD_SHARED + (BAD_DISTILLATION if algo in POLICY_ALGOS else []) + BAD_OWN[algo]
+
+
+CASES = [(algo, *case) for algo in ALL_ALGOS for case in bad_cases(algo)]
 
 
 @pytest.mark.parametrize(
@@ -117,7 +130,7 @@ def test_bad_value_fails_at_construction_with_its_name(algo: type, argument: str
 
 @pytest.mark.parametrize("algo", ALL_ALGOS)
 def test_every_numeric_and_choice_argument_has_a_bad_value_case(algo: type) -> None:
-    covered = {argument for argument, _, _ in BAD_SHARED + BAD_OWN[algo]}
+    covered = {argument for argument, _, _ in bad_cases(algo)}
     arguments = set(inspect.signature(algo).parameters) - NOT_NUMERIC_OR_CHOICE
     assert arguments <= covered, f"no bad-value case for {sorted(arguments - covered)}"
 
@@ -185,13 +198,13 @@ NON_DEFAULT: dict[str, Any] = dict(
     policy_max_updates=11,
     reward_fn="tests.test_algorithms:pendulum_reward",
     termination_fn="learned",
-    predict_with="mpc",  # the only value PETS and RS accept
+    predict_with="policy",
     distillation_data="hallucination",
-    distillation_window=None,  # the only value PETS and RS accept (test_variants sets it for POPLIN)
-    distillation_best_episodes=None,  # the same
+    distillation_window=300,
+    distillation_best_episodes=2,
     hallucination_elites=2,
     extra_pairs_capacity=99,
-    policy_eval_freq=0,  # the only value PETS and RS accept
+    policy_eval_freq=500,
     policy_eval_episodes=2,
     replay_buffer_class=_OwnBuffer,
     replay_buffer_kwargs=dict(noise_dtype="float16"),
@@ -211,21 +224,46 @@ ATTRIBUTE |= dict(stats_window_size="_stats_window_size")
 
 @pytest.mark.parametrize("algo", ALL_ALGOS)
 def test_help_shows_and_the_algorithm_forwards_every_shared_argument(algo: type) -> None:
-    shared = {name: p for name, p in inspect.signature(PlanningAlgorithm.__init__).parameters.items() if name != "self"}
+    expected = PolicyPlanningAlgorithm if algo in POLICY_ALGOS else PlanningAlgorithm
+    shared = {option.name: option for option in expected.options}
     own = inspect.signature(algo).parameters
     assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in own.values()), "no **kwargs hiding the arguments"
-    for name, parameter in shared.items():
+    assert list(own)[:2] == ["policy", "env"] and list(own)[-1] == "_init_setup_model"
+    for name, option in shared.items():
         assert name in own, f"{algo.__name__} does not show {name}"
-        expected_default = 1 if (algo is RS and name == "cem_iterations") else parameter.default
+        expected_default = 1 if (algo is RS and name == "cem_iterations") else option.default
         assert own[name].default == expected_default, name
         assert f":param {name}:" in algo.__doc__, f"{algo.__name__}'s docstring does not document {name}"
+    for option in algo.own_options:
+        assert f":param {option.name}:" in algo.__doc__ and option.name in own
     text = pydoc.render_doc(algo, renderer=pydoc.plaintext)
     assert re.search(r"population_size: '?int'? = 500", text) and ":param horizon:" in text
-    # Every value given reaches the algorithm (a forgotten forward would leave the base's default).
-    assert set(NON_DEFAULT) == set(shared) - {"policy", "env", "_init_setup_model"}
-    model = algo("MlpPolicy", "Pendulum-v1", _init_setup_model=False, **NON_DEFAULT)
-    for name, value in NON_DEFAULT.items():
+    # Every value given reaches the algorithm (a forgotten forward would leave the default).
+    assert set(NON_DEFAULT) == {option.name for option in PolicyPlanningAlgorithm.options}
+    given = {name: value for name, value in NON_DEFAULT.items() if name in shared}
+    model = algo("MlpPolicy", "Pendulum-v1", _init_setup_model=False, **given)
+    for name, value in given.items():
         kept = getattr(model, ATTRIBUTE.get(name, name))
         if name == "device":
             kept, value = str(kept), str(th.device(value))
         assert kept == value, f"{algo.__name__} did not forward {name}: {kept!r} != {value!r}"
+
+
+def test_options_page_is_the_code_s() -> None:
+    page = Path(__file__).parent.parent / "docs" / "options.md"
+    expected = reference_page([POPLIN_P, POPLIN_A, PETS, RS])
+    assert page.read_text() == expected, (
+        "docs/options.md is stale: python -m sb3_poplin.common.options_reference docs/options.md"
+    )
+    for algo in ALL_ALGOS:
+        for option in algo.options:
+            assert f"`{option.name}`" in expected
+
+
+def test_an_option_is_declared_once() -> None:
+    # Each algorithm's signature comes from the declarations: no option is declared in two groups, and an algorithm
+    # declaring one again fails when its class is defined.
+    with pytest.raises(TypeError, match=r"declares the options \['horizon'\] more than once"):
+
+        class _Twice(POPLIN_P):
+            own_options = (*POPLIN_P.own_options, *(o for o in PlanningAlgorithm.options if o.name == "horizon"))

@@ -13,6 +13,7 @@ import torch as th
 from torch import nn
 from torch.nn import functional as F
 
+from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.policies import PolicyNetwork
 
 #: AVG's update rules: the paper's ``theta + mean(omega)`` and the authors' code's ``mean(omega)``
@@ -32,6 +33,47 @@ class DistillationData:
     observations: th.Tensor
     actions: th.Tensor
     noises: th.Tensor | None = None
+
+
+def select_distillation_data(
+    data: dict[str, np.ndarray],
+    buffer: PlanningReplayBuffer,
+    new_steps: int,
+    device: th.device,
+    window: int | None = None,
+    best_episodes: int | None = None,
+) -> DistillationData:
+    """What a distillation learns from: the real states with the planned actions executed there (the random warm-up
+    steps are skipped), the buffer's extra pairs (imagined, or elite actions), and the noise of the steps planned since
+    the last distillation.
+
+    :param data: the buffer's transitions (``buffer.all_transitions()``; views, never written)
+    :param buffer: the replay buffer
+    :param new_steps: steps added since the last distillation (whose executed noise AVG reads)
+    :param device: where the tensors go
+    :param window: only the planned steps among the last this many (``distillation_window``)
+    :param best_episodes: only the planned steps of this many best episodes (``distillation_best_episodes``)
+    """
+    planned = data["planned"]  # a view of the buffer: combined into new arrays, never written
+    if window is not None:
+        planned = planned & buffer.recent_mask(window)
+    if best_episodes is not None and planned.any():
+        episode, returns = buffer.episodes()
+        candidates = np.unique(episode[planned])
+        # Highest return first; among equal returns the older episode (a stable sort of the negated returns).
+        best = candidates[np.argsort(-returns[candidates], kind="stable")[:best_episodes]]
+        planned = planned & np.isin(episode, best)
+    if not planned.any():
+        planned = np.ones_like(planned)  # nothing planned yet: use the warm-up data, so the policy sees the states
+    obs, actions = data["observations"][planned], data["actions"][planned]
+    if buffer.extra_pairs:
+        obs = np.concatenate([obs, *(s for s, _ in buffer.extra_pairs)])
+        actions = np.concatenate([actions, *(a for _, a in buffer.extra_pairs)])
+    return DistillationData(
+        observations=th.as_tensor(obs, dtype=th.float32, device=device),
+        actions=th.as_tensor(actions, dtype=th.float32, device=device),
+        noises=th.as_tensor(buffer.recent_noises(new_steps), dtype=th.float32, device=device),
+    )
 
 
 class Distillation(ABC):

@@ -191,3 +191,18 @@ class POPLINPolicy(BasePolicy):
     def _predict(self, observation: th.Tensor, deterministic: bool = True) -> th.Tensor:
         # The distilled policy is deterministic; exploration comes from planning, not from this network.
         return self.actor(observation.float().flatten(start_dim=1))
+
+
+class PlannerOnlyPolicy(POPLINPolicy):
+    """The policy of the planning baselines (PETS, random shooting), which neither train it nor act with it.
+
+    SB3 algorithms own a policy (it scales actions and anchors the zip's layout); the baselines plan without one, so it
+    is kept as small as possible (no hidden layer).
+
+    :param args: see :class:`POPLINPolicy`
+    :param net_arch: hidden widths (default none)
+    :param kwargs: see :class:`POPLINPolicy`
+    """
+
+    def __init__(self, *args: Any, net_arch: list[int] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, net_arch=[] if net_arch is None else net_arch, **kwargs)

@@ -20,6 +20,9 @@ as ``dynamics_processing=``.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import torch as th
 
 
@@ -136,3 +139,45 @@ class AngleAndVelocityProcessing(DynamicsProcessing):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(angles={self.angles}, absolute={self.absolute}, not_read={self.not_read})"
+
+
+def check_processing_spec(spec: Any) -> Any:
+    """A valid ``dynamics_processing`` value, returned as given: None (the env's registered processing, else deltas),
+    ``"delta"``, a :class:`DynamicsProcessing`, or an importable ``"package.module:attribute"`` naming one (or its
+    class), which is imported now so that a wrong one fails when the model is built.
+
+    :raises ValueError: with what to pass instead
+    """
+    if spec is None or spec == "delta" or isinstance(spec, DynamicsProcessing):
+        return spec
+    if isinstance(spec, str) and spec.count(":") == 1:
+        processing_from_spec(spec)
+        return spec
+    raise ValueError(
+        "dynamics_processing must be None (the env's registered processing, else 'delta'), 'delta' (the model reads the "
+        "observation and predicts its change), a sb3_poplin.common.processing.DynamicsProcessing, or an importable "
+        f"'package.module:attribute' naming one, got {spec!r}"
+    )
+
+
+def processing_from_spec(spec: Any) -> DynamicsProcessing | None:
+    """The processing a checked ``dynamics_processing`` value names; None for None (the caller looks up the env's
+    registered processing, :func:`sb3_poplin.rewards.get_processing`)."""
+    if spec is None:
+        return None
+    if spec == "delta":
+        return DeltaProcessing()
+    if isinstance(spec, DynamicsProcessing):
+        return spec
+    module_name, attribute = spec.split(":")
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"dynamics_processing={spec!r} cannot be imported: {e}") from e
+    if isinstance(value, type) and issubclass(value, DynamicsProcessing):
+        value = value()
+    if not isinstance(value, DynamicsProcessing):
+        raise ValueError(f"dynamics_processing={spec!r} names a {type(value).__name__}, not a DynamicsProcessing")
+    return value

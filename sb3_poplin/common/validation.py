@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import difflib
-import inspect
 import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 #: arguments of Stable-Baselines3's model-free off-policy algorithms (SAC, TD3, DDPG) that POPLIN has no use for, with
@@ -45,16 +44,15 @@ for _name in ("use_sde", "sde_sample_freq", "use_sde_at_warmup"):
     MODEL_FREE_ARGUMENTS[_name] = "POPLIN's policy is deterministic and explores through planning: remove it"
 
 
-def check_keyword_names(init: Callable[..., Any], algorithm: str, kwargs: Iterable[str]) -> None:
-    """Refuse keyword arguments that ``init`` does not take, saying what to pass instead.
+def check_keyword_names(accepted: Sequence[str], algorithm: str, kwargs: Iterable[str]) -> None:
+    """Refuse keyword arguments that are not ``accepted``, saying what to pass instead.
 
-    :param init: the constructor whose parameters are the accepted names
+    :param accepted: the names the constructor takes
     :param algorithm: class name, for the message
     :param kwargs: the keyword names given
     :raises TypeError: for an argument of model-free algorithms (with the POPLIN argument to use) or an unknown name
         (with the closest accepted names)
     """
-    accepted = [name for name in inspect.signature(init).parameters if name not in ("self", "args", "kwargs")]
     for name in kwargs:
         if name in accepted:
             continue

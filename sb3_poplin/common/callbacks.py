@@ -1,0 +1,52 @@
+"""Callbacks the planning algorithms add to ``learn``."""
+
+from __future__ import annotations
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+
+
+class PolicyControlEvaluation(BaseCallback):
+    """Evaluates the distilled policy alone (policy control) every ``eval_freq`` steps on a fresh env of the same id.
+
+    Logs ``eval/policy_control_return`` next to ``eval/mpc_control_return``: the mean return of the latest
+    ``n_episodes`` training episodes that were planned at every step (MPC control; random warm-up episodes are not
+    counted, and the key is absent until one such episode has ended). Appends ``(timesteps, mean, std)`` of the policy
+    control to ``model.policy_control_history``.
+
+    :param eval_freq: steps between evaluations
+    :param n_episodes: episodes per evaluation
+    """
+
+    def __init__(self, eval_freq: int, n_episodes: int) -> None:
+        super().__init__()
+        self.eval_freq = eval_freq
+        self.n_episodes = n_episodes
+
+    def _on_step(self) -> bool:
+        model = self.model
+        if self.n_calls % self.eval_freq != 0:
+            return True
+        if model.task_env_id is None:  # type: ignore[attr-defined]
+            raise ValueError("policy_eval_freq needs an env made from a gymnasium id, to build an evaluation env")
+        env = make_vec_env(model.task_env_id, n_envs=1, seed=model.seed if model.seed is not None else 0)  # type: ignore[attr-defined]
+        returns = []
+        for _ in range(self.n_episodes):
+            obs = env.reset()
+            done, total = False, 0.0
+            while not done:
+                # The env gives raw observations, which the policy network expects.
+                action, _ = model.policy.predict(obs, deterministic=True)
+                obs, reward, dones, _ = env.step(action)
+                total += float(reward[0])
+                done = bool(dones[0])
+            returns.append(total)
+        env.close()
+        mean, std = float(np.mean(returns)), float(np.std(returns))
+        model.policy_control_history.append((model.num_timesteps, mean, std))  # type: ignore[attr-defined]
+        self.logger.record("eval/policy_control_return", mean)
+        mpc_returns = list(model.mpc_episode_returns)[-self.n_episodes :]  # type: ignore[attr-defined]
+        if mpc_returns:
+            self.logger.record("eval/mpc_control_return", float(np.mean(mpc_returns)))
+        return True

@@ -41,14 +41,6 @@ from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.processing import DeltaProcessing, DynamicsProcessing
 from sb3_poplin.common.rollout import PROPAGATIONS, ModelRollout, canonical_propagation
-from sb3_poplin.common.tasks import (
-    get_processing,
-    get_task_fns,
-    known_env_ids,
-    position_indices,
-    resolve_callable,
-    task_kwargs_from_env,
-)
 from sb3_poplin.common.threads import model_threads
 from sb3_poplin.common.validation import (
     check_bool,
@@ -58,6 +50,14 @@ from sb3_poplin.common.validation import (
     check_keyword_names,
     check_optional_int,
     check_widths,
+)
+from sb3_poplin.rewards import (
+    get_processing,
+    get_task_fns,
+    known_env_ids,
+    position_indices,
+    resolve_callable,
+    task_kwargs_from_env,
 )
 from sb3_poplin.version import __version__
 

@@ -1,5 +1,5 @@
 """
-Measure how well the torch reward/termination functions of sb3_poplin.common.tasks reproduce the envs' own.
+Measure how well the torch reward/termination functions of sb3_poplin.rewards reproduce the envs' own.
 
 For every env and reward mode, collects real transitions with uniformly random actions, evaluates the functions on
 them in one batch and reports the max abs error and correlation against the env's reward, and the fraction of steps
@@ -24,7 +24,7 @@ import numpy as np
 import torch as th
 
 import sb3_poplin.envs  # noqa: F401  (registers the sb3_poplin/ ids)
-from sb3_poplin.common.tasks import get_task_fns, known_env_ids, reward_mode, task_kwargs_from_env
+from sb3_poplin.rewards import get_task_fns, known_env_ids, reward_mode, task_kwargs_from_env
 
 COMMAND = "python -m benchmarks.reward_accuracy"
 KEEP_POS = {"exclude_current_positions_from_observation": False}
@@ -58,7 +58,7 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
 
 DOC_HEADER = """# Reward and termination functions: accuracy
 
-The MPC planner scores imagined trajectories with `sb3_poplin.common.tasks.get_task_fns(env_id, **task_kwargs)`,
+The MPC planner scores imagined trajectories with `sb3_poplin.rewards.get_task_fns(env_id, **task_kwargs)`,
 batched torch versions of each env's reward `r(obs, action, next_obs)` and termination `done(obs, action, next_obs)`.
 `task_kwargs_from_env(env)` reads every constructor setting that changes them (weights, healthy ranges,
 `terminate_when_unhealthy`, observation flags, `dt`) and `reward_mode(env_id, **task_kwargs)` says whether the reward is

@@ -87,7 +87,7 @@ def build_ours(cfg: dict[str, Any]) -> dict[str, Any]:
     from sb3_poplin.common.planners import ActionSequencePlanner, PolicyParameterPlanner
     from sb3_poplin.common.policies import PolicyNetwork
     from sb3_poplin.common.rollout import ModelRollout
-    from sb3_poplin.common.tasks import get_task_fns
+    from sb3_poplin.rewards import get_task_fns
 
     obs_dim, act_dim, members, hidden = cfg["obs_dim"], cfg["act_dim"], cfg["members"], cfg["hidden"]
     velocity, ctrl_cost = cfg["velocity_index"], cfg["ctrl_cost"]

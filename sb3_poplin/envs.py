@@ -17,7 +17,7 @@ the point whose velocity is rewarded) changes:
   to the Swimmer-v5 observation so the reward ``w_f * head velocity - w_c * |a|^2`` is exact.
 
 On reset, where no step has been taken yet, the velocity entry holds the instantaneous velocity of the tracked point.
-The reward and termination functions are in :mod:`sb3_poplin.common.tasks` under the same ids.
+The reward and termination functions are in :mod:`sb3_poplin.rewards` under the same ids.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 from gymnasium.envs.mujoco.swimmer_v5 import SwimmerEnv
 from gymnasium.spaces import Box
 
-from sb3_poplin.common.tasks import FIXED_SWIMMER_ID, PETS_HALF_CHEETAH_ID
+from sb3_poplin.rewards import FIXED_SWIMMER_ID, PETS_HALF_CHEETAH_ID
 
 __all__ = [
     "FIXED_SWIMMER_ID",

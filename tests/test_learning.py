@@ -49,7 +49,7 @@ def test_balances_inverted_pendulum_with_the_centred_objective_within_1400_steps
     """The demo's (and the zoo's) InvertedPendulum-v5 settings. Random control scores about 6; planning with the env's
     own reward reached 100-480 after 5,000 steps (docs/variants.md); 3 seeds of these settings reached 840-1000."""
     config = demo_config(algo, "InvertedPendulum-v5")
-    assert config["reward_fn"] == "sb3_poplin.common.tasks:inverted_pendulum_centered"
+    assert config["reward_fn"] == "sb3_poplin.rewards:inverted_pendulum_centered"
     model = ALGOS[algo]("MlpPolicy", "InvertedPendulum-v5", seed=0, **config).learn(1400)
     mpc_return, _ = evaluate_policy(model, make_vec_env("InvertedPendulum-v5", n_envs=1, seed=100), n_eval_episodes=1)
     assert mpc_return >= 500, mpc_return

@@ -26,7 +26,7 @@ from sb3_poplin.common.planners import (
 )
 from sb3_poplin.common.policies import PolicyNetwork
 from sb3_poplin.common.rollout import ModelRollout
-from sb3_poplin.common.tasks import get_task_fns
+from sb3_poplin.rewards import get_task_fns
 
 N_ENVS = 2
 POPULATION = 16

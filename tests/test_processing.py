@@ -14,8 +14,8 @@ from sb3_poplin.common.dynamics import ProbabilisticEnsemble
 from sb3_poplin.common.policies import PolicyNetwork
 from sb3_poplin.common.processing import AngleAndVelocityProcessing, DeltaProcessing, DynamicsProcessing
 from sb3_poplin.common.rollout import ModelRollout
-from sb3_poplin.common.tasks import get_processing
 from sb3_poplin.envs import PETS_HALF_CHEETAH_ID, PETS_RESET_NOISE_SCALE
+from sb3_poplin.rewards import get_processing
 
 TINY = dict(
     population_size=8,

@@ -26,8 +26,8 @@ import yaml
 
 import sb3_poplin.zoo.hyperparams_opt as zoo_hpo
 from sb3_poplin import POPLIN_A, POPLIN_P
-from sb3_poplin.common.tasks import known_env_ids, resolve_callable
 from sb3_poplin.envs import FIXED_SWIMMER_ID, PETS_HALF_CHEETAH_ID
+from sb3_poplin.rewards import known_env_ids, resolve_callable
 from sb3_poplin.zoo import ZOO_ALGOS, hyperparams_file, register
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

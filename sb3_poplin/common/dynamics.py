@@ -125,7 +125,7 @@ class ProbabilisticEnsemble(nn.Module):
     :param logvar_bound_coef: weight of the penalty that keeps the learned bounds tight
     :param n_elites: number of members used for prediction, chosen on hold-out loss (default: all)
     :param ignored_inputs: input indices the networks do not read (e.g. absolute positions the dynamics do not depend
-        on, :func:`~sb3_poplin.common.tasks.position_indices`): their whitened value is multiplied by zero
+        on, :func:`~sb3_poplin.rewards.position_indices`): their whitened value is multiplied by zero
     """
 
     def __init__(

@@ -18,7 +18,7 @@ from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from sb3_poplin.common.processing import DynamicsProcessing, processing_from_spec
-from sb3_poplin.common.tasks import (
+from sb3_poplin.rewards import (
     get_processing,
     get_task_fns,
     known_env_ids,

@@ -14,7 +14,7 @@ learning PETS' Cheetah through that slip (the prediction of ``obs[1:]`` added to
 
 The default, :class:`DeltaProcessing`, reads the observation as it is and predicts its change (PETS' choice for every
 task without one of its own). Registered tasks carry their authors' processing where it exists
-(:func:`~sb3_poplin.common.tasks.get_processing`); a user passes an instance or an importable ``"module:attribute"``
+(:func:`~sb3_poplin.rewards.get_processing`); a user passes an instance or an importable ``"module:attribute"``
 as ``dynamics_processing=``.
 """
 

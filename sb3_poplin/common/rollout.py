@@ -12,10 +12,7 @@ import torch as th
 
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble
 from sb3_poplin.common.processing import DeltaProcessing, DynamicsProcessing
-
-# (obs [..., obs_dim], action in env units [..., act_dim], next_obs [..., obs_dim]) -> reward [...] / done [...]
-RewardFn = Callable[[th.Tensor, th.Tensor, th.Tensor], th.Tensor]
-TerminationFn = Callable[[th.Tensor, th.Tensor, th.Tensor], th.Tensor]
+from sb3_poplin.common.type_aliases import RewardFn, TerminationFn
 
 PROPAGATIONS = ("expectation", "fixed_model", "random_model")
 PROPAGATION_ALIASES = {"E": "expectation", "TSinf": "fixed_model", "TS1": "random_model"}

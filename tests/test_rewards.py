@@ -1,5 +1,5 @@
 """
-The torch reward/termination functions of sb3_poplin.common.tasks against the envs' own rewards and terminations.
+The torch reward/termination functions of sb3_poplin.rewards against the envs' own rewards and terminations.
 
 Each case rolls out real transitions (random actions, or a scripted policy that makes the env terminate), feeds them
 batched to the functions and compares with what ``env.step`` returned.
@@ -19,7 +19,10 @@ import pytest
 import torch as th
 
 import sb3_poplin.envs  # noqa: F401  (registers the sb3_poplin/ ids)
-from sb3_poplin.common.tasks import (
+from sb3_poplin import POPLIN_A, rewards
+from sb3_poplin.common import tasks as former_tasks
+from sb3_poplin.envs import FIXED_SWIMMER_ID, PETS_HALF_CHEETAH_ID, FixedSwimmerEnv, PETSHalfCheetahEnv, register_envs
+from sb3_poplin.rewards import (
     get_task_fns,
     inverted_pendulum_centered,
     known_env_ids,
@@ -28,7 +31,6 @@ from sb3_poplin.common.tasks import (
     reward_mode,
     task_kwargs_from_env,
 )
-from sb3_poplin.envs import FIXED_SWIMMER_ID, PETS_HALF_CHEETAH_ID, FixedSwimmerEnv, PETSHalfCheetahEnv, register_envs
 
 Policy = Callable[[gym.Env, np.ndarray, int], np.ndarray]
 
@@ -316,12 +318,36 @@ def _module_level_reward(obs: th.Tensor, action: th.Tensor, next_obs: th.Tensor)
 
 def test_resolve_callable() -> None:
     assert resolve_callable(f"{__name__}:_module_level_reward") is _module_level_reward
-    assert resolve_callable("sb3_poplin.common.tasks:get_task_fns") is get_task_fns
+    assert resolve_callable("sb3_poplin.rewards:get_task_fns") is get_task_fns
     assert resolve_callable("json:JSONDecoder.decode") is json.JSONDecoder.decode  # nested attribute
     assert resolve_callable(math.sqrt) is math.sqrt
-    for bad in ("sb3_poplin.common.tasks", "no_such_module_xyz:f", "math:no_such_function", "math:pi", ":f", "a:b:c"):
+    for bad in ("sb3_poplin.rewards", "no_such_module_xyz:f", "math:no_such_function", "math:pi", ":f", "a:b:c"):
         with pytest.raises(ValueError):
             resolve_callable(bad)
+
+
+def test_former_module_still_resolves() -> None:
+    """Zips and zoo files saved before the move name ``sb3_poplin.common.tasks:...``: they resolve to the same objects."""
+    centered = "sb3_poplin.common.tasks:inverted_pendulum_centered"
+    assert resolve_callable(centered) is resolve_callable("sb3_poplin.rewards:inverted_pendulum_centered")
+    assert resolve_callable(centered) is inverted_pendulum_centered
+    assert former_tasks.__all__ == rewards.__all__
+    for name in rewards.__all__:
+        assert getattr(former_tasks, name) is getattr(rewards, name), name
+
+
+def test_model_saved_with_the_former_reward_fn_string_loads(tiny_kwargs: dict[str, Any], tmp_path) -> None:
+    """A zip saved with ``reward_fn="sb3_poplin.common.tasks:..."`` loads and plans with the same function."""
+    model = POPLIN_A(
+        "MlpPolicy", "InvertedPendulum-v5", reward_fn="sb3_poplin.common.tasks:inverted_pendulum_centered", **tiny_kwargs
+    )
+    model.save(tmp_path / "model.zip")
+    loaded = POPLIN_A.load(tmp_path / "model.zip", env=gym.make("InvertedPendulum-v5"))
+    assert loaded.reward_fn_spec == "sb3_poplin.common.tasks:inverted_pendulum_centered"
+    assert loaded._resolve_task()[0] is inverted_pendulum_centered
+    obs = loaded.env.reset()
+    action, _ = loaded.predict(obs, deterministic=True)
+    assert action.shape == (1, 1)
 
 
 def test_paper_variants_registration() -> None:

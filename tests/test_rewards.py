@@ -344,7 +344,7 @@ def test_model_saved_with_the_former_reward_fn_string_loads(tiny_kwargs: dict[st
     model.save(tmp_path / "model.zip")
     loaded = POPLIN_A.load(tmp_path / "model.zip", env=gym.make("InvertedPendulum-v5"))
     assert loaded.reward_fn_spec == "sb3_poplin.common.tasks:inverted_pendulum_centered"
-    assert loaded._resolve_task()[0] is inverted_pendulum_centered
+    assert loaded.model_rollout.reward_fn is inverted_pendulum_centered
     obs = loaded.env.reset()
     action, _ = loaded.predict(obs, deterministic=True)
     assert action.shape == (1, 1)

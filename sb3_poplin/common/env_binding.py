@@ -18,6 +18,7 @@ from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from sb3_poplin.common.processing import DynamicsProcessing, processing_from_spec
+from sb3_poplin.common.type_aliases import RewardFn, TerminationFn
 from sb3_poplin.rewards import (
     get_processing,
     get_task_fns,
@@ -26,7 +27,6 @@ from sb3_poplin.rewards import (
     resolve_callable,
     task_kwargs_from_env,
 )
-from sb3_poplin.common.type_aliases import RewardFn, TerminationFn
 
 #: the value of ``reward_fn`` / ``termination_fn`` that learns the function with the model
 LEARNED = "learned"

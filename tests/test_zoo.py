@@ -9,6 +9,7 @@ would leak between tests in one process) with tiny settings on Pendulum-v1.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import pickle
 import shutil
@@ -106,6 +107,48 @@ def test_register_refuses_to_replace_another_algorithm() -> None:
             register()
     finally:
         ALGOS["poplin_p"] = POPLIN_P
+
+
+#: the modules of sb3_poplin.zoo, by dotted name
+ZOO_MODULES = sorted(
+    f"sb3_poplin.zoo.{path.stem}" for path in (REPO_ROOT / "sb3_poplin" / "zoo").glob("*.py") if path.stem != "__init__"
+)
+
+
+def zoo_imports(module: str) -> set[str]:
+    """The modules of sb3_poplin.zoo that ``module``'s source imports, at the top or inside functions."""
+    tree = ast.parse((REPO_ROOT / Path(*module.split("."))).with_suffix(".py").read_text())
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            # ``from sb3_poplin.zoo import hyperparams_opt`` imports a submodule; ``from sb3_poplin.zoo.x import y`` x
+            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        else:
+            continue
+        imported.update(name for name in names if name in ZOO_MODULES)
+    return imported - {module}
+
+
+def test_zoo_modules_import_each_other_one_way() -> None:
+    graph = {module: zoo_imports(module) for module in ZOO_MODULES}
+    assert "sb3_poplin.zoo.exp_manager" in graph["sb3_poplin.zoo.registry"], "the parser misses imports inside functions"
+    # Kahn's algorithm: repeatedly drop the modules that import nothing left; a cycle is what cannot be dropped.
+    remaining = dict(graph)
+    while True:
+        leaves = {module for module, imports in remaining.items() if not imports & set(remaining)}
+        if not leaves:
+            break
+        remaining = {module: imports for module, imports in remaining.items() if module not in leaves}
+    assert remaining == {}, f"a cycle among (or below) these zoo modules: {remaining}"
+
+
+@pytest.mark.parametrize("module", ZOO_MODULES)
+def test_every_zoo_module_imports_alone(module: str) -> None:
+    if module.endswith("__main__"):
+        pytest.skip("running it is the CLI (covered by the CLI tests)")
+    run_python(["-c", f"import {module}"], REPO_ROOT, timeout=300)
 
 
 def test_cli_parses_with_poplin_choices(capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,7 +17,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_poplin import POPLIN_A, POPLIN_P
 from sb3_poplin.common.mujoco_warnings import route_mujoco_warnings
-from sb3_poplin.zoo.registry import hyperparams_file
+from sb3_poplin.zoo.algorithms import hyperparams_file
 
 ALGOS = {"poplin_p": POPLIN_P, "poplin_a": POPLIN_A}
 

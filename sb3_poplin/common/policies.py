@@ -8,6 +8,7 @@ from typing import Any
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
@@ -15,6 +16,89 @@ from sb3_poplin.common.dynamics import read_mask
 from sb3_poplin.common.validation import check_indices, check_widths
 
 POLICY_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
+#: the policy's ``activation`` name of each torch.nn class that SB3 users pass as ``activation_fn``
+ACTIVATION_NAMES: dict[type[nn.Module], str] = {module: name for name, module in POLICY_ACTIVATIONS.items()}
+
+#: why POPLIN's policy network cannot take a features extractor, for the error messages
+_FLAT_MLP_ONLY = (
+    "POPLIN's policy network is a plain MLP on flat vector observations: POPLIN-P evaluates every CEM candidate with "
+    "its own perturbed copy of the network's flat weights in batched matmuls, which layers outside that flat vector "
+    "(a features extractor) would not take part in"
+)
+
+
+def resolve_policy_options(
+    activation: str | None,
+    activation_fn: type[nn.Module] | None,
+    features_extractor_class: type[nn.Module] | None,
+    features_extractor_kwargs: dict[str, Any] | None,
+    share_features_extractor: bool | None,
+    optimizer_kwargs: dict[str, Any] | None,
+) -> str:
+    """
+    Check the policy keyword arguments that SB3 users pass to SB3's own policies and POPLIN's network cannot take as
+    they are, and give the hidden activation's name.
+
+    ``activation_fn`` (a torch.nn class, as in SB3 and rl-zoo3's ``policy_kwargs`` strings) maps to the policy's own
+    ``activation`` name; a features extractor other than SB3's default flattening is refused (see ``_FLAT_MLP_ONLY``).
+
+    :param activation: the policy's ``activation`` name, None when not given
+    :param activation_fn: SB3's ``activation_fn``: one of the classes of :data:`ACTIVATION_NAMES`, or None
+    :param features_extractor_class: SB3's ``features_extractor_class``: None or ``FlattenExtractor`` (what the
+        network does to observations anyway)
+    :param features_extractor_kwargs: SB3's ``features_extractor_kwargs``: None or empty
+    :param share_features_extractor: SB3's ``share_features_extractor``: None (there is neither a critic nor a
+        features extractor to share)
+    :param optimizer_kwargs: the distillation optimiser's keyword arguments (the learning rate is not one of them)
+    :return: the hidden activation's name, a key of :data:`POLICY_ACTIVATIONS`
+    :raises ValueError: for an option the policy cannot honour, saying what to use instead
+    """
+    if features_extractor_class is not None and features_extractor_class is not FlattenExtractor:
+        raise ValueError(
+            f"policy_kwargs' features_extractor_class={features_extractor_class!r} is not supported. {_FLAT_MLP_ONLY}. "
+            "Turn the observations into a flat vector before the algorithm sees them, with an observation wrapper "
+            "(e.g. gymnasium.wrappers.FlattenObservation, or your own gymnasium.ObservationWrapper; rl-zoo3: env_wrapper), "
+            "and leave features_extractor_class out."
+        )
+    if features_extractor_kwargs:
+        raise ValueError(
+            f"policy_kwargs' features_extractor_kwargs={features_extractor_kwargs!r} have no features extractor to "
+            f"configure. {_FLAT_MLP_ONLY}. Leave features_extractor_kwargs out; transform observations with an "
+            "observation wrapper (e.g. gymnasium.wrappers.FlattenObservation) instead."
+        )
+    if share_features_extractor is not None:
+        raise ValueError(
+            f"policy_kwargs' share_features_extractor={share_features_extractor!r} has nothing to act on: POPLIN's "
+            "policy has no critic and no features extractor to share. Leave share_features_extractor out."
+        )
+    if optimizer_kwargs is not None and "lr" in optimizer_kwargs:
+        raise ValueError(
+            f"policy_kwargs' optimizer_kwargs={optimizer_kwargs!r} set 'lr': the distillation optimiser's learning rate "
+            "is the algorithm's learning_rate argument (a float or a schedule). Pass it there and leave 'lr' out."
+        )
+    if activation_fn is None:
+        return "tanh" if activation is None else activation
+    supported = ", ".join(f"nn.{module.__name__}" for module in ACTIVATION_NAMES)
+    if isinstance(activation_fn, str):
+        raise ValueError(
+            f"policy_kwargs' activation_fn={activation_fn!r} is a string; SB3 takes a torch.nn class ({supported}). "
+            "In an rl-zoo3 yml, plain YAML keeps it a string: write policy_kwargs as a Python string "
+            f'("dict(activation_fn=nn.ReLU)"), or give the policy\'s own activation by name (activation: relu; one of '
+            f"{sorted(POLICY_ACTIVATIONS)})."
+        )
+    name = ACTIVATION_NAMES.get(activation_fn) if isinstance(activation_fn, type) else None
+    if name is None:
+        raise ValueError(
+            f"policy_kwargs' activation_fn={activation_fn!r} is not an activation of POPLIN's policy network; "
+            f"the supported ones are {supported} (the classes themselves, not instances or subclasses), or by name "
+            f"activation={sorted(POLICY_ACTIVATIONS)}."
+        )
+    if activation is not None and activation != name:
+        raise ValueError(
+            f"policy_kwargs give both activation={activation!r} and activation_fn={activation_fn!r}, which disagree: "
+            "pass only one of them."
+        )
+    return name
 
 
 class PolicyNetwork(nn.Module):
@@ -131,12 +215,22 @@ class POPLINPolicy(BasePolicy):
     :param action_space: a Box action space
     :param lr_schedule: learning rate schedule of the distillation optimiser
     :param net_arch: hidden layer widths, or SAC's ``dict(pi=[...], qf=[...])`` whose ``pi`` is used (there is no critic)
-    :param activation: hidden activation name
+    :param activation: hidden activation name (``tanh``, ``relu``, ``silu``, ``elu``); None: ``tanh``, or the one of
+        ``activation_fn``
     :param optimizer_class: optimiser of the distillation
-    :param optimizer_kwargs: its keyword arguments (besides the learning rate)
-    :param normalize_images: unused (observations are flat vectors); kept for SB3's saved constructor arguments
+    :param optimizer_kwargs: its keyword arguments (besides the learning rate, which is the algorithm's
+        ``learning_rate``)
+    :param normalize_images: no effect: observations are flat vectors (1-D Box), never images; kept for SB3's saved
+        constructor arguments
     :param ignored_obs: observation indices the network does not read; the algorithms set it to the observed absolute
         positions of a locomotion env (``dynamics_ignore_positions``), as for the dynamics model
+    :param activation_fn: SB3's way to give the activation: ``nn.Tanh``, ``nn.ReLU``, ``nn.SiLU`` or ``nn.ELU`` (the
+        class), the same as ``activation`` by name
+    :param features_extractor_class: only ``FlattenExtractor`` (SB3's default, what the network does anyway): the
+        network is a plain MLP on flat vector observations because POPLIN-P evaluates every CEM candidate with its
+        own perturbed flat weights in batched matmuls; transform observations with an observation wrapper instead
+    :param features_extractor_kwargs: only None or empty (there is no features extractor to configure)
+    :param share_features_extractor: only None (there is no critic and no features extractor to share)
     """
 
     def __init__(
@@ -145,12 +239,26 @@ class POPLINPolicy(BasePolicy):
         action_space: spaces.Box,
         lr_schedule: Schedule,
         net_arch: list[int] | dict[str, list[int]] | None = None,
-        activation: str = "tanh",
+        activation: str | None = None,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
         ignored_obs: Sequence[int] = (),
+        activation_fn: type[nn.Module] | None = None,
+        features_extractor_class: type[nn.Module] | None = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        share_features_extractor: bool | None = None,
     ) -> None:
+        # Before anything is built: the algorithms build the policy in _setup_model, so a refused option stops the
+        # model's construction with this message.
+        activation = resolve_policy_options(
+            activation,
+            activation_fn,
+            features_extractor_class,
+            features_extractor_kwargs,
+            share_features_extractor,
+            optimizer_kwargs,
+        )
         super().__init__(
             observation_space,
             action_space,

@@ -13,6 +13,7 @@ rl-zoo3's own scripts with rl-zoo3's flags::
 In your own code, call :func:`register` before using rl-zoo3's ``ALGOS`` or ``ExperimentManager``.
 """
 
-from sb3_poplin.zoo.registry import HYPERPARAMS_DIR, ZOO_ALGOS, hyperparams_file, register
+from sb3_poplin.zoo.algorithms import HYPERPARAMS_DIR, ZOO_ALGOS, hyperparams_file
+from sb3_poplin.zoo.registry import register
 
 __all__ = ["HYPERPARAMS_DIR", "ZOO_ALGOS", "hyperparams_file", "register"]

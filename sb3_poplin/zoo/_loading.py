@@ -10,7 +10,7 @@ from typing import Any
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_poplin.zoo.registry import ZOO_ALGOS
+from sb3_poplin.zoo.algorithms import ZOO_ALGOS
 
 
 def _inference_loader(algo_class: type[BaseAlgorithm], created_envs: list[VecEnv]) -> type[BaseAlgorithm]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from rl_zoo3.exp_manager import ExperimentManager
 
-from sb3_poplin.zoo.registry import CONFIG_SETS, ZOO_ALGOS, hyperparams_file
+from sb3_poplin.zoo.algorithms import CONFIG_SETS, ZOO_ALGOS, hyperparams_file
 
 _SIGNATURE = inspect.signature(ExperimentManager.__init__)
 

@@ -728,6 +728,10 @@ settings (`python -m benchmarks.planner_throughput` keeps timing fits: docs/perf
   seeds on either side of zero: no difference three seeds can resolve. The two kernels apply the same update and
   differ in rounding only, which the course of a HalfCheetah run amplifies into seed-like differences. At 5k steps the
   cap does not bind, so this compares the optimisers only.
+- **What a fit costs.** Uncapped, a fit of the paper's ensemble (5 epochs of batch 32) costs about 0.5 s per 1,000
+  transitions on one quiet core (~3.3 ms per gradient step): ~96 s per training at 200k transitions, a third of the
+  wall time of a run that plans at 200 ms per step. The default cap of 5,000 gradient steps bounds it at ~17 s (7.6%
+  of such a run); *Training cost* in docs/performance.md times it as the data grow.
 - **Fit time, same data and starting weights** (real HalfCheetah-v5 transitions, 5 x 4x200, batch 32, cap 2,500, one
   thread): the fused Adam fitted 1.29x, 1.25x and 1.22x faster at 10k, 50k and 200k transitions, with the same test
   error (0.4504 and 0.4507 at 50k).

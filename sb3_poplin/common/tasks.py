@@ -254,7 +254,7 @@ def inverted_pendulum_centered(obs: th.Tensor, action: th.Tensor, next_obs: th.T
     seen), where the pole cannot be saved. The penalty breaks those ties towards an upright pole on a centred cart.
     It never outweighs survival: over a horizon ``H < 50`` a plan loses at most ``0.02 * H < 1``, less than one more
     step alive. Use it with ``reward_fn="sb3_poplin.common.tasks:inverted_pendulum_centered"``; the returns reported
-    (logger, ``evaluate_policy``) stay the env's own. Measured in ``docs/inverted_pendulum.md``.
+    (logger, ``evaluate_policy``) stay the env's own. Measured in ``docs/results.md`` (inverted-pendulum-centred).
     """
     angle, cart = next_obs[..., 1], next_obs[..., 0]
     penalty = (angle / 0.2) ** 2 + th.clamp(cart**2, max=1.0)

@@ -305,14 +305,14 @@ each.
   test error 9.6 instead of 32.1 at 1,000 transitions) did not stop it.
 - **Gaits found, then lost.** Each seed of POPLIN-P's CPU entry had a good training episode by 5k-8k steps (781, 640,
   420) and evaluated at 899, 112 and 296 at 5k, then -257, 713 and -505 at 10k. At a collapse the distilled policy,
-  run alone, does not move, and POPLIN-P sep searches within sigma 0.03 of its parameters, so the plans stay near what
-  the policy already does: the policy prior limits the search's reach at this budget. PETS, searching action
-  sequences with the same 4,500 evaluations per step, does as well (11 ± 313 against -17 ± 526). The levers tried on
-  this are `budgets-v5`.
+  run alone, did not move (one checkpoint checked), and POPLIN-P sep searches within sigma 0.03 of its parameters, so
+  the plans stay near what the policy already does: the policy prior limits the search's reach at this budget.
+  PETS, searching action sequences with the same 4,500 evaluations per step, does as well (11 ± 313 against
+  -17 ± 526). The levers tried on this are `budgets-v5`.
 - **Hopper-v5: a fall the planner prefers.** Every evaluation episode at 10k ends in a fall; no algorithm hops.
   POPLIN-P dives for 75-84 steps (about 150) on every seed. Its model predicts the fall within 3 steps of when it
   happens (8 of 8 replanned episodes), and replanning with its trained model at horizons 15 to 120, or with sigma 0.1,
-  kept the dive (148-164, or 31 where it fell after 18 steps): over any horizon shorter than ~150 steps the dive
+  kept the dive (120-164, or 31 where it fell after 18 steps): over any horizon shorter than ~150 steps the dive
   (~1.95 per step for ~78 steps) pays more than standing still (~0.93 per step, falling after 129-141 steps). PETS and
   POPLIN-A, whose search reaches any action within their noise of 0.5, lunge for 110-150 steps at 2.5-2.7 per step.
 - **Training cost.** Fitting took 5-6% of the wall time of the HalfCheetah-v5 runs that recorded it, and 38% on
@@ -737,9 +737,10 @@ settings (`python -m benchmarks.planner_throughput` keeps timing fits: docs/perf
   error (0.4504 and 0.4507 at 50k).
 - **The cap on gradient steps per fit** (`dynamics_max_updates`), refitting warm-started as the data grow by 1,000
   transitions: a cap of 1,500 stays within -1% to +4% of the uncapped test error up to 25k transitions (0.2410 against
-  0.2325 there) for 175 s of fitting in all against 263 s uncapped; 2,500 matched the uncapped error (0.2255 at 25k,
-  233 s). The CPU entries cap at 1,500, which binds from ~10.7k transitions; the algorithms' default, 5,000, binds
-  from ~35.5k. The returns of runs long enough for a cap to bind are not measured.
+  0.2325 there) for 175 s of fitting in all against 263 s uncapped; 2,500 stayed within 1% of the uncapped error up
+  to 23k transitions and 3% under it at 25k (0.2255; 233 s). The CPU entries cap at 1,500, which binds from ~10.7k
+  transitions; the algorithms' default, 5,000, binds from ~35.5k. The returns of runs long enough for a cap to bind
+  are not measured.
 - **Share of a long run.** With one capped fit per 1,000-step episode, training (fit and distillation) took 8.2-10.5%
   of the wall time of the eight CPU entries with the fused Adam and 9.3-13.3% with the plain one (POPLIN-P on
   HalfCheetah-v5: 16.5 s against 19.4 s per training, beside 184 ms of planning per step), timed side by side in one

@@ -48,7 +48,7 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 
-from benchmarks.machine import cpu_model, load_average
+from benchmarks.machine import cpu_model, load_average, write_marked
 from benchmarks.roof import Roof
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.cem import CEMOptimizer
@@ -594,25 +594,17 @@ def planner_table(results: list[PlannerResult], graph: bool) -> str:
 
 
 def write_report(path: Path, context: dict[str, Any], sections: dict[str, tuple[str, str]]) -> None:
-    """Write each measured section between its own markers in ``path`` (per device, thread count and section), so a
-    partial run (``--skip``) updates only what it measured and the hand-written text around them is kept.
+    """Write each measured section between its own markers in ``path`` (per device, thread count and section), under
+    the heading of its device and thread count, so a partial run (``--skip``) updates only what it measured and the
+    hand-written text around them is kept.
 
     :param sections: title -> (conditions of the run that measured it, body)
     """
     tag = f"{context['device']}-threads={context['threads']}"
     heading = f"## Measured: {context['device']}, {context['threads']} torch thread(s)"
-    text = path.read_text() if path.exists() else "# Performance\n"
-    if heading not in text:
-        text = text.rstrip() + f"\n\n{heading}\n"
     for title, (run, body) in sections.items():
         slug = title.lower().replace(" ", "-")
-        start, end = f"<!-- benchmark:{tag}:{slug}:start -->", f"<!-- benchmark:{tag}:{slug}:end -->"
-        block = "\n".join([start, "", f"### {title}", "", run, "", body.strip(), "", end])
-        if start in text and end in text:
-            text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text.rstrip() + "\n")
+        write_marked(path, f"{tag}:{slug}", f"### {title}\n\n{run}\n\n{body.strip()}", group=f"{tag}:", heading=heading)
 
 
 def conditions(context: dict[str, Any], load_start: str, minutes: float) -> str:

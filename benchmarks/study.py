@@ -1,18 +1,24 @@
 """
-Learning studies: POPLIN-P, POPLIN-A and PETS against SAC and TD3, same env, same seeds, resumable.
+Learning studies: named sets of entries (an algorithm and its settings) run over several seeds, resumable, with one
+results page for all of them (``docs/results.md``).
 
-A study is a list of named entries (an algorithm and its hyperparameters) run on one env over several seeds. Every run
-is one rl-zoo3 train run (``python -m benchmarks.locomotion run``: checkpoints, resume, a progress log) in
-``<folder>/<study>/<entry>/<algo>/<env>_<seed + 1>/``; the hyperparameter file of an entry is written to
-``<folder>/<study>/conf/<entry>.yml``. The records of every run (episode returns, evaluations, times) are merged into
-``docs/results/<study>.jsonl``, the only file of a study that is committed: the page and its figure regenerate from it.
+A study's runs are of one of two kinds (:mod:`benchmarks.study_runs`): a resumable rl-zoo3 train run with checkpoints
+and a progress log (``python -m benchmarks.study run -- <rl-zoo3 flags>``), or a run that trains once and evaluates MPC
+and policy control at checkpoints (``python -m benchmarks.study checkpoint-run ...``). Every run lives in
+``<folder>/<study>/<entry>/<algo>/<env>_<seed + 1>/`` (a slash of the env id written as a dash); the configuration file
+of an entry is written to ``<folder>/<study>/conf/<entry>.yml`` at every start. The records of every run (evaluation
+returns, training episodes, times) are merged into ``docs/results/<study>.jsonl``, the only files of a study that are
+committed: the page and its figures regenerate from them.
 
-    python -m benchmarks.study pets-cheetah                   # every entry, 3 seeds, 2 runs at a time
+    python -m benchmarks.study pets-cheetah                   # every entry, the study's seeds, 2 runs at a time
     python -m benchmarks.study pets-cheetah --entries pets sac --seeds 0
     python -m benchmarks.study pets-cheetah --print-commands  # one command line per run, for a cluster
-    python -m benchmarks.study pets-cheetah --report-only     # rewrite the page from the records
+    python -m benchmarks.study --report-only pets-cheetah     # this study's records from its run folders, then the page
+    python -m benchmarks.study --report-only all              # every study's records, the page and every figure
 
 Runs are scheduled seed-major (every entry's first seed first), so a study stopped early has its entries side by side.
+A command line of ``--print-commands`` is self-contained: run the lines on machines that share the study folder (or copy
+the run folders back), then ``--report-only`` here.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import json
 import math
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +36,26 @@ from typing import Any
 import numpy as np
 import yaml
 
-from benchmarks.locomotion import Run, eval_at, merge_results, read_run, run_command, schedule
+from benchmarks.study_report import Records, fmt, write_page
+from benchmarks.study_runs import (
+    COMMAND,
+    Run,
+    checkpoint_command,
+    checkpoint_run_main,
+    eval_at,
+    is_finished,
+    merge_results,
+    read_results,
+    read_run,
+    schedule,
+    seeds_in,
+    zoo_command,
+    zoo_run_main,
+)
 
-COMMAND = "python -m benchmarks.study"
 PETS_CHEETAH = "sb3_poplin/PETSHalfCheetah-v0"
+#: the warm-up of SAC and TD3: POPLIN's one random episode
+LEARNING_STARTS = 1000
 
 #: The CPU planning budget: population 100, 10 elites, 3 CEM iterations, horizon 15 (4,500 model evaluations per
 #: real step, 1/16.7 of the paper's 500 x 30 x 5), with the rest of the model-based settings the authors' (the paper's
@@ -66,12 +88,20 @@ class Entry:
     """One row of a study.
 
     :param name: the entry's name (a folder name)
-    :param algo: rl-zoo3 name of the algorithm
+    :param algo: zoo name of the algorithm (rl-zoo3's for SAC and TD3)
     :param label: the name in tables and plots
-    :param n_timesteps: real steps of a run
-    :param hyperparams: the zoo hyperparameters (model-based entries); None for SAC and TD3, which take rl-zoo3's tuned
-        entry of ``zoo_env`` with ``learning_starts`` set to 1,000 (POPLIN's one random trial)
-    :param zoo_env: the rl-zoo3 entry whose tuned hyperparameters SAC and TD3 take
+    :param n_timesteps: real steps of a run (for a study of checkpoint runs: its last checkpoint)
+    :param hyperparams: the algorithm's settings: a complete zoo entry, or with ``base`` the settings changed from a
+        packaged entry, or the constructor arguments of a checkpoint run; None for SAC and TD3, which take rl-zoo3's
+        tuned entry (``zoo_env``) with ``learning_starts`` set to 1,000 (POPLIN's one random trial)
+    :param zoo_env: the rl-zoo3 entry whose tuned hyperparameters SAC and TD3 take (default: the env's own, or its
+        ``-v4`` entry for a ``-v5`` env: same dynamics)
+    :param envs: the envs it runs on (default: every env of the study)
+    :param eval_freq: steps between evaluations of a zoo run (default: the study's)
+    :param base: ``"paper"`` or ``"cpu"``: ``hyperparams`` change sb3-poplin's packaged entry of the env
+        (``sb3_poplin/hyperparams/[cpu/]<algo>.yml``) instead of being complete
+    :param env_kwargs: keyword arguments of the env, for training and evaluation alike
+    :param runs_of: ``"<study>/<entry>"`` whose runs are this entry's: not run again, its records shown here
     """
 
     name: str
@@ -79,30 +109,60 @@ class Entry:
     label: str
     n_timesteps: int
     hyperparams: dict[str, Any] | None = None
-    zoo_env: str = "HalfCheetah-v4"
+    zoo_env: str | None = None
+    envs: tuple[str, ...] | None = None
+    eval_freq: int | None = None
+    base: str | None = None
+    env_kwargs: dict[str, Any] | None = None
+    runs_of: str | None = None
 
     @property
     def model_based(self) -> bool:
         return self.hyperparams is not None
 
+    def envs_in(self, study: Study) -> tuple[str, ...]:
+        return self.envs if self.envs is not None else study.envs
+
+    def eval_freq_in(self, study: Study) -> int:
+        return self.eval_freq if self.eval_freq is not None else study.eval_freq
+
+
+#: a report section of a study: (study, its records) -> markdown lines
+ReportSection = Callable[["Study", Records], list[str]]
+
 
 @dataclass(frozen=True)
 class Study:
-    """Entries run on one env.
+    """Entries run on one or more envs over the same seeds.
 
-    :param env: gymnasium id
+    :param envs: gymnasium ids
     :param entries: the rows, in the order of the tables
-    :param eval_freq: steps between evaluations (deterministic, ``eval_episodes`` episodes; MPC for model-based runs)
+    :param title: the heading of the study's section of the page
+    :param kind: ``"zoo"`` (resumable rl-zoo3 runs) or ``"checkpoints"`` (train once, evaluate at ``checkpoints``)
+    :param eval_freq: steps between evaluations of zoo runs (deterministic, ``eval_episodes`` episodes; MPC for
+        model-based runs)
     :param eval_episodes: episodes per evaluation
-    :param title: the page's title
+    :param checkpoints: the evaluation steps of checkpoint runs
+    :param seeds: the seeds of a full study
+    :param table_steps: the steps of the table's return columns (default: the checkpoints, or every entry's length)
+    :param intro: what the study is, shown before its tables
+    :param notes: what it found, with the measured figures, shown after its tables
+    :param report_sections: more sections of the study's own (tables, comparisons), after its tables
     :param targets: ``(description, check)`` pairs the report evaluates on the means over seeds
     """
 
-    env: str
+    envs: tuple[str, ...]
     entries: tuple[Entry, ...]
     title: str
+    kind: str = "zoo"
     eval_freq: int = 5000
     eval_episodes: int = 2
+    checkpoints: tuple[int, ...] = ()
+    seeds: tuple[int, ...] = (0, 1, 2)
+    table_steps: tuple[int, ...] = ()
+    intro: str = ""
+    notes: str = ""
+    report_sections: tuple[ReportSection, ...] = ()
     targets: tuple[tuple[str, Any], ...] = field(default=())
 
 
@@ -111,131 +171,780 @@ def _mean_eval(records: list[dict[str, Any]], entry: str, step: int) -> float | 
     return float(np.mean(values)) if values else None
 
 
-STUDIES: dict[str, Study] = {
-    "pets-cheetah": Study(
-        env=PETS_CHEETAH,
-        title="PETS' Cheetah: POPLIN-P against PETS, SAC and TD3",
-        entries=(
-            # The paper's headline variant: Sep noise, AVG, the authors' initial variance 0.1 (std 0.316).
-            Entry(
-                "poplin_p-avg",
-                "poplin_p",
-                "POPLIN-P Sep-AVG",
-                30_000,
-                dict(POPLIN_P_SEP, distillation="avg", init_sigma=math.sqrt(0.1)),
-            ),
-            # Behaviour cloning with the authors' initial variance 0.03 (std 0.173).
-            Entry(
-                "poplin_p-bc",
-                "poplin_p",
-                "POPLIN-P Sep-BC",
-                30_000,
-                dict(POPLIN_P_SEP, distillation="bc", init_sigma=math.sqrt(0.03)),
-            ),
-            Entry("pets", "pets", "PETS", 30_000, dict(CPU_PLANNING)),
-            Entry("sac", "sac", "SAC", 90_000),
-            Entry("td3", "td3", "TD3", 90_000),
-            # Fidelity checks of POPLIN-P Sep-AVG: the authors' code's update (theta <- mean(omega)) and a std of 0.1.
-            Entry(
-                "poplin_p-avg-set",
-                "poplin_p",
-                "POPLIN-P Sep-AVG, authors' update",
-                30_000,
-                dict(POPLIN_P_SEP, distillation="avg", avg_update="set", init_sigma=math.sqrt(0.1)),
-            ),
-            Entry(
-                "poplin_p-avg-std0.1",
-                "poplin_p",
-                "POPLIN-P Sep-AVG, std 0.1",
-                30_000,
-                dict(POPLIN_P_SEP, distillation="avg", init_sigma=0.1),
-            ),
-            Entry(
-                "poplin_a",
-                "poplin_a",
-                "POPLIN-A Init-BC",
-                30_000,
-                dict(CPU_PLANNING, planning_variant="init", distillation="bc", policy_kwargs={"net_arch": [64, 64]}),
-            ),
+# ----------------------------------------------------------------------------------------------------------------------
+# pets-cheetah
+# ----------------------------------------------------------------------------------------------------------------------
+PETS_CHEETAH_STUDY = Study(
+    envs=(PETS_CHEETAH,),
+    title="PETS' Cheetah: POPLIN-P against PETS, SAC and TD3",
+    entries=(
+        # The paper's headline variant: Sep noise, AVG, the authors' initial variance 0.1 (std 0.316).
+        Entry(
+            "poplin_p-avg",
+            "poplin_p",
+            "POPLIN-P Sep-AVG",
+            30_000,
+            dict(POPLIN_P_SEP, distillation="avg", init_sigma=math.sqrt(0.1)),
         ),
-        targets=(("PETS >= 800 at 10k", lambda r: (v := _mean_eval(r, "pets", 10_000)) is not None and v >= 800),),
+        # Behaviour cloning with the authors' initial variance 0.03 (std 0.173).
+        Entry(
+            "poplin_p-bc",
+            "poplin_p",
+            "POPLIN-P Sep-BC",
+            30_000,
+            dict(POPLIN_P_SEP, distillation="bc", init_sigma=math.sqrt(0.03)),
+        ),
+        Entry("pets", "pets", "PETS", 30_000, dict(CPU_PLANNING)),
+        Entry("sac", "sac", "SAC", 90_000, zoo_env="HalfCheetah-v4"),
+        Entry("td3", "td3", "TD3", 90_000, zoo_env="HalfCheetah-v4"),
+        # Fidelity checks of POPLIN-P Sep-AVG: the authors' code's update (theta <- mean(omega)) and a std of 0.1.
+        Entry(
+            "poplin_p-avg-set",
+            "poplin_p",
+            "POPLIN-P Sep-AVG, authors' update",
+            30_000,
+            dict(POPLIN_P_SEP, distillation="avg", avg_update="set", init_sigma=math.sqrt(0.1)),
+        ),
+        Entry(
+            "poplin_p-avg-std0.1",
+            "poplin_p",
+            "POPLIN-P Sep-AVG, std 0.1",
+            30_000,
+            dict(POPLIN_P_SEP, distillation="avg", init_sigma=0.1),
+        ),
+        Entry(
+            "poplin_a",
+            "poplin_a",
+            "POPLIN-A Init-BC",
+            30_000,
+            dict(CPU_PLANNING, planning_variant="init", distillation="bc", policy_kwargs={"net_arch": [64, 64]}),
+        ),
     ),
+    table_steps=(5_000, 10_000, 30_000, 90_000),
+    intro="""
+PETS' own cheetah (`sb3_poplin/PETSHalfCheetah-v0`: the x velocity in the observation, the angles read as sin/cos by
+the model), the env of the paper's Table 1, where its 3x claim over SAC and TD3 is made. The model-based entries run
+30k steps at the CPU planning budget (population 100, 10 elites, 3 CEM iterations, horizon 15: 4,500 model
+evaluations per step, 1/16.7 of the paper's) with the authors' model and fitting settings (5 members of 4x200, 5
+epochs of batch 32 after every 1,000-step trial, one random trial first); SAC and TD3 run 90k steps with rl-zoo3's
+tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
+""",
+    # What the study found goes into `notes`, its headline table into `report_sections` (a function of the records).
+    targets=(("PETS >= 800 at 10k", lambda r: (v := _mean_eval(r, "pets", 10_000)) is not None and v >= 800),),
+)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# locomotion-v5
+# ----------------------------------------------------------------------------------------------------------------------
+def claim_lines(study: Study, records: Records) -> list[str]:
+    """Each model-based entry at its last step against SAC and TD3 at theirs, per env: POPLIN-P's 3x claim (its return
+    with a third of their steps at least theirs), and the same bar for the other planners."""
+    lines = []
+    n_seeds = len(study.seeds)
+
+    def mean_at(entry: Entry, env: str) -> tuple[float, int] | None:
+        values = [
+            v
+            for r in records
+            if r["entry"] == entry.name and r["env"] == env and (v := eval_at(r, entry.n_timesteps)) is not None
+        ]
+        return (float(np.mean(values)), len(values)) if values else None
+
+    for env in study.envs:
+        entries = [e for e in study.entries if env in e.envs_in(study)]
+        baselines = [(e, m) for e in entries if not e.model_based and (m := mean_at(e, env)) is not None]
+        for entry in (e for e in entries if e.model_based):
+            ours = mean_at(entry, env)
+            if ours is None or not baselines:
+                continue
+            reached = all(ours[0] >= mean for _, (mean, _) in baselines)
+            if entry.algo == "poplin_p":
+                verdict = "the 3x claim holds here" if reached else "the 3x claim does not hold here"
+            else:
+                verdict = "as high or higher" if reached else "lower"
+                verdict += f" with {entry.n_timesteps / baselines[0][0].n_timesteps:.2g} of the steps (POPLIN-P's bar)"
+            seeds = f", {ours[1]} of {n_seeds} seeds" if ours[1] < n_seeds else ""
+            against = " and ".join(f"{e.label} at {e.n_timesteps // 1000}k ({mean:.0f})" for e, (mean, _) in baselines)
+            lines.append(
+                f"- {env}: {entry.label} at {entry.n_timesteps // 1000}k ({ours[0]:.0f}{seeds}) against {against}: {verdict}."
+            )
+    return lines
+
+
+LOCOMOTION_V5 = Study(
+    envs=("HalfCheetah-v5", "Hopper-v5"),
+    title="MuJoCo v5 at the CPU budget: POPLIN-P, POPLIN-A and PETS at 10k steps against SAC and TD3 at 30k",
+    entries=(
+        Entry("poplin_p", "poplin_p", "POPLIN-P", 10_000, {}, base="cpu"),
+        Entry("poplin_a", "poplin_a", "POPLIN-A", 10_000, {}, base="cpu"),
+        Entry("pets", "pets", "PETS", 10_000, {}, base="cpu"),
+        Entry("sac", "sac", "SAC", 30_000, eval_freq=2500),
+        Entry("td3", "td3", "TD3", 30_000, eval_freq=2500),
+    ),
+    table_steps=(5_000, 10_000, 30_000),
+    report_sections=(claim_lines,),
+    intro="""
+The model-based entries are sb3-poplin's CPU entries (`sb3_poplin/hyperparams/cpu/<algo>.yml`: population 100,
+horizon 15, 3 CEM iterations, the paper's 5 x 4x200 model fitted with 1,000 to 1,500 gradient steps, one random
+episode first); SAC and TD3 take rl-zoo3's tuned MuJoCo entries (`-v4`: the v5 envs have the same dynamics) with
+`learning_starts=1000`. The planner's reward is the env's own, computed from the default v5 observation (the velocity
+approximation of docs/rewards.md); nothing is shaped. The runs ran two at a time on a 2-core machine, one torch thread
+each.
+""",
+    notes="""
+- **HalfCheetah-v5: the learned model is exploited; the planner, the reward and the policy are not at fault.** With
+  MuJoCo itself as the model, CEM found forward motion within 100 steps (diagnostic planners of population 100,
+  horizon 20: PETS +5.7 per step, POPLIN-P sep around an untrained [32] policy +2.6 at sigma 0.03 and +5.0 at 0.1,
+  against -0.28 for random actions and about +10 for SAC's gaits), and the reward computed from the default
+  observation follows the env's (correlation 0.96 on real transitions, within 0.67 per step). With a model learned
+  from one or a few episodes, the planned episodes scored below the random ones (PETS -440 to -757, POPLIN-P once
+  distilled from its own plans -518 and -648, against -203 and -264): PETS promised +59 to +89 over its 20-step
+  horizon where the env paid -8.8 to -14.9, and the planners drove the actions to their bounds (mean |a| 0.75-0.99,
+  against 0.50 for random actions). A longer fit (at least 1,000 gradient steps, `dynamics_min_updates`: one-step
+  test error 9.6 instead of 32.1 at 1,000 transitions) did not stop it.
+- **Gaits found, then lost.** Each seed of POPLIN-P's CPU entry had a good training episode by 5k-8k steps (781, 640,
+  420) and evaluated at 899, 112 and 296 at 5k, then -257, 713 and -505 at 10k. At a collapse the distilled policy,
+  run alone, did not move (one checkpoint checked), and POPLIN-P sep searches within sigma 0.03 of its parameters, so
+  the plans stay near what the policy already does: the policy prior limits the search's reach at this budget.
+  PETS, searching action sequences with the same 4,500 evaluations per step, does as well (11 ± 313 against
+  -17 ± 526). The levers tried on this are `budgets-v5`.
+- **Hopper-v5: a fall the planner prefers.** Every evaluation episode at 10k ends in a fall; no algorithm hops.
+  POPLIN-P dives for 75-84 steps (about 150) on every seed. Its model predicts the fall within 3 steps of when it
+  happens (8 of 8 replanned episodes), and replanning with its trained model at horizons 15 to 120, or with sigma 0.1,
+  kept the dive (120-164, or 31 where it fell after 18 steps): over any horizon shorter than ~150 steps the dive
+  (~1.95 per step for ~78 steps) pays more than standing still (~0.93 per step, falling after 129-141 steps). PETS and
+  POPLIN-A, whose search reaches any action within their noise of 0.5, lunge for 110-150 steps at 2.5-2.7 per step.
+- **Training cost.** Fitting took 5-6% of the wall time of the HalfCheetah-v5 runs that recorded it, and 38% on
+  Hopper-v5 (PETS seed 0: 585 of 1,449 s), where every 20-150-step episode is followed by a fit of at least 1,000
+  gradient steps (`budgets-v5` has Hopper runs that fit once per 1,000 steps).
+- **The CPU entries against the paper's.** Timed alone on one thread (one planning step, alternating in one process),
+  the CPU entries (4,500 model evaluations per step) planned in 82-138 ms on HalfCheetah-v5 and Hopper-v5, the
+  paper-size entries (75,000) in 1,405-2,093 ms: 13-21x longer. The plan ms of the table were measured beside other
+  runs and are higher.
+- **The paper's own HalfCheetah numbers.** On gym's HalfCheetah observation (the paper's Table 2, 200k steps) POPLIN-P
+  reaches 4235 against SAC's 3460 and TD3's 3016, about 1.2x; the 3x of its Table 1 is on PETS' cheetah, which the
+  `pets-cheetah` study runs.
+""",
+)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# budgets-v5
+# ----------------------------------------------------------------------------------------------------------------------
+#: planning of the CPU entries (sb3_poplin/hyperparams/cpu/)
+CPU_ENTRY: dict[str, Any] = dict(population_size=100, n_elites=10, horizon=15, cem_iterations=3)
+#: planning against the members' disagreement: one particle per member (TSinf), each candidate scored by the mean of the
+#: members' predicted returns less their standard deviation
+PESSIMISM: dict[str, Any] = dict(propagation="fixed_model", num_particles=5, pessimism=1.0)
+BUDGET_STEPS = 10_000
+
+
+def budget(
+    name: str, algo: str, label: str, settings: dict[str, Any], envs: tuple[str, ...] = ("HalfCheetah-v5",), **kwargs: Any
+) -> Entry:
+    """An entry of ``budgets-v5``: the packaged paper entry of ``algo`` with ``settings``, 10k steps, the buffer sized to
+    the run, on HalfCheetah-v5 unless ``envs`` says otherwise."""
+    return Entry(name, algo, label, BUDGET_STEPS, dict(settings, buffer_size=BUDGET_STEPS), envs=envs, base="paper", **kwargs)
+
+
+def particles(settings: dict[str, Any]) -> int:
+    """Particles per candidate (one with expectation propagation, the default)."""
+    return settings.get("num_particles", 1) if settings.get("propagation", "expectation") != "expectation" else 1
+
+
+def evaluations_per_step(settings: dict[str, Any], iterations: float | None = None) -> float:
+    """Model evaluations per real step: population x horizon x CEM iterations (those run, with early stopping) x
+    particles."""
+    iterations = settings["cem_iterations"] if iterations is None else iterations
+    return settings["population_size"] * settings["horizon"] * iterations * particles(settings)
+
+
+def last_training_episodes(record: dict[str, Any], step: int, n: int = 3) -> float | None:
+    """Mean return of the last ``n`` training episodes that ended by ``step`` (None if the run has not got there)."""
+    episodes = [ret for timesteps, ret in record.get("episodes") or [] if timesteps <= step]
+    if record["timesteps"] < step or len(episodes) < n:
+        return None
+    return float(np.mean(episodes[-n:]))
+
+
+def budget_table(study: Study, records: Records) -> list[str]:
+    """Model evaluations per step of every entry, against the paper-size PETS, with the paper's measure of return."""
+    reference = evaluations_per_step(next(e for e in study.entries if e.name == "pets-paper").hyperparams or {})
+    lines = [
+        "Model evaluations per real step: population x horizon x CEM iterations (the mean run, with early stopping) x "
+        "particles (one with expectation propagation, whose evaluation runs every member; with TSinf a particle runs "
+        "one member, so the pessimism rows run the member forward passes of 4,500 expectation evaluations). Training "
+        f"return: mean of the last 3 training episodes by {BUDGET_STEPS // 1000}k steps (MPC-controlled, the paper's "
+        "measure).",
+        "",
+        "| entry | env | algorithm | evaluations / step | share of the paper's PETS | training return |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in study.entries:
+        settings = entry.hyperparams or {}
+        for env in entry.envs_in(study):
+            runs = [r for r in records if r["entry"] == entry.name and r["env"] == env]
+            iterations = [r["cem_iterations"] for r in runs if r.get("cem_iterations") is not None]
+            evaluations = evaluations_per_step(settings, float(np.mean(iterations)) if iterations else None)
+            train = [v for r in runs if (v := last_training_episodes(r, BUDGET_STEPS)) is not None]
+            lines.append(
+                f"| {entry.label} | {env} | {entry.algo} | {evaluations:,.0f} | {evaluations / reference:.2f} | "
+                f"{fmt(train, len(study.seeds))} |"
+            )
+    return lines
+
+
+BUDGETS_V5 = Study(
+    envs=("HalfCheetah-v5", "Hopper-v5"),
+    title="Planning budgets and levers of POPLIN-P (HalfCheetah-v5 and Hopper-v5, 10k steps)",
+    entries=(
+        budget(
+            "pets-paper",
+            "pets",
+            "PETS, the paper's search (500 x 30 x 5)",
+            dict(population_size=500, n_elites=50, horizon=30, cem_iterations=5),
+        ),
+        budget("pets-15k", "pets", "PETS, 100 x 30 x 5", dict(population_size=100, n_elites=10, horizon=30, cem_iterations=5)),
+        budget(
+            "poplin_p-paper",
+            "poplin_p",
+            "POPLIN-P, the paper's search (500 x 30 x 5)",
+            dict(population_size=500, n_elites=50, horizon=30, cem_iterations=5),
+        ),
+        budget(
+            "poplin_p-15k",
+            "poplin_p",
+            "POPLIN-P, 100 x 30 x 5",
+            dict(population_size=100, n_elites=10, horizon=30, cem_iterations=5),
+        ),
+        budget(
+            "poplin_p-7.5k",
+            "poplin_p",
+            "POPLIN-P, 50 x 30 x 5",
+            dict(population_size=50, n_elites=5, horizon=30, cem_iterations=5),
+        ),
+        budget(
+            "poplin_p-15k-es",
+            "poplin_p",
+            "POPLIN-P, 100 x 30 x 5, CEM stopped early",
+            dict(population_size=100, n_elites=10, horizon=30, cem_iterations=5, cem_early_stop_tol=0.05),
+        ),
+        # The paper's search at horizon 15: replanned with one trained model, horizon 30 scored lower than 15.
+        budget(
+            "pets-paper-h15",
+            "pets",
+            "PETS, 500 x 15 x 5",
+            dict(population_size=500, n_elites=50, horizon=15, cem_iterations=5),
+        ),
+        # POPLIN-P at a fifth of the paper PETS' evaluations with that shorter horizon.
+        budget(
+            "poplin_p-15k-h15",
+            "poplin_p",
+            "POPLIN-P, 200 x 15 x 5",
+            dict(population_size=200, n_elites=20, horizon=15, cem_iterations=5),
+        ),
+        # The CPU entries: their runs are locomotion-v5's.
+        budget("pets-cpu", "pets", "PETS, CPU entry (100 x 15 x 3)", CPU_ENTRY, runs_of="locomotion-v5/pets"),
+        budget("poplin_p-cpu", "poplin_p", "POPLIN-P, CPU entry (100 x 15 x 3)", CPU_ENTRY, runs_of="locomotion-v5/poplin_p"),
+        budget("poplin_p-cpu-pessimism", "poplin_p", "POPLIN-P, pessimism 1 (TSinf)", {**CPU_ENTRY, **PESSIMISM}),
+        # The same with the policy's parameter noise at 0.1 instead of 0.03: the search reaches further from the policy.
+        budget(
+            "poplin_p-cpu-pessimism-sigma0.1",
+            "poplin_p",
+            "POPLIN-P, pessimism 1, sigma 0.1",
+            {**CPU_ENTRY, **PESSIMISM, "init_sigma": 0.1},
+        ),
+        # The exact reward: the env observes the root's x, whose change over the step is the velocity the env rewards
+        # (the default observation has only the end-of-step velocity); the model and the policy do not read x.
+        budget(
+            "poplin_p-cpu-exact-reward",
+            "poplin_p",
+            "POPLIN-P, exact reward (x observed)",
+            CPU_ENTRY,
+            env_kwargs={"exclude_current_positions_from_observation": False},
+        ),
+        # Distilling on the last two episodes' plans only: the policy follows the current plans.
+        budget(
+            "poplin_p-cpu-window2k",
+            "poplin_p",
+            "POPLIN-P, distilled on the last 2k steps",
+            {**CPU_ENTRY, "distillation_window": 2000},
+        ),
+        # CEM's normals read from a noise table instead of drawn.
+        budget("poplin_p-cpu-noise-table", "poplin_p", "POPLIN-P, CEM noise table", {**CPU_ENTRY, "cem_noise_table": 1 << 24}),
+        # Searching further from the distilled policy without pessimism.
+        budget("poplin_p-cpu-sigma0.1", "poplin_p", "POPLIN-P, sigma 0.1", {**CPU_ENTRY, "init_sigma": 0.1}),
+        # Distilling on the plans of the three best episodes only: the prior keeps the gait of its best episodes.
+        budget(
+            "poplin_p-cpu-best3",
+            "poplin_p",
+            "POPLIN-P, distilled on its 3 best episodes",
+            {**CPU_ENTRY, "distillation_best_episodes": 3},
+        ),
+        # Hopper-v5 training its model every 1,000 steps instead of after every (short) episode.
+        budget(
+            "poplin_p-cpu-hopper-train1000",
+            "poplin_p",
+            "POPLIN-P, model trained every 1k steps",
+            {**CPU_ENTRY, "train_freq": [1000, "step"]},
+            envs=("Hopper-v5",),
+        ),
+        budget(
+            "poplin_p-cpu-hopper-train1000-sigma0.1",
+            "poplin_p",
+            "POPLIN-P, model trained every 1k steps, sigma 0.1",
+            {**CPU_ENTRY, "train_freq": [1000, "step"], "init_sigma": 0.1},
+            envs=("Hopper-v5",),
+        ),
+    ),
+    table_steps=(5_000, 10_000),
+    report_sections=(budget_table,),
+    intro="""
+Every entry trains the paper's model (5 members of 4x200) with the paper's settings of its algorithm (the packaged
+`sb3_poplin/hyperparams/<algo>.yml` entry) and changes only the planning budget (population x horizon x CEM
+iterations) or, at the CPU budget (100 x 15 x 3), one lever. The two CPU-entry rows are the runs of `locomotion-v5`.
+The pessimism runs were evaluated at 10k only.
+""",
+    notes="""
+- **More search on a young model plans worse.** The paper-size PETS (75,000 model evaluations per step) evaluated at
+  -1047 ± 281 at 5k and -196 ± 183 at 10k, below both CPU entries at 0.06 of its evaluations, and most of its first
+  eight planned episodes scored below the random one. Replanning with one of its models (seed 0 at 8k steps) with only
+  the search changed: horizon 15 at population 100 and 3 iterations -128 and -169, at 500 and 5 -309; horizon 30 at
+  100 and 3 -417, at 100 and 5 -539, at 500 and 5 (the paper's) -602. Every step up in search scored lower, the horizon
+  most: with 5-10k steps of data a 30-step horizon goes past what the model predicts, and a stronger search finds more
+  of its errors. `pets-paper-h15` and `poplin_p-15k-h15` test this in learning runs. A 10k-step seed of the paper-size
+  PETS took 5 h 22 min to 5 h 43 min (0.9-2.4 s of planning per step).
+- **Pessimism** (the members' mean return less their std, one TSinf particle per member): 152 ± 182 at 10k against the
+  CPU entry's -17 ± 526. The first planned episodes no longer fall below random (-2 and -7 where the CPU entry's same
+  seeds planned -228 and -13), and the collapses end near zero, the cheetah standing still instead of flailing at the
+  action bounds; still far below SAC and TD3 at 30k. With sigma 0.1 as well, one seed: 295 at 10k.
+- **A wider search without pessimism** (sigma 0.1 instead of 0.03): -375 ± 275 at 5k, 128 ± 176 at 10k; the first
+  planned episodes fall below random again (-460 to -1187): the wider search finds the model's errors.
+- **Distilling on recent or best plans only**: the last 2k steps -110 ± 185, the 3 best episodes 134 ± 227 at 10k
+  (-231 ± 120 at 5k). Fewer deep collapses (with the best three no evaluation below -70 at 10k), but most seeds end
+  standing still.
+- **The exact reward** (the planner rewards the model's predicted change of x instead of the velocity approximation):
+  480 ± 560, with the best 10k evaluation of any planner here (1252) and a seed that never moved (-62): a higher
+  mean within the seeds' spread.
+- **CEM's noise table** (`cem_noise_table=1 << 24`): 106 ± 183 at 10k and -128 ± 202 at 5k, within the spread of
+  fresh draws. Timed alone (one thread, paired rounds), it makes POPLIN-P sep's planning step 1.15x faster at this
+  budget (173 to 151 ms; the share outside the model from 33% to 25%) and 1.21x at the paper's (3,129 to 2,507 ms; 29%
+  to 17.5%).
+- **Hopper-v5 fitting once per 1,000 steps** (`train_freq: [1000, step]`): fitting 5% of the wall time instead of 38%,
+  15-18 min per run instead of 28-37, but 117 ± 59 at 10k against 157 ± 5 (one seed fell into 20-step episodes after
+  5k and stayed there); with sigma 0.1 as well, 112 ± 58.
+- None of these levers is on by default: at 10k each difference from the CPU entry is within the seeds' spread (sigma
+  0.1 and the best three are 0.4 pooled standard deviations above it, and both are lower at 5k).
+""",
+)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Train-once studies on Pendulum-v1, InvertedPendulum-v5 and HalfCheetah-v5
+# ----------------------------------------------------------------------------------------------------------------------
+#: the small configuration (the default of ``python -m sb3_poplin`` when these studies ran)
+SMALL: dict[str, Any] = dict(
+    learning_starts=200,
+    population_size=100,
+    n_elites=10,
+    horizon=15,
+    ensemble_size=3,
+    dynamics_net_arch=[64, 64],
+    dynamics_epochs=20,
+    dynamics_batch_size=64,
+)
+#: the POPLIN family: label -> (entry name, algorithm, its settings). RS draws population x 5 sequences in one round:
+#: the model evaluations of 5 CEM iterations.
+VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "POPLIN-A-Init": ("poplin_a-init", "poplin_a", dict(planning_variant="init")),
+    "POPLIN-A-Replan": ("poplin_a-replan", "poplin_a", dict(planning_variant="replan")),
+    "POPLIN-P-Uni-BC": ("poplin_p-uni-bc", "poplin_p", dict(planning_variant="uni", distillation="bc")),
+    "POPLIN-P-Sep-BC": ("poplin_p-sep-bc", "poplin_p", dict(planning_variant="sep", distillation="bc")),
+    "POPLIN-P-Uni-GAN": ("poplin_p-uni-gan", "poplin_p", dict(planning_variant="uni", distillation="gan")),
+    "POPLIN-P-Sep-GAN": ("poplin_p-sep-gan", "poplin_p", dict(planning_variant="sep", distillation="gan")),
+    "POPLIN-P-Uni-AVG": ("poplin_p-uni-avg", "poplin_p", dict(planning_variant="uni", distillation="avg")),
+    "POPLIN-P-Sep-AVG": ("poplin_p-sep-avg", "poplin_p", dict(planning_variant="sep", distillation="avg")),
+    "PETS": ("pets", "pets", {}),
+    "RS": ("rs", "rs", dict(population_size=5 * SMALL["population_size"])),
 }
 
 
+def variant(label: str, n_timesteps: int, settings: dict[str, Any], suffix: str = "", extra: str = "") -> Entry:
+    """An entry of a train-once study: the variant ``label`` of :data:`VARIANTS` over ``settings``.
+
+    :param suffix: appended to the entry's name; ``extra``: to its label
+    """
+    name, algo, own = VARIANTS[label]
+    return Entry(name + suffix, algo, label + extra, n_timesteps, dict(settings, **own))
+
+
+PENDULUM_VARIANTS = Study(
+    envs=("Pendulum-v1", "InvertedPendulum-v5"),
+    title="The POPLIN family at equal settings (Pendulum-v1, InvertedPendulum-v5, 5k steps)",
+    kind="checkpoints",
+    checkpoints=(5000,),
+    eval_episodes=3,
+    entries=tuple(variant(label, 5000, SMALL) for label in VARIANTS),
+    intro="""
+Every variant of the paper with one configuration (the small one: population 100, horizon 15, 5 CEM iterations, 3
+members of 2x64 fitted for 20 epochs of batch 64, 200 random steps first) and each algorithm's default noise (0.5 for
+POPLIN-A and PETS, 0.03 for POPLIN-P with BC and GAN, 0.1 with AVG). Random control scores about -1,200 on Pendulum-v1
+and 5-10 on InvertedPendulum-v5, whose maximum is 1,000. The runs ran two at a time on a 2-core machine.
+""",
+    notes="""
+- **Pendulum-v1, MPC.** Every POPLIN-P variant swings up and holds. POPLIN-A and PETS miss the swing-up in some
+  evaluation episodes of some seeds (PETS per seed: -310, -126, -402). RS beats PETS at the same number of model
+  evaluations (500 sequences in one round against 100 x 5 CEM iterations); a likely reason, not isolated: a swing-up
+  within a 15-step horizon needs extreme pumping torques, which uniform draws contain and CEM, narrowing around a
+  warm-started mean, does not reach. Searching around a policy that already swings is what POPLIN-P adds.
+- **Pendulum-v1, policy control.** The behaviour-cloned policies control on their own (POPLIN-P-Sep-BC -288 ± 50,
+  POPLIN-A-Init -420 ± 55); the AVG and GAN policies are near random (-1,040 to -1,285). For AVG the paper says as
+  much (the network is only the search's starting point); GAN's is not what the paper found. Offline, on the 2,600
+  planned pairs of a 3,000-step POPLIN-P-Sep-BC run, GAN training reached an imitation MSE of 0.027 after 2,050
+  updates (BC's policy: 0.015) yet its policies scored -889 and -1,254 against BC's -276; `gan_entropy_coef` 1e-4
+  instead of 1e-3 gave -1,155.
+- **InvertedPendulum-v5 with the env's reward**: nothing balances reliably in 5k steps; POPLIN-A-Replan comes closest
+  (MPC 482 ± 61, its distilled policy 1000 in 2 of 3 seeds). The env pays +1 per step alive, so every candidate that
+  survives the horizon ties and CEM cannot rank them; the cart drifts onto the rail at |x| = 1, a joint limit the
+  model never saw. A tie-breaking planning objective fixes it: `inverted-pendulum-centred`.
+- **Runs of different code versions differ.** Seed 0 of POPLIN-P-Uni-BC on Pendulum-v1 scored -138 here and -94 in
+  an earlier sweep of the same settings: code changes that only reorder floating-point operations (the planners agree
+  with plain references to 1e-9) give other closed-loop trajectories. Runs of one version are deterministic given the
+  seed; compare means over three seeds or more.
+""",
+)
+
+#: the planning objective of InvertedPendulum-v5 that breaks the ties of its +1-per-step reward
+CENTRED = "sb3_poplin.common.tasks:inverted_pendulum_centered"
+
+INVERTED_PENDULUM_CENTRED = Study(
+    envs=("InvertedPendulum-v5",),
+    title="InvertedPendulum-v5 with the centred planning objective (3k and 5k steps)",
+    kind="checkpoints",
+    checkpoints=(3000, 5000),
+    eval_episodes=3,
+    entries=(
+        variant("POPLIN-A-Init", 5000, dict(SMALL, reward_fn=CENTRED, init_sigma=0.2)),
+        variant("POPLIN-A-Replan", 5000, dict(SMALL, reward_fn=CENTRED, init_sigma=0.2)),
+        variant("POPLIN-P-Sep-BC", 5000, dict(SMALL, reward_fn=CENTRED)),
+        variant("PETS", 5000, dict(SMALL, reward_fn=CENTRED, init_sigma=0.2)),
+        variant("RS", 5000, dict(SMALL, reward_fn=CENTRED)),
+    ),
+    intro=f"""
+The small configuration of `pendulum-variants`, planning with `{CENTRED}` instead of the env's reward;
+POPLIN-A's and PETS' noise std is 0.2 (0.5 chatters, below), POPLIN-P keeps 0.03. The returns are the env's
+own (1 per step alive, 1,000 at most). The zoo's InvertedPendulum-v5 entries use these settings, POPLIN-A with
+`planning_variant: replan`.
+""",
+    notes="""
+- **Why an objective.** Inside a 15-step horizon most candidates survive in the model, score exactly 15 and tie, so
+  the executed plan is a random pick among survivors. With POPLIN-A's default noise (std 0.5 of the action range) the
+  actions chatter between the bounds (mean |a| 2.2-2.5); with std 0.2 they are smooth but the cart
+  drifts until it hits the rail at |x| = 1 (all 6 failed episodes looked at ended there).
+- **What it changes.** The centred objective pays `1 - 0.01 * ((angle / 0.2)^2 + min(x^2, 1))` per step alive instead
+  of 1 (0 when terminated): at most 0.02 less, so over any horizon below 50 steps it never outweighs a step alive and
+  only breaks the ties, towards an upright pole on a centred cart. It is prior knowledge given to the planner, like
+  PETS' hand-written costs; SAC and TD3 see only the env's reward, so say which objective was used when comparing.
+- **Against the env's reward** (`pendulum-variants`, default noise, 5k): MPC went from 207 ± 42 to 390 ± 124 for
+  POPLIN-A-Init, from 482 ± 61 to 1000 for POPLIN-A-Replan, from 103 ± 17 to 1000 for POPLIN-P-Sep-BC (every
+  evaluation episode of every seed balances for 1,000 steps), from 287 ± 84 to 726 ± 147 for PETS and from 108 ± 6 to
+  617 ± 266 for RS. POPLIN-A-Init gains least: it perturbs one open-loop sequence of the policy, where POPLIN-A-Replan
+  applies the policy as feedback at every imagined state, which is what holds an unstable system.
+""",
+)
+
+PENDULUM_AB = Study(
+    envs=("Pendulum-v1",),
+    title="Pendulum-v1: the ensemble's fused Adam and CEM's noise table against what they replace (3k and 5k steps)",
+    kind="checkpoints",
+    checkpoints=(3000, 5000),
+    eval_episodes=3,
+    entries=(
+        variant("POPLIN-A-Init", 5000, SMALL),
+        variant("POPLIN-A-Init", 5000, dict(SMALL, dynamics_optimizer_kwargs={"fused": False}), "-plain-adam", ", plain Adam"),
+        variant("POPLIN-P-Sep-BC", 5000, SMALL),
+        variant(
+            "POPLIN-P-Sep-BC", 5000, dict(SMALL, dynamics_optimizer_kwargs={"fused": False}), "-plain-adam", ", plain Adam"
+        ),
+        variant("POPLIN-P-Sep-BC", 5000, dict(SMALL, cem_noise_table=1 << 24), "-noise-table", ", CEM noise table"),
+    ),
+    intro="""
+The small configuration of `pendulum-variants` with the algorithms' defaults (the ensemble fitted with torch's fused
+Adam) against torch's plain Adam (`dynamics_optimizer_kwargs={"fused": False}`) and against CEM's noise table
+(`cem_noise_table=1 << 24`: each candidate's normals read from a table drawn once, at an offset drawn per candidate).
+""",
+    notes="""
+- **Records.** Only the noise-table runs have per-run records. The fused and plain sweeps (3 seeds each, the same code
+  version) recorded their means, MPC at 3k / 5k: POPLIN-A-Init fused -206.7 ± 108.5 / -176.7 ± 74.6, plain
+  -176.2 ± 37.4 / -187.2 ± 82.9; POPLIN-P-Sep-BC fused -102.4 ± 17.2 / -102.3 ± 16.9, plain -101.9 ± 17.7 /
+  -117.4 ± 16.9. The two optimisers give the same returns within seed noise (POPLIN-P at 3k per seed: -94, -126, -87
+  fused; -92, -127, -87 plain), as did the sweep before the fused Adam (POPLIN-P -104.0 ± 17.3 / -102.8 ± 18.0,
+  POPLIN-A -117.8 ± 22.3 / -174.6 ± 74.3). The paired timing of the two optimisers is in `cheetah-fitting`.
+- **The noise table learns as fresh draws do**: MPC at 5k -102.3 ± 17.2 against -102.3 ± 16.9 (per seed -93.8,
+  -126.3, -86.9 against -93.7, -125.9, -87.2), policy control -213 ± 29 against -229 ± 72. On HalfCheetah-v5 see
+  `budgets-v5`; it stays off by default.
+""",
+)
+
+#: POPLIN-P sep with the CPU entry's settings, as constructor arguments over the small configuration
+CHEETAH_CPU: dict[str, Any] = dict(
+    SMALL,
+    learning_starts=1000,
+    cem_iterations=3,
+    ensemble_size=5,
+    dynamics_net_arch=[200, 200, 200, 200],
+    dynamics_epochs=5,
+    dynamics_batch_size=32,
+    dynamics_max_updates=1500,
+    init_sigma=0.03,
+    policy_kwargs={"net_arch": [32]},
+)
+
+CHEETAH_FITTING = Study(
+    envs=("HalfCheetah-v5",),
+    title="Fitting the model: the fused Adam on HalfCheetah-v5, and what fitting costs",
+    kind="checkpoints",
+    checkpoints=(5000,),
+    eval_episodes=2,
+    entries=(
+        variant("POPLIN-P-Sep-BC", 5000, CHEETAH_CPU),
+        variant(
+            "POPLIN-P-Sep-BC",
+            5000,
+            dict(CHEETAH_CPU, dynamics_optimizer_kwargs={"fused": False}),
+            "-plain-adam",
+            ", plain Adam",
+        ),
+    ),
+    intro="""
+POPLIN-P sep with the CPU entry's settings (population 100, horizon 15, 3 CEM iterations, 5 members of 4x200 fitted
+with at most 1,500 gradient steps, sigma 0.03, a [32] policy, one random episode), 5k steps: the ensemble's fused Adam
+(the default) against torch's plain Adam, on the same seeds. The notes add the fitting measurements of the same
+settings (`python -m benchmarks.planner_throughput` keeps timing fits: docs/performance.md).
+""",
+    notes="""
+- **Returns.** The gap of the means rests on one seed (the fused arm's seed 0, -398; Welch t = 1.0) and each arm has
+  seeds on either side of zero: no difference three seeds can resolve. The two kernels apply the same update and
+  differ in rounding only, which the course of a HalfCheetah run amplifies into seed-like differences. At 5k steps the
+  cap does not bind, so this compares the optimisers only.
+- **What a fit costs.** Uncapped, a fit of the paper's ensemble (5 epochs of batch 32) costs about 0.5 s per 1,000
+  transitions on one quiet core (~3.3 ms per gradient step): ~96 s per training at 200k transitions, a third of the
+  wall time of a run that plans at 200 ms per step. The default cap of 5,000 gradient steps bounds it at ~17 s (7.6%
+  of such a run); *Training cost* in docs/performance.md times it as the data grow.
+- **Fit time, same data and starting weights** (real HalfCheetah-v5 transitions, 5 x 4x200, batch 32, cap 2,500, one
+  thread): the fused Adam fitted 1.29x, 1.25x and 1.22x faster at 10k, 50k and 200k transitions, with the same test
+  error (0.4504 and 0.4507 at 50k).
+- **The cap on gradient steps per fit** (`dynamics_max_updates`), refitting warm-started as the data grow by 1,000
+  transitions: a cap of 1,500 stays within -1% to +4% of the uncapped test error up to 25k transitions (0.2410 against
+  0.2325 there) for 175 s of fitting in all against 263 s uncapped; 2,500 stayed within 1% of the uncapped error up
+  to 23k transitions and 3% under it at 25k (0.2255; 233 s). The CPU entries cap at 1,500, which binds from ~10.7k
+  transitions; the algorithms' default, 5,000, binds from ~35.5k. The returns of runs long enough for a cap to bind
+  are not measured.
+- **Share of a long run.** With one capped fit per 1,000-step episode, training (fit and distillation) took 8.2-10.5%
+  of the wall time of the eight CPU entries with the fused Adam and 9.3-13.3% with the plain one (POPLIN-P on
+  HalfCheetah-v5: 16.5 s against 19.4 s per training, beside 184 ms of planning per step), timed side by side in one
+  process with other runs on the machine.
+""",
+)
+
+#: every study, in the page's order
+STUDIES: dict[str, Study] = {
+    "pets-cheetah": PETS_CHEETAH_STUDY,
+    "locomotion-v5": LOCOMOTION_V5,
+    "budgets-v5": BUDGETS_V5,
+    "pendulum-variants": PENDULUM_VARIANTS,
+    "inverted-pendulum-centred": INVERTED_PENDULUM_CENTRED,
+    "pendulum-ab": PENDULUM_AB,
+    "cheetah-fitting": CHEETAH_FITTING,
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Configuration files, runs and records
+# ----------------------------------------------------------------------------------------------------------------------
 def entry_folder(folder: Path, study: str, entry: Entry) -> Path:
-    """The rl-zoo3 log folder of an entry's runs."""
+    """The folder of an entry's runs (``-f`` of their commands)."""
     return folder / study / entry.name
 
 
-def write_conf(folder: Path, study_name: str, entry: Entry) -> Path:
-    """The entry's rl-zoo3 hyperparameter file (rewritten at every start: it must match the study's definition)."""
-    study = STUDIES[study_name]
-    if entry.model_based:
-        hyperparams = dict(entry.hyperparams or {}, n_timesteps=entry.n_timesteps, buffer_size=entry.n_timesteps)
-    else:
-        from rl_zoo3 import __file__ as zoo_file
+def zoo_key(entry: Entry, env: str, zoo: dict[str, Any]) -> str:
+    """The rl-zoo3 entry SAC or TD3 takes on ``env``."""
+    if entry.zoo_env is not None:
+        return entry.zoo_env
+    for key in (env, env.replace("-v5", "-v4")):
+        if key in zoo:
+            return key
+    raise ValueError(f"rl-zoo3 has no {entry.algo} hyperparameters for {env}: give the entry a zoo_env")
 
-        with open(Path(zoo_file).parent / "hyperparams" / f"{entry.algo}.yml") as f:
-            zoo = yaml.load(f, Loader=yaml.UnsafeLoader)  # as rl-zoo3 reads it (anchors, !!float)
-        # The buffer holds every step of a run either way; sized to the run, its checkpoints stay small.
-        hyperparams = dict(zoo[entry.zoo_env], learning_starts=1000, buffer_size=entry.n_timesteps)
+
+def zoo_hyperparams(entry: Entry, env: str) -> dict[str, Any]:
+    """The rl-zoo3 hyperparameters of an entry of a zoo study on ``env``."""
+    if entry.base is not None:
+        from sb3_poplin.zoo.registry import hyperparams_file
+
+        packaged = yaml.safe_load(hyperparams_file(entry.algo, None if entry.base == "paper" else entry.base).read_text())
+        return dict(packaged[env], **(entry.hyperparams or {}), n_timesteps=entry.n_timesteps)
+    if entry.model_based:
+        return dict(entry.hyperparams or {}, n_timesteps=entry.n_timesteps, buffer_size=entry.n_timesteps)
+    from rl_zoo3 import __file__ as zoo_file
+
+    with open(Path(zoo_file).parent / "hyperparams" / f"{entry.algo}.yml") as f:
+        zoo = yaml.load(f, Loader=yaml.UnsafeLoader)  # as rl-zoo3 reads it (anchors, !!float)
+    # The buffer holds every step of a run either way; sized to the run, its checkpoints stay small.
+    return dict(zoo[zoo_key(entry, env, zoo)], learning_starts=LEARNING_STARTS, buffer_size=entry.n_timesteps)
+
+
+def write_conf(folder: Path, study_name: str, entry: Entry) -> Path:
+    """The entry's configuration file (rewritten at every start: it must match the study's definition): rl-zoo3
+    hyperparameters of every env it runs on, or the settings of its checkpoint runs."""
+    study = STUDIES[study_name]
+    if study.kind == "zoo":
+        content: dict[str, Any] = {env: zoo_hyperparams(entry, env) for env in entry.envs_in(study)}
+    else:
+        content = dict(
+            algo=entry.algo,
+            checkpoints=list(study.checkpoints),
+            eval_episodes=study.eval_episodes,
+            hyperparams=entry.hyperparams or {},
+            **({"env_kwargs": entry.env_kwargs} if entry.env_kwargs else {}),
+        )
     path = folder / study_name / "conf" / f"{entry.name}.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
     header = f"# Written by {COMMAND} {study_name}: the {entry.name} entry.\n"
-    path.write_text(header + yaml.safe_dump({study.env: hyperparams}, sort_keys=False))
+    partial.write_text(header + yaml.safe_dump(content, sort_keys=False))
+    partial.replace(path)  # a run starting meanwhile reads the old file or the new one, never half of one
     return path
 
 
+def study_commands(
+    study_name: str, entries: Sequence[Entry], envs: Sequence[str], seeds: Sequence[int], args: argparse.Namespace
+) -> list[tuple[Run, list[str], Path]]:
+    """The runs of a study still to make, seed-major, each as (run, command line, run folder)."""
+    study = STUDIES[study_name]
+    commands = []
+    for seed in seeds:
+        for entry in entries:
+            for env in (e for e in entry.envs_in(study) if e in envs):
+                run = Run(entry.algo, env, seed, entry.n_timesteps)
+                folder = entry_folder(args.folder, study_name, entry)
+                if is_finished(run.folder(folder)):
+                    continue
+                if entry.runs_of is not None:
+                    print(f"{study_name}/{entry.name} {env} seed {seed}: a run of {entry.runs_of}, not run here")
+                    continue
+                conf = write_conf(args.folder, study_name, entry)
+                if study.kind == "zoo":
+                    command = zoo_command(
+                        run,
+                        folder,
+                        conf,
+                        entry.eval_freq_in(study),
+                        study.eval_episodes,
+                        args.checkpoint_freq,
+                        args.device,
+                        entry.env_kwargs,
+                    )
+                else:
+                    command = checkpoint_command(run, folder, conf)
+                commands.append((run, command, run.folder(folder)))
+    return commands
+
+
+def results_file(results: Path, study_name: str) -> Path:
+    return results / f"{study_name}.jsonl"
+
+
+def collect(study_name: str, folder: Path, results: Path) -> Records:
+    """Merge what the study's run folders hold now into its results file; return its records."""
+    study = STUDIES[study_name]
+    fresh = []
+    for entry in (e for e in study.entries if e.runs_of is None):
+        for env in entry.envs_in(study):
+            where = entry_folder(folder, study_name, entry)
+            for seed in seeds_in(where, entry.algo, env):
+                record = read_run(Run(entry.algo, env, seed, entry.n_timesteps), where)
+                if record is not None:
+                    fresh.append({"entry": entry.name, **record})
+    return merge_results(results_file(results, study_name), fresh, order=record_order(study))
+
+
+def record_order(study: Study) -> Callable[[dict[str, Any]], tuple]:
+    """The order of a study's records in its results file: by entry and env as in the study, then by seed."""
+    names = [e.name for e in study.entries]
+
+    def key(record: dict[str, Any]) -> tuple:
+        entry = names.index(record["entry"]) if record["entry"] in names else len(names)
+        env = study.envs.index(record["env"]) if record["env"] in study.envs else len(study.envs)
+        return entry, env, record["env"], record["seed"]
+
+    return key
+
+
+def study_records(study_name: str, results: Path) -> Records:
+    """A study's records, with those of entries that share another study's runs (relabelled as this study's)."""
+    study = STUDIES[study_name]
+    own = {e.name for e in study.entries if e.runs_of is None}
+    records = [r for r in read_results(results_file(results, study_name)) if r.get("entry") in own]
+    for entry in (e for e in study.entries if e.runs_of is not None):
+        other, name = entry.runs_of.split("/")
+        records += [dict(r, entry=entry.name) for r in read_results(results_file(results, other)) if r.get("entry") == name]
+    return records
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "run":
+        zoo_run_main(argv[1:])
+        return
+    if argv and argv[0] == "checkpoint-run":
+        checkpoint_run_main(argv[1:])
+        return
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("study", choices=list(STUDIES))
-    parser.add_argument("--entries", nargs="+", default=None, help="entries to run (default: all)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("study", choices=[*STUDIES, "all"], help="a study, or all of them")
+    parser.add_argument("--entries", nargs="+", default=None, help="entries to run (default: all; one study only)")
+    parser.add_argument("--envs", nargs="+", default=None, help="envs to run (default: every env of the study)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds to run (default: the study's)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one core each)")
-    parser.add_argument("--checkpoint-freq", type=int, default=2000)
+    parser.add_argument("--checkpoint-freq", type=int, default=2000, help="steps between checkpoints of zoo runs")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--folder", type=Path, default=Path("logs"), help="where the runs write (not committed)")
-    parser.add_argument("--results", type=Path, default=None, help="default: docs/results/<study>.jsonl")
-    parser.add_argument("--print-commands", action="store_true")
-    parser.add_argument("--report-only", action="store_true")
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    study = STUDIES[args.study]
-    names = [e.name for e in study.entries]
-    unknown = sorted(set(args.entries or []) - set(names))
-    if unknown:
-        parser.error(f"unknown entries {unknown}; {args.study} has {names}")
-    entries = [e for e in study.entries if args.entries is None or e.name in args.entries]
-    results = args.results or Path("docs/results") / f"{args.study}.jsonl"
-    # run_command reads these: every entry of a study evaluates on the same schedule
-    args.eval_freq = args.mb_eval_freq = study.eval_freq
-    args.eval_episodes = study.eval_episodes
+    parser.add_argument("--results", type=Path, default=Path("docs/results"), help="the folder of the records")
+    parser.add_argument("--output", type=Path, default=Path("docs/results.md"), help="the results page")
+    parser.add_argument("--print-commands", action="store_true", help="print one command line per run and stop")
+    parser.add_argument("--report-only", action="store_true", help="run nothing: read the run folders, write the page")
+    args = parser.parse_args(argv)
+    names = list(STUDIES) if args.study == "all" else [args.study]
+    if args.entries is not None:
+        if len(names) > 1:
+            parser.error("--entries needs one study")
+        known = [e.name for e in STUDIES[names[0]].entries]
+        unknown = sorted(set(args.entries) - set(known))
+        if unknown:
+            parser.error(f"unknown entries {unknown}; {names[0]} has {known}")
 
     if not args.report_only:
         commands = []
-        for seed in args.seeds:
-            for entry in entries:
-                run = Run(entry.algo, study.env, seed, entry.n_timesteps)
-                folder = entry_folder(args.folder, args.study, entry)
-                if (run.folder(folder) / "finished.json").exists():
-                    continue
-                conf = write_conf(args.folder, args.study, entry)
-                commands.append((run, run_command(run, folder, conf, args), run.folder(folder)))
+        for name in names:
+            study = STUDIES[name]
+            entries = [e for e in study.entries if args.entries is None or e.name in args.entries]
+            envs = study.envs if args.envs is None else args.envs
+            commands += study_commands(name, entries, envs, study.seeds if args.seeds is None else args.seeds, args)
         if args.print_commands:
             for _, command, _ in commands:
                 print(" ".join(shlex.quote(c) for c in ["python", *command[1:]]))
             return
         schedule(commands, args.jobs)
-    fresh = []
-    for entry in study.entries:
-        for seed in args.seeds:
-            record = read_run(
-                Run(entry.algo, study.env, seed, entry.n_timesteps), entry_folder(args.folder, args.study, entry)
-            )
-            if record is not None:
-                fresh.append(dict(record, entry=entry.name))
-    records = merge_results(results, fresh, key=("entry", "algo", "env", "seed"))
-    print(json.dumps({e.name: sum(r["entry"] == e.name for r in records) for e in study.entries}))
+    for name in names:
+        collect(name, args.folder, args.results)
+    records = {name: study_records(name, args.results) for name in STUDIES}
+    write_page(STUDIES, records, args.output, names, COMMAND)
+    counts = {
+        name: {e.name: sum(r["entry"] == e.name for r in records[name]) for e in STUDIES[name].entries} for name in names
+    }
+    print(json.dumps(counts))
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

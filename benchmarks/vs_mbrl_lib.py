@@ -38,13 +38,13 @@ from typing import Any
 
 import torch as th
 
-from benchmarks.machine import cpu_model, load_average
+from benchmarks.machine import cpu_model, load_average, write_marked
 
 COMMAND = "python -m benchmarks.vs_mbrl_lib"
 REPO = Path(__file__).resolve().parent.parent
 MBRL_VERSION = "0.2.0"
 #: What mbrl-lib's model and planning code imports, installed with its own pins where they work on this Python.
-#: mbrl itself is then installed without its dependencies; see the docs (performance.md) for what was relaxed and why.
+#: mbrl itself is then installed without its dependencies; docs/performance.md says what was relaxed and why.
 MBRL_REQUIREMENTS = [
     f"torch=={th.__version__.split('+')[0]}",  # the same torch as ours: a comparison of the code, not of the build
     "gymnasium==0.26.3",  # mbrl-lib's pin, kept
@@ -301,16 +301,8 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def write_section(path: Path, body: str, config: str) -> None:
-    """Replace (or append) the benchmark's own section for ``config`` in ``path``, between its markers."""
-    slug = config.replace(" ", "-")
-    start, end = f"<!-- benchmark:vs-mbrl-lib:{slug}:start -->", f"<!-- benchmark:vs-mbrl-lib:{slug}:end -->"
-    block = f"{start}\n\n{body.strip()}\n\n{end}"
-    text = path.read_text() if path.exists() else "# Performance\n"
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text.rstrip() + "\n")
+    """Replace (or add, after the benchmark's other sections) its own section for ``config`` in ``path``."""
+    write_marked(path, f"vs-mbrl-lib:{config.replace(' ', '-')}", body, group="vs-mbrl-lib:")
 
 
 def main() -> None:

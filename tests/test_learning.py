@@ -47,7 +47,8 @@ def test_beats_random_on_pendulum_within_1500_steps(algo: type) -> None:
 @pytest.mark.parametrize("algo", ["poplin_a", "poplin_p"])
 def test_balances_inverted_pendulum_with_the_centred_objective_within_1400_steps(algo: str) -> None:
     """The demo's (and the zoo's) InvertedPendulum-v5 settings. Random control scores about 6; planning with the env's
-    own reward reached 100-480 after 5,000 steps (docs/variants.md); 3 seeds of these settings reached 840-1000."""
+    own reward reached 100-480 after 5,000 steps (docs/results.md, pendulum-variants); 3 seeds of these settings reached
+    840-1000."""
     config = demo_config(algo, "InvertedPendulum-v5")
     assert config["reward_fn"] == "sb3_poplin.rewards:inverted_pendulum_centered"
     model = ALGOS[algo]("MlpPolicy", "InvertedPendulum-v5", seed=0, **config).learn(1400)

@@ -1,0 +1,356 @@
+"""The study runner (benchmarks/study.py): a killed zoo run resumes from its checkpoint without repeating episodes, a
+finished run is not rerun, a checkpoint run evaluates MPC and policy control at its checkpoints, command lines and
+configuration files follow the studies' definitions, and the results page is written from the runs' records. Tiny
+settings on Pendulum-v1, everything in tmp folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmarks import study, study_runs
+from benchmarks.study import Entry, Study
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_ID = "Pendulum-v1"  # episodes of exactly EPISODE steps (a time limit passed as an env keyword argument)
+EPISODE = 50
+TINY = dict(
+    n_timesteps=4 * EPISODE,
+    policy="MlpPolicy",
+    learning_starts=EPISODE,
+    population_size=24,
+    n_elites=4,
+    cem_iterations=2,
+    horizon=4,
+    ensemble_size=2,
+    dynamics_net_arch=[16, 16],
+    dynamics_epochs=2,
+    policy_epochs=2,
+    buffer_size=2000,
+)
+
+
+def run_study_command(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.study", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def conf(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yml"
+    path.write_text(yaml.safe_dump({ENV_ID: TINY}))
+    return path
+
+
+def zoo_args(conf: Path, folder: Path, steps: int = 4 * EPISODE) -> list[str]:
+    return [
+        "--algo", "poplin_p", "--env", ENV_ID, "--seed", "0", "-f", str(folder), "--conf-file", str(conf),
+        "-n", str(steps), "--eval-freq", str(2 * EPISODE), "--env-kwargs", f"max_episode_steps:{EPISODE}",
+        "--eval-episodes", "1", "--num-threads", "1", "--verbose", "0",
+    ]  # fmt: skip
+
+
+def run_killed(conf: Path, folder: Path, cwd: Path, checkpoint_freq: int, episodes: int, steps: int = 4 * EPISODE) -> None:
+    """A zoo run that checkpoints every ``checkpoint_freq`` steps and dies like a killed process after ``episodes``."""
+    killed = run_study_command(
+        [
+            "run",
+            "--checkpoint-freq",
+            str(checkpoint_freq),
+            "--stop-after-episodes",
+            str(episodes),
+            "--",
+            *zoo_args(conf, folder, steps),
+        ],
+        cwd,
+    )
+    assert killed.returncode == 3, killed.stdout + killed.stderr
+
+
+def read_progress(run_folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_folder / "progress.jsonl").read_text().splitlines()]
+
+
+def test_killed_run_resumes_from_its_checkpoint_without_repeating_episodes(conf: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "study"
+    run_folder = folder / "poplin_p" / f"{ENV_ID}_1"
+    # Checkpoint at the end of episode 2, then die like a killed process at the end of episode 3:
+    # episode 3 and its monitor row are past the checkpoint and must be forgotten on resume.
+    run_killed(conf, folder, tmp_path, checkpoint_freq=2 * EPISODE, episodes=3)
+    assert study_runs.latest_checkpoint(run_folder).name == f"ckpt_{2 * EPISODE}"
+    progress = read_progress(run_folder)
+    assert [r["timesteps"] for r in progress if r["kind"] == "episode"] == [EPISODE, 2 * EPISODE, 3 * EPISODE]
+    # A kill can fall between EvalCallback's evaluations.npz and the log's record of it (the record is written one step
+    # later): the resumed run writes the record from the npz.
+    (run_folder / "progress.jsonl").write_text("".join(json.dumps(r) + "\n" for r in progress if r["kind"] != "eval"))
+
+    resumed = run_study_command(["run", "--checkpoint-freq", str(2 * EPISODE), "--", *zoo_args(conf, folder)], tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "Resuming" in resumed.stdout
+    progress = read_progress(run_folder)
+    episodes = [r for r in progress if r["kind"] == "episode"]
+    assert [r["timesteps"] for r in episodes] == [EPISODE * k for k in (1, 2, 3, 4)], "each episode once, none lost"
+    assert [r["episode"] for r in episodes] == [1, 2, 3, 4]
+    assert all(r["plan_ms"] is not None for r in episodes[1:]), "planned from the first step after learning_starts on"
+    # Fitting and distillation seconds accumulate, across the resume too (they are saved with the checkpoint).
+    fits, distills = [r["fit_s"] for r in episodes], [r["distill_s"] for r in episodes]
+    assert fits == sorted(fits) and distills == sorted(distills) and fits[-1] > fits[1] > 0 and distills[-1] > 0
+    evals = [r for r in progress if r["kind"] == "eval"]
+    assert [r["timesteps"] for r in evals] == [2 * EPISODE, 4 * EPISODE]
+    with np.load(run_folder / "evaluations.npz") as data:
+        assert data["timesteps"].tolist() == [2 * EPISODE, 4 * EPISODE]
+    monitor_rows = (run_folder / "0.monitor.csv").read_text().splitlines()[2:]
+    assert len(monitor_rows) == 4 and sum(int(row.split(",")[1]) for row in monitor_rows) == 4 * EPISODE
+    # The zoo layout: the final model, its config, and no checkpoints left once finished.
+    assert (run_folder / f"{ENV_ID}.zip").exists() and (run_folder / ENV_ID / "config.yml").exists()
+    assert (run_folder / "finished.json").exists() and not (run_folder / "resume").exists()
+    # The run's record, as the report reads it.
+    record = study_runs.read_run(study_runs.Run("poplin_p", ENV_ID, 0, 4 * EPISODE), folder)
+    assert record["finished"] and record["timesteps"] == 4 * EPISODE and len(record["episodes"]) == 4
+    assert [t for t, _ in record["evals"]] == [2 * EPISODE, 4 * EPISODE] and record["plan_ms"] > 0
+
+    # A finished run is never rerun.
+    before = (run_folder / "progress.jsonl").read_text()
+    again = run_study_command(["run", "--", *zoo_args(conf, folder)], tmp_path)
+    assert again.returncode == 0 and "finished" in again.stdout
+    assert (run_folder / "progress.jsonl").read_text() == before
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_over(conf: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "study"
+    run_folder = folder / "poplin_p" / f"{ENV_ID}_1"
+    run_killed(conf, folder, tmp_path, checkpoint_freq=10 * EPISODE, episodes=1, steps=2 * EPISODE)
+    assert study_runs.latest_checkpoint(run_folder) is None
+    resumed = run_study_command(["run", "--", *zoo_args(conf, folder, 2 * EPISODE)], tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    progress = read_progress(run_folder)
+    assert [r["timesteps"] for r in progress if r["kind"] == "episode"] == [EPISODE, 2 * EPISODE]
+
+
+def test_a_run_killed_before_an_evaluation_due_at_its_checkpoint_makes_it_on_resume(conf: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "study"
+    run_folder = folder / "poplin_p" / f"{ENV_ID}_1"
+    # Episode 2 ends where an evaluation is due: the checkpoint comes first, and the kill right after it (a stop during
+    # a long evaluation) loses no training steps.
+    run_killed(conf, folder, tmp_path, checkpoint_freq=2 * EPISODE, episodes=2)
+    assert study_runs.latest_checkpoint(run_folder).name == f"ckpt_{2 * EPISODE}"
+    progress = read_progress(run_folder)
+    assert [r["kind"] for r in progress] == ["episode", "episode"], "killed before the evaluation at the checkpoint"
+
+    resumed = run_study_command(["run", "--checkpoint-freq", str(2 * EPISODE), "--", *zoo_args(conf, folder)], tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    progress = read_progress(run_folder)
+    # The missed evaluation comes first, then the rest of the run, in the order of an uninterrupted run.
+    assert [(r["kind"], r["timesteps"]) for r in progress] == [
+        ("episode", EPISODE), ("episode", 2 * EPISODE), ("eval", 2 * EPISODE),
+        ("episode", 3 * EPISODE), ("episode", 4 * EPISODE), ("eval", 4 * EPISODE),
+    ]  # fmt: skip
+    with np.load(run_folder / "evaluations.npz") as data:
+        assert data["timesteps"].tolist() == [2 * EPISODE, 4 * EPISODE]
+        assert np.allclose(data["results"].mean(axis=1), [r["mean"] for r in progress if r["kind"] == "eval"])
+
+
+def tiny_checkpoint_study() -> Study:
+    settings = {k: v for k, v in TINY.items() if k not in ("n_timesteps", "policy")}
+    settings["dynamics_min_updates"] = 0  # the test checks the runner, not model quality
+    return Study(
+        envs=(ENV_ID,),
+        title="Tiny checkpoint study",
+        kind="checkpoints",
+        checkpoints=(2 * EPISODE, 3 * EPISODE),
+        eval_episodes=1,
+        seeds=(0,),
+        entries=(
+            Entry("p", "poplin_p", "POPLIN-P", 3 * EPISODE, settings, env_kwargs={"max_episode_steps": EPISODE}),
+            Entry(
+                "rs", "rs", "RS", 3 * EPISODE, dict(settings, population_size=48), env_kwargs={"max_episode_steps": EPISODE}
+            ),
+        ),
+        notes="Tiny notes.",
+    )
+
+
+def test_a_checkpoint_study_runs_records_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(study, "STUDIES", {"tiny": tiny_checkpoint_study()})
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))  # the scheduled runs import benchmarks from the repository
+    folder, results, output = tmp_path / "logs", tmp_path / "results", tmp_path / "docs" / "results.md"
+    common = ["--folder", str(folder), "--results", str(results), "--output", str(output)]
+    study.main(["tiny", "--jobs", "2", *common])
+
+    run_folder = folder / "tiny" / "p" / "poplin_p" / f"{ENV_ID}_1"
+    record = json.loads((run_folder / study_runs.CHECKPOINT_RECORD).read_text())
+    assert record["finished"] and record["n_timesteps"] == 3 * EPISODE
+    assert [t for t, _ in record["evals"]] == [2 * EPISODE, 3 * EPISODE], "MPC control at each checkpoint"
+    assert [t for t, _ in record["policy_evals"]] == [2 * EPISODE, 3 * EPISODE], "and the distilled policy alone"
+    # One episode of EPISODE steps per evaluation: Pendulum's return is at most 0 and at least -16.3 per step.
+    assert all(-16.3 * EPISODE <= r <= 0 for _, r in record["evals"] + record["policy_evals"])
+    assert record["plan_ms"] > 0 and record["fit_s"] > 0 and record["wall_s"] > 0
+    rs = json.loads((folder / "tiny" / "rs" / "rs" / f"{ENV_ID}_1" / study_runs.CHECKPOINT_RECORD).read_text())
+    assert "policy_evals" not in rs, "RS has no policy"
+    conf = yaml.safe_load((folder / "tiny" / "conf" / "rs.yml").read_text())
+    assert conf["hyperparams"]["population_size"] == 48 and conf["env_kwargs"] == {"max_episode_steps": EPISODE}
+
+    lines = (results / "tiny.jsonl").read_text().splitlines()
+    assert [json.loads(line)["entry"] for line in lines] == ["p", "rs"]
+    page = output.read_text()
+    assert "| entry | MPC at 0.1k | MPC at 0.15k | policy at 0.1k | policy at 0.15k |" in page
+    assert "| RS | " in page and "Tiny notes." in page
+    assert "python -m benchmarks.study tiny --seeds 0\npython -m benchmarks.study --report-only tiny" in page
+    assert (output.parent / "results_tiny.png").stat().st_size > 5_000
+
+    # A finished run is not run again.
+    before = (run_folder / study_runs.CHECKPOINT_RECORD).read_text()
+    args = ["--conf-file", str(folder / "tiny/conf/p.yml"), "--env", ENV_ID, "--seed", "0", "-f", str(folder / "tiny/p")]
+    again = run_study_command(["checkpoint-run", *args], tmp_path)
+    assert again.returncode == 0 and "finished" in again.stdout
+    assert (run_folder / study_runs.CHECKPOINT_RECORD).read_text() == before
+
+
+def write_progress(run_folder: Path, n_timesteps: int, scale: float, seed: int, finished: bool = True) -> None:
+    """The progress log of a run, as a zoo run writes it: an evaluation every 2,500 steps."""
+    run_folder.mkdir(parents=True)
+    records = [
+        dict(kind="eval", timesteps=t, mean=scale * t / 10 + seed, std=0.0, returns=[scale * t / 10 + seed], wall_s=t / 100)
+        for t in range(2500, n_timesteps + 1, 2500)
+    ]
+    (run_folder / "progress.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    if finished:
+        (run_folder / "finished.json").write_text("{}")
+
+
+def tiny_zoo_study() -> Study:
+    return Study(
+        envs=("HalfCheetah-v5",),
+        title="Tiny zoo study",
+        entries=(
+            Entry("poplin_p", "poplin_p", "POPLIN-P", 10_000, {}, base="cpu"),
+            Entry("pets", "pets", "PETS", 10_000, {}, base="cpu"),
+            Entry("sac", "sac", "SAC", 30_000, eval_freq=2500),
+            Entry("td3", "td3", "TD3", 30_000, eval_freq=2500),
+        ),
+        seeds=(0, 1),
+        table_steps=(5_000, 10_000, 30_000),
+        report_sections=(study.claim_lines,),
+        intro="Tiny intro.",
+    )
+
+
+def test_report_and_commands_from_the_run_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setattr(study, "STUDIES", {"tiny": tiny_zoo_study()})
+    folder, results, output = tmp_path / "logs", tmp_path / "results", tmp_path / "results.md"
+    # Two seeds of three entries, written as the runs write them in <folder>/<study>/<entry>/<algo>/<env>_<seed + 1>/.
+    for entry, scale in (("poplin_p", 2.0), ("pets", 4.0), ("sac", 1.0)):
+        for seed in (0, 1):
+            n_timesteps = 30_000 if entry == "sac" else 10_000
+            write_progress(folder / "tiny" / entry / entry / f"HalfCheetah-v5_{seed + 1}", n_timesteps, scale, seed)
+    outputs = ["--folder", str(folder), "--results", str(results), "--output", str(output)]
+    study.main(["--report-only", "tiny", *outputs])
+    page = output.read_text()
+    # POPLIN-P at 10k: 2 * 1000 + seed -> 2000.5 +- 0.5; SAC at 30k: 3000 + seed.
+    assert "| POPLIN-P | 1000 ± 0 | 2000 ± 0 | - | 1.7 min | - |" in page
+    assert "- HalfCheetah-v5: POPLIN-P at 10k (2000) against SAC at 30k (3000): the 3x claim does not hold here." in page
+    assert (
+        "- HalfCheetah-v5: PETS at 10k (4000) against SAC at 30k (3000): as high or higher with 0.33 of the steps "
+        "(POPLIN-P's bar)." in page
+    )
+    assert "No runs recorded yet: TD3." in page and "Tiny intro." in page
+    assert (tmp_path / "results_tiny.png").stat().st_size > 10_000
+    lines = (results / "tiny.jsonl").read_text().splitlines()
+    assert [json.loads(line)["entry"] for line in lines] == ["poplin_p"] * 2 + ["pets"] * 2 + ["sac"] * 2
+    assert all(": " not in line for line in lines), "compact JSON lines"
+
+    # A run folder that is lost keeps its committed record; a run that gets further replaces it.
+    shutil.rmtree(folder / "tiny" / "pets")
+    write_progress(folder / "tiny" / "td3" / "td3" / "HalfCheetah-v5_1", 5_000, 1.0, 0, finished=False)
+    study.main(["--report-only", "tiny", *outputs])
+    page = output.read_text()
+    assert "| PETS | 2000 ± 0 | 4000 ± 0 | - |" in page
+    assert "| TD3 | 500 ± 0 (1 of 2 seeds) | - | - | running | - |" in page
+    assert "- td3 HalfCheetah-v5 seed 0: 5,000 of 30,000 steps" in page
+
+    # Finished runs produce no command; the others one self-contained command line each, seed-major.
+    capsys.readouterr()
+    study.main(["tiny", "--entries", "sac", "td3", "--print-commands", *outputs])
+    commands = capsys.readouterr().out.strip().splitlines()
+    assert len(commands) == 2 and all(
+        c.startswith("python -m benchmarks.study run --checkpoint-freq 2000 -- ") for c in commands
+    )
+    assert ["--seed 0" in c for c in commands] == [True, False] and all("--algo td3" in c for c in commands)
+    assert all("--eval-freq 2500" in c and f"-f {folder / 'tiny' / 'td3'} " in c for c in commands)
+    # The entry's configuration file holds its rl-zoo3 entry, the zoo's tuned one with POPLIN's warm-up.
+    conf = yaml.safe_load((folder / "tiny" / "conf" / "td3.yml").read_text())
+    assert set(conf) == {"HalfCheetah-v5"} and conf["HalfCheetah-v5"]["learning_starts"] == study.LEARNING_STARTS
+    assert conf["HalfCheetah-v5"]["buffer_size"] == 30_000
+
+    with pytest.raises(SystemExit):
+        study.main(["tiny", "--entries", "nope", "--print-commands", *outputs])
+
+
+def test_budget_study_commands_and_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    entries = ["pets-paper", "poplin_p-cpu", "poplin_p-cpu-pessimism", "poplin_p-cpu-exact-reward"]
+    entries += ["poplin_p-cpu-hopper-train1000"]
+    study.main(["budgets-v5", "--entries", *entries, "--seeds", "0", "--print-commands"])
+    lines = capsys.readouterr().out.splitlines()
+    # The CPU entry's runs are locomotion-v5's: not run again here.
+    assert lines[0] == "budgets-v5/poplin_p-cpu HalfCheetah-v5 seed 0: a run of locomotion-v5/poplin_p, not run here"
+    commands = [line for line in lines if line.startswith("python -m benchmarks.study run")]
+    assert len(commands) == 4 and all("--eval-freq 5000" in c and "-n 10000" in c for c in commands)
+    # Only the exact-reward entry changes the env, for its training and evaluation envs (rl-zoo3's --env-kwargs).
+    with_kwargs = [c for c in commands if "--env-kwargs" in c]
+    assert len(with_kwargs) == 1 and "poplin_p-cpu-exact-reward" in with_kwargs[0]
+    assert with_kwargs[0].endswith("--env-kwargs exclude_current_positions_from_observation:False")
+    # The Hopper entry runs on Hopper-v5 only, the others on HalfCheetah-v5 only.
+    hopper = [c for c in commands if "--env Hopper-v5" in c]
+    assert len(hopper) == 1 and "poplin_p-cpu-hopper-train1000" in hopper[0]
+    conf = yaml.safe_load((tmp_path / "logs/budgets-v5/conf/poplin_p-cpu-pessimism.yml").read_text())
+    assert set(conf) == {"HalfCheetah-v5"}
+    settings = conf["HalfCheetah-v5"]
+    assert settings["propagation"] == "fixed_model" and settings["num_particles"] == 5 and settings["pessimism"] == 1.0
+    assert settings["population_size"] == 100 and settings["dynamics_net_arch"] == [200, 200, 200, 200]
+    assert settings["buffer_size"] == settings["n_timesteps"] == 10_000
+    conf = yaml.safe_load((tmp_path / "logs/budgets-v5/conf/poplin_p-cpu-hopper-train1000.yml").read_text())
+    assert set(conf) == {"Hopper-v5"} and conf["Hopper-v5"]["train_freq"] == [1000, "step"]
+    assert conf["Hopper-v5"]["population_size"] == 100 and conf["Hopper-v5"]["horizon"] == 15
+    assert not list((tmp_path / "logs/budgets-v5/conf").glob("*.partial"))
+
+
+def test_budget_table_counts_model_evaluations_and_the_papers_measure() -> None:
+    # A paper-size run halfway through and one seed of the pessimism entry, as their records are committed.
+    halfway = dict(entry="pets-paper", algo="pets", env="HalfCheetah-v5", seed=0, n_timesteps=10_000, finished=False)
+    halfway.update(timesteps=6_000, wall_s=1.0, plan_ms=1000.0, evals=[[5_000, -1318.0]], episodes=[[1000, -200.0]])
+    pessimism = dict(halfway, entry="poplin_p-cpu-pessimism", algo="poplin_p", finished=True, timesteps=10_000)
+    pessimism.update(evals=[[10_000, 150.0]], episodes=[[t, float(t)] for t in range(1000, 10_001, 1000)])
+    rows = {line.split(" | ")[0][2:]: line for line in study.budget_table(study.BUDGETS_V5, [halfway, pessimism])}
+    assert rows["PETS, the paper's search (500 x 30 x 5)"].endswith("| pets | 75,000 | 1.00 | - |")
+    assert "| HalfCheetah-v5 | poplin_p | 4,500 | 0.06 | - |" in rows["POPLIN-P, CPU entry (100 x 15 x 3)"]
+    # 5 particles per candidate; the training return is the mean of the last 3 training episodes by 10k.
+    assert rows["POPLIN-P, pessimism 1 (TSinf)"].endswith("| 22,500 | 0.30 | 9000 ± 0 (1 of 3 seeds) |")
+    assert "| Hopper-v5 |" in rows["POPLIN-P, model trained every 1k steps"]
+
+
+def test_the_committed_page_regenerates_from_the_committed_records(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(REPO_ROOT / "docs" / "results", results)
+    output = tmp_path / "results.md"
+    study.main(
+        ["--report-only", "all", "--folder", str(tmp_path / "logs"), "--results", str(results), "--output", str(output)]
+    )
+    assert output.read_text() == (REPO_ROOT / "docs" / "results.md").read_text(), (
+        "run: python -m benchmarks.study --report-only all"
+    )
+    for path in (REPO_ROOT / "docs" / "results").glob("*.jsonl"):
+        assert (results / path.name).read_text() == path.read_text(), f"{path.name}: records merge back unchanged"
+    assert sorted(p.name for p in tmp_path.glob("results_*.png")) == sorted(
+        f"results_{name}.png" for name in study.STUDIES if (results / f"{name}.jsonl").exists()
+    )

@@ -56,55 +56,8 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("sb3_poplin/FixedSwimmer-v0", {}),
 ]
 
-DOC_HEADER = """# Reward and termination functions: accuracy
-
-The MPC planner scores imagined trajectories with `sb3_poplin.rewards.get_task_fns(env_id, **task_kwargs)`,
-batched torch versions of each env's reward `r(obs, action, next_obs)` and termination `done(obs, action, next_obs)`.
-`task_kwargs_from_env(env)` reads every constructor setting that changes them (weights, healthy ranges,
-`terminate_when_unhealthy`, observation flags, `dt`) and `reward_mode(env_id, **task_kwargs)` says whether the reward is
-reproduced exactly or only approximated.
-
-## Exact and approximate
-
-* **exact**: equal to the env's reward up to float rounding.
-* **approximate**: some term depends on a quantity that is not in the observation, so it is estimated. The termination
-  is exact in every case below (it only needs observed quantities).
-
-Why some rewards are approximate:
-
-* **Forward velocity of the v5 locomotion envs.** The reward uses `(x_after - x_before) / dt`, but the default
-  observation excludes the x (and y) position (`exclude_current_positions_from_observation=True`). The velocity in the
-  observation is only the instantaneous one at the end of the step, so the approximate mode uses the trapezoidal
-  estimate `(v(obs) + v(next_obs)) / 2` (it correlates better with the displacement than `v(next_obs)` alone: 0.96 vs
-  0.92 on HalfCheetah, 0.998 vs 0.96 on Swimmer). Make the env with
-  `exclude_current_positions_from_observation=False` to observe x: the reward becomes exact,
-  `(next_obs[0] - obs[0]) / dt`, for HalfCheetah, Hopper, Walker2d and Swimmer. The algorithms then keep the
-  observed position out of the dynamics model's and the policy's inputs (`dynamics_ignore_positions=True`, the
-  default): the physics do not depend on it, and it leaves the range of the training data as the agent runs.
-* **Ant and Humanoid are never exact.** Their reward uses MuJoCo body positions (`data.body(...).xpos`, `data.xipos`),
-  which after `mj_step` hold the kinematics of the integrator's last RK4 stage rather than of the final state that is
-  observed. With x observed the error is small (see the table) but not float rounding. Humanoid rewards the velocity
-  of the centre of mass, which is not observed; it is recovered from `cinert` (and `cvel`) when they are observed,
-  otherwise the root's velocity stands in for it.
-* **Contact cost (Ant, Humanoid).** It needs the external contact forces `cfrc_ext`, observed by default in v5
-  (`include_cfrc_ext_in_observation=True`; Ant-v4 called this `use_contact_forces`). Without them the contact cost is
-  taken as zero, which is a poor guess for Humanoid: its contact cost reaches its cap of 10 when it hits the ground.
-* **InvertedDoublePendulum** rewards the tip position from MuJoCo's site kinematics (same RK4-stage caveat) and
-  penalises unclipped pole velocities while the observation clips them to +-10: the error is ~1e-4.
-* **Hopper** health also checks `|qvel| < 100`, but the observation clips qvel to +-10: a velocity beyond 100 would go
-  unseen (it does not happen with the default range in practice).
-
-Other details the functions follow: Pendulum's cost is on the pre-step state with the torque clipped to
-`max_torque`; MountainCarContinuous clips the force but charges `0.1 * a^2` on the unclipped action; v5 Reacher and
-Pusher compute the reward after the step, from positions that are in the observation (the fingertip-target vector
-for Reacher, the three body positions for Pusher); the healthy reward is paid only while healthy, also with
-`terminate_when_unhealthy=False`. All functions take the action in env units, work on any leading batch shape, dtype
-and device, and return a large negative value instead of NaN when huge finite inputs overflow.
-
-The paper's variants registered by `sb3_poplin.envs` are exact by construction: `sb3_poplin/PETSHalfCheetah-v0`
-(PETS' Cheetah: the step's forward velocity is the first observation entry) and `sb3_poplin/FixedSwimmer-v0`
-(POPLIN appendix A.2.1: the rewarded velocity is the head tip's, appended to the observation).
-"""
+#: the heading of the section this benchmark writes in its page; what comes before it is the page's own prose
+MEASURED = "## Measured"
 
 
 def collect(env_id: str, make_kwargs: dict[str, Any], steps: int, seed: int) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -188,13 +141,16 @@ def main() -> None:
             f"gymnasium {gym.__version__}, torch {th.__version__}, "
             f"mujoco {__import__('mujoco').__version__}, Python {platform.python_version()}"
         )
+        output = Path(args.output)
+        # Only the measured section is this benchmark's: the prose above it (docs/rewards.md's guide) is kept.
+        page = output.read_text() if output.exists() else ""
+        prose = page.split(MEASURED)[0].rstrip() + "\n\n" if MEASURED in page else page
         document = (
-            f"{DOC_HEADER}\n## Measured\n\n"
+            f"{prose}{MEASURED}\n\n"
             f"{args.steps:,} transitions per row with uniformly random actions (seed {args.seed}), "
             f"episodes reset on termination or time limit; errors are against the env's own reward ({versions}).\n\n"
             f"{table}\n\nReproduce (from the repository root):\n\n```bash\n{COMMAND}\n```\n"
         )
-        output = Path(args.output)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(document)
         print(f"wrote {args.output}")

@@ -1,5 +1,6 @@
 """sb3-poplin: POPLIN (model-based planning with policy networks) as Stable-Baselines3 algorithms."""
 
+from sb3_poplin import envs  # noqa: F401  (registers sb3_poplin/PETSHalfCheetah-v0 and sb3_poplin/FixedSwimmer-v0)
 from sb3_poplin.export import export_policy
 from sb3_poplin.pets import PETS
 from sb3_poplin.poplin_a import POPLIN_A

@@ -33,7 +33,6 @@ TINY = dict(
     ensemble_size=2,
     dynamics_net_arch=[16, 16],
     dynamics_epochs=2,
-    policy_epochs=2,
     buffer_size=2000,
 )
 
@@ -171,7 +170,14 @@ def tiny_checkpoint_study() -> Study:
         eval_episodes=1,
         seeds=(0,),
         entries=(
-            Entry("p", "poplin_p", "POPLIN-P", 3 * EPISODE, settings, env_kwargs={"max_episode_steps": EPISODE}),
+            Entry(
+                "p",
+                "poplin_p",
+                "POPLIN-P",
+                3 * EPISODE,
+                dict(settings, policy_epochs=2),
+                env_kwargs={"max_episode_steps": EPISODE},
+            ),
             Entry(
                 "rs", "rs", "RS", 3 * EPISODE, dict(settings, population_size=48), env_kwargs={"max_episode_steps": EPISODE}
             ),

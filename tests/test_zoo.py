@@ -622,3 +622,17 @@ def test_an_installed_wheel_finds_its_hyperparameters(tmp_path: Path) -> None:
         proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "poplin_a" in proc.stdout and "poplin_p" in proc.stdout and "sb3-poplin-zoo train" in proc.stdout
+
+
+def test_plots_find_runs_of_a_namespaced_env_id() -> None:
+    from sb3_poplin.zoo.plots import _folder_env_names
+
+    argv = ["-a", "poplin_p", "sac", "-e", "sb3_poplin/PETSHalfCheetah-v0", "Pendulum-v1", "-f", "logs/"]
+    expected = ["-a", "poplin_p", "sac", "-e", "sb3_poplin-PETSHalfCheetah-v0", "Pendulum-v1", "-f", "logs/"]
+    assert _folder_env_names(argv) == expected
+
+
+def test_importing_the_package_registers_the_paper_envs() -> None:
+    code = "import gymnasium as gym, sb3_poplin; gym.make('sb3_poplin/PETSHalfCheetah-v0').close(); print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -146,10 +146,25 @@ def _split_figures_option(argv: list[str], command: str) -> tuple[Path | None, l
     return known.figures, rest
 
 
+def _folder_env_names(argv: list[str]) -> list[str]:
+    """``argv`` with the env ids after ``-e``/``--env`` written as rl-zoo3 names their run folders (a namespaced id such
+    as ``sb3_poplin/PETSHalfCheetah-v0`` has its slash as a dash there), so both spellings find the runs."""
+    out, in_envs = [], False
+    for arg in argv:
+        if arg in ("-e", "--env"):
+            in_envs = True
+        elif arg.startswith("-"):
+            in_envs = False
+        elif in_envs:
+            arg = arg.replace("/", "-")
+        out.append(arg)
+    return out
+
+
 def _run_with_figures(command: str, run: Any, display_flag: str | None = "--no-display") -> None:
     """Run ``run()`` (an rl-zoo3 plot function parsing ``sys.argv``) with the ``--figures`` option handled here."""
     figures, rest = _split_figures_option(sys.argv[1:], command)
-    sys.argv = [sys.argv[0], *rest]
+    sys.argv = [sys.argv[0], *_folder_env_names(rest)]
     display = display_flag is None or display_flag not in rest
     with figure_output(figures, display):
         run()
@@ -267,7 +282,7 @@ def plot_train(argv: list[str] | None = None) -> None:
     if not log_path.is_dir():
         sys.exit(f"plot_train: no folder {log_path} (the runs of --algo {args.algo} under -f {args.exp_folder})")
     runs = sorted((entry for entry in log_path.iterdir() if entry.is_dir()), key=lambda entry: entry.stat().st_mtime)
-    runs = [run for run in runs if any(env in run.name for env in args.env)]
+    runs = [run for run in runs if any(env.replace("/", "-") in run.name for env in args.env)]
 
     with figure_output(figures, display=not args.no_display):
         from matplotlib import pyplot as plt

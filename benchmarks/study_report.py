@@ -185,8 +185,9 @@ def study_section(name: str, study: Study, records: Records, command: str) -> li
         lines += [*section(study, records), ""]
     if study.targets:
         lines += ["**Targets** (means over the seeds recorded so far):", ""]
-        verdict = (lambda check: "met" if check(records) else "not met") if records else (lambda check: "not measured yet")
-        lines += [f"- {text}: {verdict(check)}" for text, check in study.targets]
+        verdicts = {True: "met", False: "not met", None: "not measured yet"}
+        # A check returns None until the seeds have reached the steps it compares.
+        lines += [f"- {text}: {verdicts[check(records) if records else None]}" for text, check in study.targets]
         lines.append("")
     if study.notes:
         lines += ["**What it shows.**", "", study.notes.strip(), ""]

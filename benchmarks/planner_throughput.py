@@ -22,6 +22,7 @@ networks learned. Run from the repository root::
     python -m benchmarks.planner_throughput              # full run (about 15-30 min on 2 cores), writes docs/performance.md
     python -m benchmarks.planner_throughput --quick      # smoke run (about a minute), prints only
     python -m benchmarks.planner_throughput --device cuda --cuda-graph   # GPU: eager and graph-captured plans
+    python -m benchmarks.planner_throughput --against main~5   # this tree against an earlier revision, alternating
 """
 
 from __future__ import annotations
@@ -616,6 +617,88 @@ def conditions(context: dict[str, Any], load_start: str, minutes: float) -> str:
     )
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# 5. This tree against another revision
+# ----------------------------------------------------------------------------------------------------------------------
+#: Run in a fresh interpreter with one revision's sb3_poplin first on the path: the median ms of ``model.plan`` (the path
+#: the algorithms plan through, warm-started step after step) for each algorithm at one size, as JSON. It uses only the
+#: public constructors and ``plan``, which every revision has.
+PLAN_TIMER = """
+import json, sys, time
+import numpy as np, torch as th
+th.set_num_threads(1)
+import sb3_poplin
+from sb3_poplin import PETS, POPLIN_A, POPLIN_P
+size, reps = json.loads(sys.argv[1]), int(sys.argv[2])
+algos = {"POPLIN-P sep": (POPLIN_P, dict(planning_variant="sep", policy_kwargs=dict(net_arch=[32]))),
+         "POPLIN-A init": (POPLIN_A, dict(planning_variant="init")), "PETS": (PETS, {})}
+out = {"path": sb3_poplin.__file__}
+for name, (algo, own) in algos.items():
+    model = algo("MlpPolicy", "HalfCheetah-v5", seed=0, device="cpu", n_threads=1, **size, **own)
+    obs = np.random.default_rng(0).normal(size=(1, 17)).astype(np.float32)
+    mean, times = None, []
+    for i in range(reps + 1):
+        start = time.perf_counter()
+        plan = model.plan(obs, mean)
+        times.append(time.perf_counter() - start)
+        mean = model.planner.warm_start(plan.mean)
+    out[name] = 1e3 * float(np.median(times[1:]))
+print(json.dumps(out))
+"""
+#: the sizes compared: the CPU entries' and the paper's planning (5 members of 4x200 either way)
+AGAINST_SIZES = {
+    "cpu entry": dict(population_size=100, n_elites=10, cem_iterations=3, horizon=15),
+    "paper": dict(population_size=500, n_elites=50, cem_iterations=5, horizon=30),
+}
+
+
+def against(revision: str, rounds: int, reps: int) -> str:
+    """Median ms per planning step of this tree and of ``revision``, measured alternately in fresh processes (the order
+    swapped every round, so both see the same machine load), and their ratio per algorithm and size.
+
+    :param revision: a git revision of this repository (its ``sb3_poplin`` is extracted to a temporary folder)
+    :param rounds: alternations; the ratio is the median of the rounds' ratios
+    :param reps: planning steps timed per process and algorithm
+    :return: the markdown table
+    """
+    import json
+    import subprocess
+    import tempfile
+
+    here = Path(__file__).resolve().parent.parent
+    commit = subprocess.run(["git", "rev-parse", "--short", revision], cwd=here, capture_output=True, text=True, check=True)
+    with tempfile.TemporaryDirectory() as other:
+        archive = subprocess.run(["git", "archive", revision, "sb3_poplin"], cwd=here, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", other], input=archive.stdout, check=True)
+        trees = {"this tree": str(here), revision: other}
+        times: dict[tuple[str, str], dict[str, list[float]]] = {}
+        for size_name, size in AGAINST_SIZES.items():
+            for round_index in range(rounds):
+                order = list(trees.items()) if round_index % 2 == 0 else list(reversed(trees.items()))
+                for tree_name, path in order:
+                    env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1")
+                    result = subprocess.run(
+                        [sys.executable, "-c", PLAN_TIMER, json.dumps(size), str(reps)],
+                        env=env, capture_output=True, text=True, check=True, cwd=path,
+                    )  # fmt: skip
+                    measured = json.loads(result.stdout.strip().splitlines()[-1])
+                    assert measured.pop("path").startswith(path), "the process imported another tree's sb3_poplin"
+                    for algo, ms in measured.items():
+                        times.setdefault((size_name, algo), {}).setdefault(tree_name, []).append(ms)
+                print(f"  {size_name}: round {round_index + 1} of {rounds} done", flush=True)
+    lines = [
+        f"| size | algorithm | {revision} ({commit.stdout.strip()}) ms/step | this tree ms/step | ratio (this / {revision}) |",
+        "|---|---|---|---|---|",
+    ]
+    for (size_name, algo), by_tree in times.items():
+        ratios = [a / b for a, b in zip(by_tree["this tree"], by_tree[revision])]
+        lines.append(
+            f"| {size_name} | {algo} | {np.median(by_tree[revision]):.1f} | {np.median(by_tree['this tree']):.1f} | "
+            f"{np.median(ratios):.3f} (rounds: {min(ratios):.2f}-{max(ratios):.2f}) |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: small config, few repetitions, no report")
@@ -628,7 +711,23 @@ def main() -> None:
     parser.add_argument("--measure-limit", type=float, default=60.0, help="longest projected fit that is also measured (s)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["planners", "predict", "training", "memory"])
     parser.add_argument("--output", default=None, help="markdown report (default: docs/performance.md, none with --quick)")
+    parser.add_argument("--against", default=None, help="only compare model.plan of this tree with a git revision's")
+    parser.add_argument("--rounds", type=int, default=5, help="with --against: alternations of the two trees")
     args = parser.parse_args()
+    if args.against is not None:
+        start = (time.perf_counter(), load_average())
+        table = against(args.against, args.rounds, args.reps or 10)
+        print(table)
+        block = (
+            f"`{COMMAND} --against {args.against}`: the median time of a planning step through `model.plan` (HalfCheetah-v5,"
+            " the 5 x 4x200 ensemble, one thread), this tree against the revision's code, measured alternately in fresh "
+            f"processes ({args.rounds} rounds, {args.reps or 10} steps each; load {start[1]} at the start, "
+            f"{load_average()} at the end, {(time.perf_counter() - start[0]) / 60:.0f} min).\n\n{table}"
+        )
+        output = Path(args.output or "docs/performance.md")
+        write_marked(output, "against-revision", block, "against-revision", "## This tree against an earlier revision")
+        print(f"wrote {output}")
+        return
 
     if args.threads is not None:
         th.set_num_threads(args.threads)

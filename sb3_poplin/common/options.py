@@ -316,8 +316,10 @@ DISTILLATION_OPTIONS: tuple[Option, ...] = (
 
 #: SB3's own options, and the machine's
 GENERAL_OPTIONS: tuple[Option, ...] = (
-    Option("policy_kwargs", None, "dict[str, Any] | None", "arguments of the policy (``net_arch``: a list of widths, or "
-           "SAC's ``dict(pi=[...], qf=[...])`` whose ``pi`` is used; ``activation``)", sb3=True),
+    Option("policy_kwargs", None, "dict[str, Any] | None", "arguments of the policy: ``net_arch`` (a list of widths, or "
+           "SAC's ``dict(pi=[...], qf=[...])`` whose ``pi`` is used), ``activation`` or SB3's ``activation_fn`` "
+           "(``nn.Tanh``, ``nn.ReLU``, ``nn.SiLU``, ``nn.ELU``), ``optimizer_class``, ``optimizer_kwargs``; a features "
+           "extractor is refused (POPLIN-P perturbs the network's flat weights: use an observation wrapper)", sb3=True),
     Option("stats_window_size", 100, "int", "episodes averaged for the rollout logs", integer(1), sb3=True),
     Option("tensorboard_log", None, "str | None", "tensorboard log folder", sb3=True),
     Option("verbose", 0, "int", "0 none, 1 info, 2 debug", lambda name, value, values: check_int(name, value, 0, 2),

@@ -57,31 +57,6 @@ PETS_CHEETAH = "sb3_poplin/PETSHalfCheetah-v0"
 #: the warm-up of SAC and TD3: POPLIN's one random episode
 LEARNING_STARTS = 1000
 
-#: The CPU planning budget: population 100, 10 elites, 3 CEM iterations, horizon 15 (4,500 model evaluations per
-#: real step, 1/16.7 of the paper's 500 x 30 x 5), with the rest of the model-based settings the authors' (the paper's
-#: 5 x 4 x 200 ensemble, 5 epochs of batch 32 on all data after every 1,000-step trial, no hold-out, no cap, one random
-#: trial first). docs/results.md has the side-by-side of every setting.
-CPU_PLANNING: dict[str, Any] = dict(
-    policy="MlpPolicy",
-    learning_starts=1000,
-    population_size=100,
-    n_elites=10,
-    cem_iterations=3,
-    cem_alpha=0.1,
-    horizon=15,
-    propagation="expectation",
-    ensemble_size=5,
-    dynamics_net_arch=[200, 200, 200, 200],
-    dynamics_learning_rate=1e-3,
-    dynamics_epochs=5,
-    dynamics_batch_size=32,
-    dynamics_holdout_ratio=0.0,
-    dynamics_min_updates=0,
-    dynamics_max_updates=None,
-)
-#: POPLIN-P with the authors' policy (obs -> 32 tanh -> action) and Sep noise
-POPLIN_P_SEP: dict[str, Any] = dict(CPU_PLANNING, planning_variant="sep", policy_kwargs={"net_arch": [32]})
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -307,48 +282,27 @@ def fidelity(study: Study, records: Records) -> list[str]:
 PETS_CHEETAH_STUDY = Study(
     envs=(PETS_CHEETAH,),
     title="PETS' Cheetah: POPLIN-P against PETS, SAC and TD3",
+    # The model-based entries are the zoo's CPU entries for the env (sb3_poplin/hyperparams/cpu/<algo>.yml), with the
+    # settings a variant changes.
     entries=(
         # The paper's headline variant: Sep noise, AVG, the authors' initial variance 0.1 (std 0.316).
-        Entry(
-            "poplin_p-avg",
-            "poplin_p",
-            "POPLIN-P Sep-AVG",
-            30_000,
-            dict(POPLIN_P_SEP, distillation="avg", init_sigma=math.sqrt(0.1)),
-        ),
+        Entry("poplin_p-avg", "poplin_p", "POPLIN-P Sep-AVG", 30_000, {}, base="cpu"),
         # Behaviour cloning with the authors' initial variance 0.03 (std 0.173).
         Entry(
             "poplin_p-bc",
             "poplin_p",
             "POPLIN-P Sep-BC",
             30_000,
-            dict(POPLIN_P_SEP, distillation="bc", init_sigma=math.sqrt(0.03)),
+            dict(distillation="bc", init_sigma=math.sqrt(0.03)),
+            base="cpu",
         ),
-        Entry("pets", "pets", "PETS", 30_000, dict(CPU_PLANNING)),
+        Entry("pets", "pets", "PETS", 30_000, {}, base="cpu"),
         Entry("sac", "sac", "SAC", 90_000, zoo_env="HalfCheetah-v4"),
         Entry("td3", "td3", "TD3", 90_000, zoo_env="HalfCheetah-v4"),
         # Fidelity checks of POPLIN-P Sep-AVG: the authors' code's update (theta <- mean(omega)) and a std of 0.1.
-        Entry(
-            "poplin_p-avg-set",
-            "poplin_p",
-            "POPLIN-P Sep-AVG, authors' update",
-            30_000,
-            dict(POPLIN_P_SEP, distillation="avg", avg_update="set", init_sigma=math.sqrt(0.1)),
-        ),
-        Entry(
-            "poplin_p-avg-std0.1",
-            "poplin_p",
-            "POPLIN-P Sep-AVG, std 0.1",
-            30_000,
-            dict(POPLIN_P_SEP, distillation="avg", init_sigma=0.1),
-        ),
-        Entry(
-            "poplin_a",
-            "poplin_a",
-            "POPLIN-A Init-BC",
-            30_000,
-            dict(CPU_PLANNING, planning_variant="init", distillation="bc", policy_kwargs={"net_arch": [64, 64]}),
-        ),
+        Entry("poplin_p-avg-set", "poplin_p", "POPLIN-P Sep-AVG, authors' update", 30_000, dict(avg_update="set"), base="cpu"),
+        Entry("poplin_p-avg-std0.1", "poplin_p", "POPLIN-P Sep-AVG, std 0.1", 30_000, dict(init_sigma=0.1), base="cpu"),
+        Entry("poplin_a", "poplin_a", "POPLIN-A Init-BC", 30_000, {}, base="cpu"),
     ),
     table_steps=(5_000, 10_000, 20_000, 30_000, 90_000),
     intro="""

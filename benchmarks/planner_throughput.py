@@ -686,8 +686,10 @@ def against(revision: str, rounds: int, reps: int) -> str:
                     for algo, ms in measured.items():
                         times.setdefault((size_name, algo), {}).setdefault(tree_name, []).append(ms)
                 print(f"  {size_name}: round {round_index + 1} of {rounds} done", flush=True)
+    short = commit.stdout.strip()
+    name = revision if short.startswith(revision) or revision.startswith(short) else f"{revision} ({short})"
     lines = [
-        f"| size | algorithm | {revision} ({commit.stdout.strip()}) ms/step | this tree ms/step | ratio (this / {revision}) |",
+        f"| size | algorithm | {name} ms/step | this tree ms/step | ratio (this / {revision}) |",
         "|---|---|---|---|---|",
     ]
     for (size_name, algo), by_tree in times.items():

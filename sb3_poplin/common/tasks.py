@@ -6,32 +6,7 @@ such as ``"sb3_poplin.common.tasks:inverted_pendulum_centered"`` saved in users'
 as ``"sb3_poplin.rewards:inverted_pendulum_centered"``. New code imports from :mod:`sb3_poplin.rewards`.
 """
 
-from sb3_poplin.rewards import (
-    FIXED_SWIMMER_ID,
-    PETS_HALF_CHEETAH_ID,
-    RewardFn,
-    TerminationFn,
-    get_processing,
-    get_task_fns,
-    inverted_pendulum_centered,
-    known_env_ids,
-    position_indices,
-    resolve_callable,
-    reward_mode,
-    task_kwargs_from_env,
-)
+from sb3_poplin import rewards
+from sb3_poplin.rewards import *  # noqa: F403  (the same objects under the former module name)
 
-__all__ = [
-    "FIXED_SWIMMER_ID",
-    "PETS_HALF_CHEETAH_ID",
-    "RewardFn",
-    "TerminationFn",
-    "get_processing",
-    "get_task_fns",
-    "inverted_pendulum_centered",
-    "known_env_ids",
-    "position_indices",
-    "resolve_callable",
-    "reward_mode",
-    "task_kwargs_from_env",
-]
+__all__ = list(rewards.__all__)

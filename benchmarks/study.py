@@ -28,6 +28,7 @@ import json
 import math
 import shlex
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ import yaml
 from benchmarks.study_report import Records, fmt, write_page
 from benchmarks.study_runs import (
     COMMAND,
+    REPLANS,
     Run,
     checkpoint_command,
     checkpoint_run_main,
@@ -225,6 +227,34 @@ def _effect(records: Records, ours: str, theirs: str) -> str:
     return f"at {step // 1000}k: {cells[0]} against {cells[1]} with the authors' setting"
 
 
+def replanned(study: Study, records: Records) -> list[str]:
+    """The final models replanned with a larger budget (``replan``) beside their evaluation at the study's budget."""
+    rows = []
+    for record in records:
+        entry = next(e for e in study.entries if e.name == record["entry"])
+        for replan in record.get("replans", []):
+            ours = eval_at(record, replan["timesteps"])
+            settings = replan["settings"]
+            budget = settings["population_size"] * settings["horizon"] * settings["cem_iterations"]
+            rows.append(
+                f"| {entry.label} | {record['seed']} | {replan['timesteps'] / 1000:g}k | "
+                f"{'-' if ours is None else f'{ours:.0f}'} | {replan['budget']} ({budget:,}) | "
+                f"{', '.join(f'{r:.0f}' for r in replan['returns'])} | {replan['plan_ms']:.0f} |"
+            )
+    if not rows:
+        return []
+    return [
+        f"**A larger budget on the same model.** The final model of a run, evaluated at the study's budget (its last "
+        f"evaluation) and replanned with another (`{COMMAND} replan`, deterministic MPC episodes seeded apart from "
+        "the run's): how much of a gap the search alone closes, without the better data a larger budget would also "
+        "have collected.",
+        "",
+        "| entry | seed | trained | return, study's budget | budget (evaluations / step) | return(s) | plan ms / step |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def fidelity(study: Study, records: Records) -> list[str]:
     """The authors' settings for this result against the study's, each marked same or differs, with the measured effect
     of the differences the study measures and why the others are not expected to matter."""
@@ -313,7 +343,7 @@ evaluations per step, 1/16.7 of the paper's) with the authors' model and fitting
 epochs of batch 32 after every 1,000-step trial, one random trial first); SAC and TD3 run 90k steps with rl-zoo3's
 tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
 """,
-    report_sections=(paper_reference, fidelity),
+    report_sections=(paper_reference, replanned, fidelity),
     targets=(
         ("PETS >= 800 at 10k", _at_least("pets", 10_000, 800)),
         ("POPLIN-P Sep-AVG >= 3,000 at 30k", _at_least("poplin_p-avg", 30_000, 3000)),
@@ -983,6 +1013,59 @@ def study_records(study_name: str, results: Path) -> Records:
     return records
 
 
+#: planning budgets a finished run's model can be replanned with (``replan``), over the run's own settings
+REPLAN_BUDGETS: dict[str, dict[str, Any]] = {
+    "paper": dict(population_size=500, n_elites=50, cem_iterations=5, horizon=30),
+}
+
+
+def replan_main(argv: Sequence[str]) -> None:
+    """``python -m benchmarks.study replan <study> --entry E --seed S [--budget paper] [--episodes N]``: evaluate the
+    final model of a finished zoo run with another planning budget (deterministic MPC episodes, seeded apart from the
+    run's), and append the result to ``replans.jsonl`` in the run's folder, whose record then carries it to the page."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from sb3_poplin.zoo.registry import ZOO_ALGOS
+
+    parser = argparse.ArgumentParser(prog=f"{COMMAND} replan", description=replan_main.__doc__)
+    parser.add_argument("study", choices=list(STUDIES))
+    parser.add_argument("--entry", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--env", default=None, help="default: the study's first env")
+    parser.add_argument("--budget", choices=list(REPLAN_BUDGETS), default="paper")
+    parser.add_argument("--episodes", type=int, default=1)
+    parser.add_argument("--folder", type=Path, default=Path("logs"), help="where the runs wrote")
+    args = parser.parse_args(list(argv))
+    study = STUDIES[args.study]
+    entry = next((e for e in study.entries if e.name == args.entry), None)
+    if entry is None or entry.algo not in ZOO_ALGOS:
+        parser.error(f"{args.entry!r} is not a model-based entry of {args.study}")
+    env_id = args.env or study.envs[0]
+    run_folder = Run(entry.algo, env_id, args.seed, entry.n_timesteps).folder(entry_folder(args.folder, args.study, entry))
+    model_file = run_folder / f"{env_id.replace('/', '-')}.zip"  # rl-zoo3's final model of the run
+    if not is_finished(run_folder) or not model_file.exists():
+        parser.error(f"{run_folder} holds no finished run: run it first ({COMMAND} {args.study} --entries {entry.name})")
+    settings = REPLAN_BUDGETS[args.budget]
+    model = ZOO_ALGOS[entry.algo].load(model_file, device="cpu", n_threads=1, **settings)
+    # The env as the run trained and evaluated on it (rl-zoo3's --env-kwargs of the entry)
+    env = make_vec_env(env_id, n_envs=1, seed=args.seed + 20_000, env_kwargs=entry.env_kwargs)
+    start = time.perf_counter()
+    returns, _ = evaluate_policy(model, env, n_eval_episodes=args.episodes, deterministic=True, return_episode_rewards=True)
+    record = dict(
+        budget=args.budget,
+        settings=settings,
+        timesteps=int(model.num_timesteps),
+        returns=[float(r) for r in returns],
+        mean=float(np.mean(returns)),
+        plan_ms=1000.0 * float(np.median(model._plan_times)),
+        wall_s=time.perf_counter() - start,
+    )
+    with (run_folder / REPLANS).open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    print(json.dumps(record))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
@@ -990,6 +1073,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if argv and argv[0] == "checkpoint-run":
         checkpoint_run_main(argv[1:])
+        return
+    if argv and argv[0] == "replan":
+        replan_main(argv[1:])
         return
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", choices=[*STUDIES, "all"], help="a study, or all of them")

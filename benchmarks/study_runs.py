@@ -52,6 +52,9 @@ COMMAND = "python -m benchmarks.study"
 CHECKPOINT_PREFIX = "ckpt_"
 #: the file a checkpoint run writes when it has finished
 CHECKPOINT_RECORD = "record.json"
+#: evaluations of a finished run's model replanned with another planning budget (``python -m benchmarks.study replan``),
+#: one JSON line each, in the run's folder
+REPLANS = "replans.jsonl"
 
 
 @dataclass(frozen=True)
@@ -526,9 +529,11 @@ def read_run(run: Run, folder: Path) -> dict[str, Any] | None:
     :param folder: the folder the run's folder is in (``-f`` of its command)
     """
     run_folder = run.folder(folder)
+    replans_file = run_folder / REPLANS
+    replans = [json.loads(line) for line in replans_file.read_text().splitlines() if line] if replans_file.exists() else []
     checkpoint_record = run_folder / CHECKPOINT_RECORD
     if checkpoint_record.exists():
-        return json.loads(checkpoint_record.read_text())
+        return {**json.loads(checkpoint_record.read_text()), **({"replans": replans} if replans else {})}
     progress = run_folder / "progress.jsonl"
     if not progress.exists():
         return None
@@ -552,6 +557,7 @@ def read_run(run: Run, folder: Path) -> dict[str, Any] | None:
         # cumulative seconds of model fitting and of distillation at the last episode (runs recorded since they were added)
         fit_s=episodes[-1].get("fit_s") if episodes else None,
         distill_s=episodes[-1].get("distill_s") if episodes else None,
+        **({"replans": replans} if replans else {}),
     )
 
 

@@ -5,6 +5,7 @@ settings on Pendulum-v1, everything in tmp folders."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import yaml
 
 from benchmarks import study, study_runs
 from benchmarks.study import Entry, Study
+from benchmarks.study_runs import eval_at
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_ID = "Pendulum-v1"  # episodes of exactly EPISODE steps (a time limit passed as an env keyword argument)
@@ -359,4 +361,38 @@ def test_the_committed_page_regenerates_from_the_committed_records(tmp_path: Pat
         assert (results / path.name).read_text() == path.read_text(), f"{path.name}: records merge back unchanged"
     assert sorted(p.name for p in tmp_path.glob("results_*.png")) == sorted(
         f"results_{name}.png" for name in study.STUDIES if (results / f"{name}.jsonl").exists()
+    )
+
+
+def test_a_finished_run_is_replanned_with_a_larger_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = {k: v for k, v in TINY.items() if k != "n_timesteps"}
+    entry = Entry(
+        "p", "poplin_p", "POPLIN-P", 2 * EPISODE, dict(settings, policy_epochs=2), env_kwargs={"max_episode_steps": EPISODE}
+    )
+    tiny = Study(envs=(ENV_ID,), title="Tiny zoo study", eval_freq=2 * EPISODE, eval_episodes=1, seeds=(0,), entries=(entry,))
+    tiny = dataclasses.replace(tiny, report_sections=(study.replanned,))
+    monkeypatch.setattr(study, "STUDIES", {"tiny": tiny})
+    wider = dict(population_size=48, n_elites=6, cem_iterations=3, horizon=6)
+    monkeypatch.setattr(study, "REPLAN_BUDGETS", {"wider": wider})
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    folder, results, output = tmp_path / "logs", tmp_path / "results", tmp_path / "results.md"
+    with pytest.raises(SystemExit):  # nothing to replan before the run has finished
+        study.main(["replan", "tiny", "--entry", "p", "--seed", "0", "--budget", "wider", "--folder", str(folder)])
+    study.main(["tiny", "--folder", str(folder), "--results", str(results), "--output", str(output)])
+
+    study.main(["replan", "tiny", "--entry", "p", "--seed", "0", "--budget", "wider", "--folder", str(folder)])
+    run_folder = folder / "tiny" / "p" / "poplin_p" / f"{ENV_ID}_1"
+    (replan,) = [json.loads(line) for line in (run_folder / study_runs.REPLANS).read_text().splitlines()]
+    assert replan["budget"] == "wider" and replan["settings"] == wider and replan["timesteps"] == 2 * EPISODE
+    # One episode of EPISODE steps with the wider search: Pendulum pays between -16.3 and 0 per step.
+    assert len(replan["returns"]) == 1 and -16.3 * EPISODE <= replan["mean"] <= 0 and replan["plan_ms"] > 0
+    study.main(["--report-only", "tiny", "--folder", str(folder), "--results", str(results), "--output", str(output)])
+    (record,) = [json.loads(line) for line in (results / "tiny.jsonl").read_text().splitlines()]
+    (kept,) = record["replans"]  # rounded to 6 significant digits, as every record
+    assert kept["budget"] == "wider" and kept["mean"] == pytest.approx(replan["mean"], rel=1e-5)
+    page = output.read_text()
+    assert "**A larger budget on the same model.**" in page
+    assert (
+        f"| POPLIN-P | 0 | {2 * EPISODE / 1000:g}k | {eval_at(record, 2 * EPISODE):.0f} | wider (864) | {replan['mean']:.0f} |"
+        in page
     )

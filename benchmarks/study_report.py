@@ -182,7 +182,8 @@ def study_section(name: str, study: Study, records: Records, command: str) -> li
             lines += [f"### {env}", ""]
         lines += [*env_table(study, env, records), ""]
     for section in study.report_sections:
-        lines += [*section(study, records), ""]
+        text = section(study, records)
+        lines += [*text, ""] if text else []
     if study.targets:
         lines += ["**Targets** (means over the seeds recorded so far):", ""]
         verdicts = {True: "met", False: "not met", None: "not measured yet"}

@@ -126,6 +126,7 @@ class Study:
     :param notes: what it found, with the measured figures, shown after its tables
     :param report_sections: more sections of the study's own (tables, comparisons), after its tables
     :param targets: ``(description, check)`` pairs the report evaluates on the means over seeds
+    :param reference_curves: published curves drawn dashed beside the study's (entry name -> {step: return})
     """
 
     envs: tuple[str, ...]
@@ -141,6 +142,7 @@ class Study:
     notes: str = ""
     report_sections: tuple[ReportSection, ...] = ()
     targets: tuple[tuple[str, Any], ...] = field(default=())
+    reference_curves: dict[str, dict[int, float]] = field(default_factory=dict)
 
 
 def _mean_eval(records: list[dict[str, Any]], entry: str, step: int) -> float | None:
@@ -344,6 +346,7 @@ epochs of batch 32 after every 1,000-step trial, one random trial first); SAC an
 tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
 """,
     report_sections=(paper_reference, replanned, fidelity),
+    reference_curves={"poplin_p-avg": PAPER_CURVE["POPLIN-P Sep-AVG"], "pets": PAPER_CURVE["PETS"], "sac": PAPER_CURVE["SAC"]},
     targets=(
         ("PETS >= 800 at 10k", _at_least("pets", 10_000, 800)),
         ("POPLIN-P Sep-AVG >= 3,000 at 30k", _at_least("poplin_p-avg", 30_000, 3000)),

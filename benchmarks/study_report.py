@@ -140,6 +140,13 @@ def plot_study(study: Study, records: Records, path: Path) -> None:
                     continue
                 (line,) = ax.plot(xs, means, marker="o", markersize=3, label=f"{entry.label} ({len(runs)} seeds)")
                 ax.fill_between(xs, lows, highs, color=line.get_color(), alpha=0.15)
+            colours = {line.get_label().split(" (")[0]: line.get_color() for line in ax.get_lines()}
+            for name, curve in study.reference_curves.items():
+                # Drawn dashed in the colour of the entry it is the published counterpart of.
+                label = next(e.label for e in study.entries if e.name == name)
+                steps = sorted(curve)
+                ax.plot(steps, [curve[t] for t in steps], linestyle="--", marker="x", markersize=4, alpha=0.7,
+                        color=colours.get(label), label=f"{label}, paper (read off its figure)")  # fmt: skip
             ax.set_xlabel("environment steps")
             ax.set_ylabel("evaluation return")
             ax.set_title(f"{env}: mean over seeds, band from min to max", fontsize=10)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from benchmarks.study_report import Records, fmt, write_page
+from benchmarks.study_report import Records, fmt, headline_table, write_headline, write_page
 from benchmarks.study_runs import (
     COMMAND,
     REPLANS,
@@ -185,6 +186,11 @@ PAPER_CURVE: dict[str, dict[int, float]] = {
 }
 PAPER_TABLE_50K = {"POPLIN-P": "12,228 ± 5,653", "POPLIN-A": "4,651 ± 1,088", "PETS": "4,205 ± 789",
                    "SAC": "1,746 ± 839", "TD3": "219 ± 593"}  # fmt: skip
+
+
+#: The README's headline: these entries of pets-cheetah, each with the paper's Table 1 figure.
+HEADLINE_ENTRIES = {"poplin_p-avg": "POPLIN-P", "pets": "PETS", "sac": "SAC", "td3": "TD3"}
+HEADLINE_STEPS = (10_000, 30_000, 90_000)
 
 
 def paper_reference(study: Study, records: Records) -> list[str]:
@@ -1091,6 +1097,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--folder", type=Path, default=Path("logs"), help="where the runs write (not committed)")
     parser.add_argument("--results", type=Path, default=Path("docs/results"), help="the folder of the records")
     parser.add_argument("--output", type=Path, default=Path("docs/results.md"), help="the results page")
+    parser.add_argument("--readme", type=Path, default=Path("README.md"), help="the README, whose headline table is rewritten")
     parser.add_argument("--print-commands", action="store_true", help="print one command line per run and stop")
     parser.add_argument("--report-only", action="store_true", help="run nothing: read the run folders, write the page")
     args = parser.parse_args(argv)
@@ -1119,6 +1126,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         collect(name, args.folder, args.results)
     records = {name: study_records(name, args.results) for name in STUDIES}
     write_page(STUDIES, records, args.output, names, COMMAND)
+    if "pets-cheetah" in names:
+        paper = {name: PAPER_TABLE_50K[label] for name, label in HEADLINE_ENTRIES.items()}
+        link = Path(os.path.relpath(args.output, args.readme.parent)).as_posix() + "#pets-cheetah"
+        table = headline_table(STUDIES["pets-cheetah"], records["pets-cheetah"], list(paper), HEADLINE_STEPS, paper, link)
+        write_headline(args.readme, table)
     counts = {
         name: {e.name: sum(r["entry"] == e.name for r in records[name]) for e in STUDIES[name].entries} for name in names
     }

@@ -9,6 +9,7 @@ seeds, band from min to max), or, for a study evaluated at one step only, every 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -251,3 +252,55 @@ def write_page(
     for name in plots:
         if records.get(name):
             plot_study(studies[name], records[name], output.parent / f"results_{name}.png")
+
+
+#: The comments that enclose the headline table in the README, which ``write_headline`` rewrites.
+HEADLINE_START = "<!-- headline: written by python -m benchmarks.study --report-only from docs/results/pets-cheetah.jsonl -->"
+HEADLINE_END = "<!-- headline end -->"
+
+
+def headline_table(
+    study: Study, records: Records, entries: Sequence[str], steps: Sequence[int], paper: dict[str, str], link: str
+) -> list[str]:
+    """The README's headline: a few entries of one study at a few steps, with the paper's figure beside them.
+
+    :param entries: the names of the study's entries to show, in order
+    :param steps: the steps of the columns (an entry that does not run that far has an empty cell)
+    :param paper: the paper's figure for each entry name
+    :param link: where the full section is (a relative link from the README)
+    """
+    (env,) = study.envs
+
+    def cell(values: list[float]) -> str:
+        if not values:
+            return "-"
+        seeds = "" if len(values) >= len(study.seeds) else f" ({len(values)} seed{'s' if len(values) > 1 else ''})"
+        return (f"{np.mean(values):.0f}" if len(values) == 1 else f"{np.mean(values):.0f} ± {np.std(values):.0f}") + seeds
+
+    lines = [
+        f"| {env.split('/')[-1]} | " + " | ".join(f"{s / 1000:g}k steps" for s in steps) + " | paper, 50k steps |",
+        "|---" * (len(steps) + 2) + "|",
+    ]
+    for name in entries:
+        entry = next(e for e in study.entries if e.name == name)
+        runs = [r for r in records if r["entry"] == name and r["env"] == env]
+        cells = [cell([v for r in runs if (v := eval_at(r, s)) is not None]) if s <= entry.n_timesteps else "" for s in steps]
+        lines.append(f"| {entry.label} | " + " | ".join(cells) + f" | {paper[name]} |")
+    caption = (
+        f"Evaluation return, mean ± std over {len(study.seeds)} seeds (fewer where marked: the study is not complete), "
+        f"from [the results page]({link}), which gives the conditions and the curves: the model-based entries plan at a "
+        "CPU budget (1/16.7 of the paper's model evaluations per step); SAC and TD3 take rl-zoo3's tuned HalfCheetah "
+        "hyperparameters. The paper's column is its Table 1 (the mean of the last 3 training episodes at 50k steps, 4 "
+        "seeds)."
+    )
+    return [*lines, "", *textwrap.wrap(caption, 120, break_on_hyphens=False)]
+
+
+def write_headline(readme: Path, lines: Sequence[str]) -> None:
+    """Replace the README's headline block (between ``HEADLINE_START`` and ``HEADLINE_END``) with ``lines``."""
+    text = readme.read_text()
+    start, end = text.find(HEADLINE_START), text.find(HEADLINE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{readme} has no headline block: put {HEADLINE_START!r} and {HEADLINE_END!r} where it goes")
+    block = "\n".join([HEADLINE_START, "", *lines, "", HEADLINE_END])
+    readme.write_text(text[:start] + block + text[end + len(HEADLINE_END) :])

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks import study, study_runs
+from benchmarks import study, study_report, study_runs
 from benchmarks.study import Entry, Study
 from benchmarks.study_runs import eval_at
 
@@ -350,18 +350,34 @@ def test_budget_table_counts_model_evaluations_and_the_papers_measure() -> None:
 def test_the_committed_page_regenerates_from_the_committed_records(tmp_path: Path) -> None:
     results = tmp_path / "results"
     shutil.copytree(REPO_ROOT / "docs" / "results", results)
-    output = tmp_path / "results.md"
-    study.main(
-        ["--report-only", "all", "--folder", str(tmp_path / "logs"), "--results", str(results), "--output", str(output)]
-    )
+    output = tmp_path / "docs" / "results.md"
+    readme = tmp_path / "README.md"
+    readme.write_text((REPO_ROOT / "README.md").read_text())
+    paths = ["--folder", str(tmp_path / "logs"), "--results", str(results), "--output", str(output), "--readme", str(readme)]
+    study.main(["--report-only", "all", *paths])
     assert output.read_text() == (REPO_ROOT / "docs" / "results.md").read_text(), (
         "run: python -m benchmarks.study --report-only all"
     )
+    # The README's headline table is written from the same records (between its headline comments).
+    assert readme.read_text() == (REPO_ROOT / "README.md").read_text(), "run: python -m benchmarks.study --report-only all"
+    assert "| POPLIN-P Sep-AVG |" in readme.read_text()
     for path in (REPO_ROOT / "docs" / "results").glob("*.jsonl"):
         assert (results / path.name).read_text() == path.read_text(), f"{path.name}: records merge back unchanged"
-    assert sorted(p.name for p in tmp_path.glob("results_*.png")) == sorted(
+    assert sorted(p.name for p in output.parent.glob("results_*.png")) == sorted(
         f"results_{name}.png" for name in study.STUDIES if (results / f"{name}.jsonl").exists()
     )
+
+
+def test_the_headline_block_is_replaced_and_a_readme_without_one_is_refused(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{study_report.HEADLINE_START}\nold table\n{study_report.HEADLINE_END}\n\n## next\n")
+    study_report.write_headline(readme, ["| a | b |", "|---|---|"])
+    assert readme.read_text() == (
+        f"# title\n\n{study_report.HEADLINE_START}\n\n| a | b |\n|---|---|\n\n{study_report.HEADLINE_END}\n\n## next\n"
+    )
+    readme.write_text("# title\n")
+    with pytest.raises(ValueError, match="no headline block"):
+        study_report.write_headline(readme, ["| a |"])
 
 
 def test_a_finished_run_is_replanned_with_a_larger_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -416,11 +416,15 @@ def test_a_finished_run_is_replanned_with_a_larger_budget(tmp_path: Path, monkey
 
 def test_steps_to_reach_interpolates_the_mean_curve_over_the_seeds_every_seed_has() -> None:
     records = [
-        {"entry": "a", "seed": 0, "evals": [[5000, 0.0], [10000, 100.0], [15000, 300.0]]},
-        {"entry": "a", "seed": 1, "evals": [[5000, 100.0], [10000, 300.0]]},
+        {"entry": "a", "seed": 0, "finished": False, "evals": [[5000, 0.0], [10000, 100.0], [15000, 300.0]]},
+        {"entry": "a", "seed": 1, "finished": False, "evals": [[5000, 100.0], [10000, 300.0]]},
+        {"entry": "a", "seed": 2, "finished": False, "evals": []},
     ]
     # Mean curve at the common steps: 50 at 5k, 200 at 10k (15k has one seed only).
     assert study.steps_to_reach(records, "a", 50.0) == 5000.0
     assert study.steps_to_reach(records, "a", 125.0) == 7500.0
     assert study.steps_to_reach(records, "a", 201.0) is None
     assert study.steps_to_reach(records, "b", 0.0) is None
+    # Once a run has finished, the curve is its finished runs': one still going does not cut it short.
+    records[0]["finished"] = True
+    assert study.steps_to_reach(records, "a", 250.0) == 13750.0  # seed 0 alone: 100 at 10k, 300 at 15k

@@ -442,7 +442,7 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
   from the first trial on is not measured: a paper-size run plans about 2 s per step on one core (17 h per 30k-step
   seed) and needs a GPU (the default zoo entry).
 - **The SAC here is stronger than the paper's.** rl-zoo3's tuned SAC reached about twice the paper's SAC at 50k steps
-  (the paper's figure: about 700 at 25k; Table 1: 1,746 at 50k), and it reaches POPLIN-P's 30k return after about 1.2x
+  (the paper's figure: about 700 at 25k; Table 1: 1,746 at 50k), and it reaches POPLIN-P's 30k return after about 1.4x
   the steps (*Sample efficiency*), not 3x.
 - **Not run yet:** the authors' AVG update (`poplin_p-avg-set`), the initial std 0.1, POPLIN-A, the second and third
   seeds of Sep-BC, SAC and TD3, and the longer fitting beyond 10k.

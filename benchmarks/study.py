@@ -276,8 +276,11 @@ def sample_efficiency(study: Study, records: Records) -> list[str]:
     ]
 
 
-def _effect(records: Records, ours: str, theirs: str) -> str:
-    """The two entries' evaluations at the last step both have, mean ± std over their seeds."""
+def _effect(records: Records, ours: str, theirs: str, theirs_as: str) -> str:
+    """The two entries' evaluations at the last step both have, mean ± std over their seeds.
+
+    :param theirs_as: what the second entry is, after its figure (e.g. ``"with 5 epochs"``)
+    """
     common = sorted(
         {t for r in records if r["entry"] == ours for t, _ in r["evals"]}
         & {t for r in records if r["entry"] == theirs for t, _ in r["evals"]}
@@ -289,7 +292,7 @@ def _effect(records: Records, ours: str, theirs: str) -> str:
     for name in (ours, theirs):
         values = [v for r in records if r["entry"] == name and (v := eval_at(r, step)) is not None]
         cells.append(f"{fmt(values, len(values))} ({len(values)} seed{'s' if len(values) > 1 else ''})")
-    return f"at {step // 1000}k: {cells[0]} against {cells[1]} with the authors' setting"
+    return f"at {step // 1000}k: {cells[0]} against {cells[1]} {theirs_as}"
 
 
 def replanned(study: Study, records: Records) -> list[str]:
@@ -337,9 +340,8 @@ def fidelity(study: Study, records: Records) -> list[str]:
         ("model fitting", "5 epochs of batch 32 on all data after every trial, no hold-out, never re-initialised, one "
          "random trial first", "`dynamics_holdout_ratio=0`, `dynamics_min_updates=0`, `dynamics_max_updates=None`",
          same, "fitted longer (1,000-1,500 gradient steps, 10% hold-out), "
-         + _effect(records, "pets-fit1000", "pets").replace("with the authors' setting", "with 5 epochs")
-         + " (PETS); " + _effect(records, "poplin_p-avg-fit1000", "poplin_p-avg").replace("with the authors' setting",
-                                                                                        "with 5 epochs") + " (POPLIN-P)"),
+         + _effect(records, "pets-fit1000", "pets", "with 5 epochs") + " (PETS); "
+         + _effect(records, "poplin_p-avg-fit1000", "poplin_p-avg", "with 5 epochs") + " (POPLIN-P)"),
         ("propagation", "E (the ensemble's mean, one particle)", "`expectation`", same, ""),
         ("CEM search", "population 500, 50 elites, 5 iterations, horizon 30 (75,000 model evaluations per step)",
          "population 100, 10 elites, 3 iterations, horizon 15 (4,500: 1/16.7)", "differs",
@@ -349,12 +351,10 @@ def fidelity(study: Study, records: Records) -> list[str]:
          "mean shifted by one step to warm-start, the final mean's first action executed", same, same, ""),
         ("initial noise", "`init_var` 0.1 for AVG, 0.03 for BC: variances (std 0.316 and 0.173); the paper's text says "
          "sigma", "`init_sigma` 0.316 (AVG) and 0.173 (BC)", same,
-         _effect(records, "poplin_p-avg-std0.1", "poplin_p-avg").replace("with the authors' setting",
-                                                                        "at std 0.316") + " (std 0.1)"),
+         _effect(records, "poplin_p-avg-std0.1", "poplin_p-avg", "at std 0.316") + " (std 0.1)"),
         ("AVG update", "paper: `theta <- theta + mean(omega)`; code: `theta <- mean(omega)`, over the last trial's "
          "executed first-step noise", "`avg_update=\"add\"` (the paper's; `\"set\"` is the code's)",
-         "both run", _effect(records, "poplin_p-avg-set", "poplin_p-avg").replace("with the authors' setting",
-                                                                                  "with the paper's") + " (code's)"),
+         "both run", _effect(records, "poplin_p-avg-set", "poplin_p-avg", "with the paper's") + " (code's)"),
         ("policy network", "obs -> 32 tanh -> action, linear output clipped to [-1, 1], normc init (output layer std "
          "0.01)", "obs -> 32 tanh -> action, tanh output, PyTorch's default init", "differs",
          "not measured; with AVG the parameter noise (std 0.316 on every weight) dominates the initial weights after "

@@ -270,13 +270,6 @@ def headline_table(
     :param link: where the full section is (a relative link from the README)
     """
     (env,) = study.envs
-
-    def cell(values: list[float]) -> str:
-        if not values:
-            return "-"
-        seeds = "" if len(values) >= len(study.seeds) else f" ({len(values)} seed{'s' if len(values) > 1 else ''})"
-        return (f"{np.mean(values):.0f}" if len(values) == 1 else f"{np.mean(values):.0f} ± {np.std(values):.0f}") + seeds
-
     lines = [
         f"| {env.split('/')[-1]} | " + " | ".join(f"{s / 1000:g}k steps" for s in steps) + " | paper, 50k steps |",
         "|---" * (len(steps) + 2) + "|",
@@ -284,7 +277,10 @@ def headline_table(
     for name in entries:
         entry = next(e for e in study.entries if e.name == name)
         runs = [r for r in records if r["entry"] == name and r["env"] == env]
-        cells = [cell([v for r in runs if (v := eval_at(r, s)) is not None]) if s <= entry.n_timesteps else "" for s in steps]
+        cells = [
+            fmt([v for r in runs if (v := eval_at(r, s)) is not None], len(study.seeds)) if s <= entry.n_timesteps else ""
+            for s in steps
+        ]
         lines.append(f"| {entry.label} | " + " | ".join(cells) + f" | {paper[name]} |")
     caption = (
         f"Evaluation return, mean ± std over {len(study.seeds)} seeds (fewer where marked: the study is not complete), "

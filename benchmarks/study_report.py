@@ -25,10 +25,11 @@ Records = list[dict[str, Any]]
 
 
 def fmt(values: Sequence[float], n_seeds: int) -> str:
-    """``mean ± std`` of ``values`` (``-`` if none), with the count when fewer than ``n_seeds``."""
+    """``mean ± std`` of ``values`` (``-`` if none, the value alone if one), with the count when fewer than ``n_seeds``."""
     if not values:
         return "-"
-    text = f"{np.mean(values):.0f} ± {np.std(values):.0f}"
+    # One seed has no spread to show: a "± 0" would read as a measured one.
+    text = f"{values[0]:.0f}" if len(values) == 1 else f"{np.mean(values):.0f} ± {np.std(values):.0f}"
     return text if len(values) >= n_seeds else f"{text} ({len(values)} of {n_seeds} seeds)"
 
 

@@ -283,7 +283,7 @@ def test_report_and_commands_from_the_run_records(tmp_path: Path, monkeypatch: p
     study.main(["--report-only", "tiny", *outputs])
     page = output.read_text()
     assert "| PETS | 2000 ± 0 | 4000 ± 0 | - |" in page
-    assert "| TD3 | 500 ± 0 (1 of 2 seeds) | - | - | running | - |" in page
+    assert "| TD3 | 500 (1 of 2 seeds) | - | - | running | - |" in page
     assert "- td3 HalfCheetah-v5 seed 0: 5,000 of 30,000 steps" in page
 
     # Finished runs produce no command; the others one self-contained command line each, seed-major.
@@ -343,7 +343,7 @@ def test_budget_table_counts_model_evaluations_and_the_papers_measure() -> None:
     assert rows["PETS, the paper's search (500 x 30 x 5)"].endswith("| pets | 75,000 | 1.00 | - |")
     assert "| HalfCheetah-v5 | poplin_p | 4,500 | 0.06 | - |" in rows["POPLIN-P, CPU entry (100 x 15 x 3)"]
     # 5 particles per candidate; the training return is the mean of the last 3 training episodes by 10k.
-    assert rows["POPLIN-P, pessimism 1 (TSinf)"].endswith("| 22,500 | 0.30 | 9000 ± 0 (1 of 3 seeds) |")
+    assert rows["POPLIN-P, pessimism 1 (TSinf)"].endswith("| 22,500 | 0.30 | 9000 (1 of 3 seeds) |")
     assert "| Hopper-v5 |" in rows["POPLIN-P, model trained every 1k steps"]
 
 
@@ -428,3 +428,12 @@ def test_steps_to_reach_interpolates_the_mean_curve_over_the_seeds_every_seed_ha
     # Once a run has finished, the curve is its finished runs': one still going does not cut it short.
     records[0]["finished"] = True
     assert study.steps_to_reach(records, "a", 250.0) == 13750.0  # seed 0 alone: 100 at 10k, 300 at 15k
+
+
+def test_a_cell_gives_the_mean_and_spread_of_several_seeds_and_one_seed_alone() -> None:
+    assert study_report.fmt([], 3) == "-"
+    assert study_report.fmt([100.0, 200.0, 300.0], 3) == "200 ± 82"
+    assert study_report.fmt([100.0, 300.0], 3) == "200 ± 100 (2 of 3 seeds)"
+    # one seed has no spread: no "± 0" that reads as a measured one
+    assert study_report.fmt([1062.4], 3) == "1062 (1 of 3 seeds)"
+    assert study_report.fmt([1062.4], 1) == "1062"

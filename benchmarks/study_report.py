@@ -80,8 +80,7 @@ def env_table(study: Study, env: str, records: Records) -> list[str]:
         cells = [fmt([v for r in entry_runs if (v := eval_at(r, s)) is not None], n_seeds) for s in steps]
         if policy:
             cells += [fmt([v for r in entry_runs if (v := eval_at(r, s, "policy_evals")) is not None], n_seeds) for s in steps]
-        finished = [r["wall_s"] for r in entry_runs if r["finished"]]
-        cells.append(fmt_wall(float(np.mean(finished))) if finished else ("running" if entry_runs else "-"))
+        cells.append(wall_cell(entry.n_timesteps, entry_runs))
         plan = [r["plan_ms"] for r in entry_runs if r.get("plan_ms") is not None]
         cells.append(f"{np.median(plan):.0f}" if plan else "-")
         if fitting:
@@ -94,6 +93,23 @@ def env_table(study: Study, env: str, records: Records) -> list[str]:
     if missing:
         lines += ["", "No runs recorded yet: " + "; ".join(missing) + "."]
     return lines
+
+
+def wall_cell(n_timesteps: int, runs: Records) -> str:
+    """The mean wall time of the runs that finished the entry's steps; runs finished when the entry was shorter are
+    timed apart (``"12 min (to 10k)"``), so a longer run never averages with a shorter one."""
+    if not runs:
+        return "-"
+    by_length: dict[int, list[float]] = {}
+    for record in runs:
+        if record["finished"]:
+            by_length.setdefault(record["n_timesteps"], []).append(record["wall_s"])
+    if not by_length:
+        return "running"
+    return ", ".join(
+        fmt_wall(float(np.mean(walls))) + ("" if length >= n_timesteps else f" (to {length / 1000:g}k)")
+        for length, walls in sorted(by_length.items(), reverse=True)
+    )
 
 
 def plot_study(study: Study, records: Records, path: Path) -> None:

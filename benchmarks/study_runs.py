@@ -542,12 +542,14 @@ def read_run(run: Run, folder: Path) -> dict[str, Any] | None:
     evals = [r for r in records if r["kind"] == "eval"]
     plan = [r["plan_ms"] for r in episodes if r.get("plan_ms") is not None]
     iterations = [r["cem_iterations"] for r in episodes if r.get("cem_iterations") is not None]
+    finished = run_folder / "finished.json"
     return dict(
         algo=run.algo,
         env=run.env,
         seed=run.seed,
-        n_timesteps=run.n_timesteps,
-        finished=(run_folder / "finished.json").exists(),
+        # what a finished run ran, even when its entry has since been made longer (the table times it apart)
+        n_timesteps=json.loads(finished.read_text())["timesteps"] if finished.exists() else run.n_timesteps,
+        finished=finished.exists(),
         timesteps=max((r["timesteps"] for r in records), default=0),
         wall_s=max((r["wall_s"] for r in records), default=0.0),
         plan_ms=float(np.median(plan)) if plan else None,

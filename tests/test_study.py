@@ -233,7 +233,7 @@ def write_progress(run_folder: Path, n_timesteps: int, scale: float, seed: int, 
     ]
     (run_folder / "progress.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     if finished:
-        (run_folder / "finished.json").write_text("{}")
+        (run_folder / "finished.json").write_text(json.dumps(dict(timesteps=n_timesteps, wall_s=n_timesteps / 100)))
 
 
 def tiny_zoo_study() -> Study:
@@ -437,3 +437,17 @@ def test_a_cell_gives_the_mean_and_spread_of_several_seeds_and_one_seed_alone() 
     # one seed has no spread: no "± 0" that reads as a measured one
     assert study_report.fmt([1062.4], 3) == "1062 (1 of 3 seeds)"
     assert study_report.fmt([1062.4], 1) == "1062"
+
+
+def test_a_run_finished_before_its_entry_was_made_longer_keeps_its_length_and_is_timed_apart(tmp_path: Path) -> None:
+    entry = Entry("pets", "pets", "PETS", 30_000, {}, base="cpu")
+    run = study_runs.Run("pets", "HalfCheetah-v5", 0, entry.n_timesteps)
+    write_progress(run.folder(tmp_path), 10_000, 1.0, 0)
+    record = study_runs.read_run(run, tmp_path)
+    assert record is not None and record["finished"] and record["n_timesteps"] == 10_000
+    assert [t for t, _ in record["evals"]] == [2500, 5000, 7500, 10_000]
+    longer = dict(record, n_timesteps=30_000, wall_s=1800.0)
+    assert study_report.wall_cell(30_000, [record]) == "1.7 min (to 10k)"
+    assert study_report.wall_cell(30_000, [record, longer, dict(longer, wall_s=2400.0)]) == "35 min, 1.7 min (to 10k)"
+    assert study_report.wall_cell(30_000, [dict(record, finished=False)]) == "running"
+    assert study_report.wall_cell(30_000, []) == "-"

@@ -126,7 +126,8 @@ class Study:
     :param intro: what the study is, shown before its tables
     :param notes: what it found, with the measured figures, shown after its tables
     :param report_sections: more sections of the study's own (tables, comparisons), after its tables
-    :param targets: ``(description, check)`` pairs the report evaluates on the means over seeds
+    :param targets: ``(description, check)`` pairs the report evaluates on the means over seeds; a check returns
+        whether the target is met and the figures it compared, or None until the seeds have reached its steps
     :param reference_curves: published curves drawn dashed beside the study's (entry name -> {step: return})
     """
 
@@ -152,24 +153,27 @@ def _mean_eval(records: list[dict[str, Any]], entry: str, step: int) -> float | 
     return float(np.mean(values)) if values else None
 
 
-def _at_least(entry: str, step: int, bound: float) -> Callable[[Records], bool | None]:
-    """Target: the entry's mean at ``step`` is at least ``bound`` (None: not measured yet)."""
+def _at_least(entry: str, step: int, bound: float) -> Callable[[Records], tuple[bool, str] | None]:
+    """Target: the entry's mean at ``step`` is at least ``bound`` (None: not measured yet), with the mean."""
 
-    def check(records: Records) -> bool | None:
+    def check(records: Records) -> tuple[bool, str] | None:
         value = _mean_eval(records, entry, step)
-        return None if value is None else value >= bound
+        return None if value is None else (value >= bound, f"{value:.0f}")
 
     return check
 
 
-def _beats(entry: str, step: int, other: str, other_step: int, factor: float = 1.0) -> Callable[[Records], bool | None]:
-    """Target: the entry's mean at ``step`` is at least ``factor`` times the other's at ``other_step``."""
+def _beats(
+    entry: str, step: int, other: str, other_step: int, factor: float = 1.0
+) -> Callable[[Records], tuple[bool, str] | None]:
+    """Target: the entry's mean at ``step`` is at least ``factor`` times the other's at ``other_step``, with both."""
 
-    def check(records: Records) -> bool | None:
+    def check(records: Records) -> tuple[bool, str] | None:
         ours, theirs = _mean_eval(records, entry, step), _mean_eval(records, other, other_step)
         if ours is None or theirs is None:
             return None
-        return ours >= factor * theirs if theirs > 0 else ours >= theirs
+        bar = f"{factor:g} x {theirs:.0f}" if factor != 1.0 else f"{theirs:.0f}"
+        return (ours >= factor * theirs if theirs > 0 else ours >= theirs), f"{ours:.0f} against {bar}"
 
     return check
 

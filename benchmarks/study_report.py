@@ -211,9 +211,11 @@ def study_section(name: str, study: Study, records: Records, command: str) -> li
         lines += [*text, ""] if text else []
     if study.targets:
         lines += ["**Targets** (means over the seeds recorded so far):", ""]
-        verdicts = {True: "met", False: "not met", None: "not measured yet"}
-        # A check returns None until the seeds have reached the steps it compares.
-        lines += [f"- {text}: {verdicts[check(records) if records else None]}" for text, check in study.targets]
+        for text, check in study.targets:
+            # A check returns None until the seeds have reached the steps it compares.
+            outcome = check(records) if records else None
+            verdict = "not measured yet" if outcome is None else f"{'met' if outcome[0] else 'not met'} ({outcome[1]})"
+            lines.append(f"- {text}: {verdict}")
         lines.append("")
     if study.notes:
         lines += ["**What it shows.**", "", study.notes.strip(), ""]

@@ -451,3 +451,17 @@ def test_a_run_finished_before_its_entry_was_made_longer_keeps_its_length_and_is
     assert study_report.wall_cell(30_000, [record, longer, dict(longer, wall_s=2400.0)]) == "35 min, 1.7 min (to 10k)"
     assert study_report.wall_cell(30_000, [dict(record, finished=False)]) == "running"
     assert study_report.wall_cell(30_000, []) == "-"
+
+
+def test_targets_say_whether_they_are_met_with_the_means_they_compared() -> None:
+    records = [
+        dict(entry="poplin_p", seed=0, evals=[(10_000, 1000.0), (30_000, 1500.0)]),
+        dict(entry="poplin_p", seed=1, evals=[(10_000, 1200.0)]),  # still running: counts where it has got to
+        dict(entry="pets", seed=0, evals=[(30_000, 1200.0)]),
+    ]
+    assert study._at_least("poplin_p", 10_000, 1000)(records) == (True, "1100")
+    assert study._at_least("poplin_p", 30_000, 3000)(records) == (False, "1500")
+    assert study._at_least("poplin_p", 50_000, 3000)(records) is None
+    assert study._beats("poplin_p", 30_000, "pets", 30_000)(records) == (True, "1500 against 1200")
+    assert study._beats("poplin_p", 30_000, "pets", 30_000, 1.3)(records) == (False, "1500 against 1.3 x 1200")
+    assert study._beats("poplin_p", 30_000, "sac", 90_000)(records) is None

@@ -301,8 +301,11 @@ def headline_table(
             for s in steps
         ]
         lines.append(f"| {entry.label} | " + " | ".join(cells) + f" | {paper[name]} |")
+    partial = any(f"of {len(study.seeds)} seeds)" in line for line in lines)
     caption = (
-        f"Evaluation return, mean ± std over {len(study.seeds)} seeds (fewer where marked: the study is not complete), "
+        f"Evaluation return, mean ± std over {len(study.seeds)} seeds"
+        + (" (fewer where marked: the study is not complete)" if partial else "")
+        + ", "
         f"from [the results page]({link}), which gives the conditions and the curves: the model-based entries plan at a "
         "CPU budget (1/16.7 of the paper's model evaluations per step); SAC and TD3 take rl-zoo3's tuned HalfCheetah "
         "hyperparameters. The paper's column is its Table 1 (the mean of the last 3 training episodes at 50k steps, 4 "

@@ -465,3 +465,14 @@ def test_targets_say_whether_they_are_met_with_the_means_they_compared() -> None
     assert study._beats("poplin_p", 30_000, "pets", 30_000)(records) == (True, "1500 against 1200")
     assert study._beats("poplin_p", 30_000, "pets", 30_000, 1.3)(records) == (False, "1500 against 1.3 x 1200")
     assert study._beats("poplin_p", 30_000, "sac", 90_000)(records) is None
+
+
+def test_the_headline_says_the_study_is_incomplete_only_while_a_cell_has_fewer_seeds() -> None:
+    tiny = dataclasses.replace(study.PETS_CHEETAH_STUDY, seeds=(0, 1))
+    paper = {"pets": "4,205 ± 789"}
+    full = [dict(entry="pets", env=tiny.envs[0], seed=s, evals=[(10_000, 100.0 + s), (30_000, 1500.0)]) for s in (0, 1)]
+    caption = " ".join(study_report.headline_table(tiny, full, ["pets"], (10_000, 30_000), paper, "results.md"))
+    assert "| PETS | 100 ± 0 | 1500 ± 0 | 4,205 ± 789 |" in caption and "not complete" not in caption
+    lines = study_report.headline_table(tiny, full[:1], ["pets"], (10_000, 30_000), paper, "results.md")
+    assert "| PETS | 100 (1 of 2 seeds) | 1500 (1 of 2 seeds) | 4,205 ± 789 |" in lines
+    assert "the study is not complete" in " ".join(lines)

@@ -293,15 +293,15 @@ def headline_table(
         f"| {env.split('/')[-1]} | " + " | ".join(f"{s / 1000:g}k steps" for s in steps) + " | paper, 50k steps |",
         "|---" * (len(steps) + 2) + "|",
     ]
+    partial = False  # some cell has fewer seeds than the study
     for name in entries:
         entry = next(e for e in study.entries if e.name == name)
         runs = [r for r in records if r["entry"] == name and r["env"] == env]
-        cells = [
-            fmt([v for r in runs if (v := eval_at(r, s)) is not None], len(study.seeds)) if s <= entry.n_timesteps else ""
-            for s in steps
-        ]
+        # None for a column past the entry's steps (an empty cell, not "-")
+        shown = [[v for r in runs if (v := eval_at(r, s)) is not None] if s <= entry.n_timesteps else None for s in steps]
+        cells = ["" if values is None else fmt(values, len(study.seeds)) for values in shown]
+        partial = partial or any(values and len(values) < len(study.seeds) for values in shown)
         lines.append(f"| {entry.label} | " + " | ".join(cells) + f" | {paper[name]} |")
-    partial = any(f"of {len(study.seeds)} seeds)" in line for line in lines)
     caption = (
         f"Evaluation return, mean ± std over {len(study.seeds)} seeds"
         + (" (fewer where marked: the study is not complete)" if partial else "")

@@ -1061,7 +1061,8 @@ def write_conf(folder: Path, study_name: str, entry: Entry) -> Path:
         )
     path = folder / study_name / "conf" / f"{entry.name}.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    # One temporary name per process: two study commands of one entry (one seed per core) write its file at once.
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     header = f"# Written by {COMMAND} {study_name}: the {entry.name} entry.\n"
     partial.write_text(header + yaml.safe_dump(content, sort_keys=False))
     partial.replace(path)  # a run starting meanwhile reads the old file or the new one, never half of one

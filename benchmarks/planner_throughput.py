@@ -127,13 +127,17 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
-def build_planner(kind: str, cfg: Config, env_id: str, device: th.device, cuda_graph: bool = False) -> Planner:
-    """A planner of ``kind`` on a random ensemble whose whitening is fitted on synthetic data of the env's size."""
+def build_planner(
+    kind: str, cfg: Config, env_id: str, device: th.device, cuda_graph: bool = False, dtype: th.dtype = th.float32
+) -> Planner:
+    """A planner of ``kind`` on a random ensemble whose whitening is fitted on synthetic data of the env's size, planning
+    its matrix products in ``dtype``."""
     obs_dim, act_dim, bound = ENVS[env_id]
     th.manual_seed(0)
     model = ProbabilisticEnsemble(obs_dim + act_dim, obs_dim, n_members=cfg.members, hidden_sizes=cfg.hidden)
     model.fit_input_normalizer(th.randn(4096, obs_dim + act_dim) * 2.0 + 0.5)
     model.eval().to(device)
+    model.planning_dtype = dtype
     reward_fn, termination_fn = get_task_fns(env_id)
     rollout = ModelRollout(
         model,
@@ -146,12 +150,11 @@ def build_planner(kind: str, cfg: Config, env_id: str, device: th.device, cuda_g
     )
     cem = CEMOptimizer(cfg.population, cfg.n_elites, cfg.iterations)
     if kind == "PETS":
-        return ActionSequencePlanner(rollout, cem, act_dim, SIGMA["PETS"], cuda_graph=cuda_graph)
+        return ActionSequencePlanner(rollout, cem, act_dim, SIGMA["PETS"], cuda_graph=cuda_graph, compute_dtype=dtype)
     family, variant = kind.split(" ")[0][-1], kind.split(" ")[1]  # "POPLIN-A init" -> ("A", "init")
     policy = PolicyNetwork(obs_dim, act_dim, POLICY_ARCH[family]).to(device)
-    if family == "A":
-        return PolicyActionPlanner(rollout, cem, act_dim, SIGMA["A"], policy, variant, cuda_graph=cuda_graph)
-    return PolicyParameterPlanner(rollout, cem, act_dim, SIGMA["P"], policy, variant, cuda_graph=cuda_graph)
+    planner_class = PolicyActionPlanner if family == "A" else PolicyParameterPlanner
+    return planner_class(rollout, cem, act_dim, SIGMA[family], policy, variant, cuda_graph=cuda_graph, compute_dtype=dtype)
 
 
 class Probe:

@@ -43,6 +43,7 @@ BAD_SHARED: list[tuple[str, Any, str]] = [
     ("dynamics_processing", 3, "dynamics_processing must be None"),
     ("dynamics_min_updates", -1, "dynamics_min_updates must be >= 0"),
     ("n_threads", 0, "n_threads must be >= 1"),
+    ("planning_dtype", "float16", r"planning_dtype must be one of \('float32', 'bfloat16', 'auto'\)"),
     ("horizon", 0, "horizon must be >= 1"),
     ("horizon", 2.5, "horizon must be an integer"),
     ("init_sigma", -1.0, r"init_sigma must be in \(0"),
@@ -216,6 +217,7 @@ NON_DEFAULT: dict[str, Any] = dict(
     device="cpu",
     cuda_graph=True,
     n_threads=3,
+    planning_dtype="bfloat16",
 )
 #: where the value of an argument is kept, when not under its own name
 ATTRIBUTE = dict(train_freq="train_freq_arg", reward_fn="reward_fn_spec", termination_fn="termination_fn_spec")

@@ -56,6 +56,7 @@ from sb3_poplin.common.options import (
 from sb3_poplin.common.persistence import PlanningPersistence
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
+from sb3_poplin.common.precision import planning_torch_dtype
 from sb3_poplin.common.rollout import ModelRollout
 from sb3_poplin.common.threads import model_threads
 from sb3_poplin.common.validation import check_keyword_names
@@ -99,6 +100,8 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     options: ClassVar[tuple[Option, ...]] = ()
     #: torch threads of planning and training (None: automatic); a class default for zips saved before the argument
     n_threads: int | None = None
+    #: ``planning_dtype`` (:mod:`sb3_poplin.common.precision`); a class default for zips saved before the argument
+    planning_dtype: str = "float32"
 
     @classmethod
     def _option_groups(cls) -> tuple[tuple[Option, ...], ...]:
@@ -263,6 +266,10 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         )
         self.planner = self._make_planner(self.model_rollout, cem)
         cem.check_noise_table(self.planner.noise_dim, "cem_noise_table")
+        #: the dtype planning multiplies in, ``planning_dtype`` resolved for this device
+        self.planning_torch_dtype = planning_torch_dtype(self.planning_dtype, self.device)
+        self.dynamics.planning_dtype = self.planning_torch_dtype
+        self.planner.compute_dtype = self.planning_torch_dtype
         cuda_graph = self.cuda_graph
         self.planner.cuda_graph = self.device.type == "cuda" if cuda_graph is None else bool(cuda_graph)
         self.distiller = self._make_distillation()

@@ -177,6 +177,9 @@ class ProbabilisticEnsemble(nn.Module):
         # every saved tensor is a float SB3's get/set_parameters can round-trip (see _save_to_state_dict).
         self.register_buffer("elite_idx", th.arange(n_elites, dtype=th.long), persistent=False)
         self.register_buffer("elite_mask", th.zeros(n_members))
+        #: dtype of the planning passes' matrix products (:mod:`sb3_poplin.common.precision`); inputs and outputs of
+        #: :meth:`forward_elites` and :meth:`forward_elites_mean` stay float32. Set by the algorithm, not saved here.
+        self.planning_dtype = th.float32
         self._elite_cache: _PlanningWeights | None = None
 
     # ------------------------------------------------------------------ normaliser
@@ -222,11 +225,12 @@ class ProbabilisticEnsemble(nn.Module):
         """
         cache = self._elite_cache
         weight = self.layers[0].weight
-        if cache is None or cache.layers[0][0].device != weight.device or cache.layers[0][0].dtype != weight.dtype:
+        dtype = self.planning_dtype if weight.dtype == th.float32 else weight.dtype  # a float64 model plans in float64
+        if cache is None or cache.layers[0][0].device != weight.device or cache.layers[0][0].dtype != dtype:
             # Built outside inference mode (planning runs in it): the cache outlives the plan and must stay usable by
             # any caller, autograd enabled or not.
             with th.inference_mode(False):
-                cache = self._elite_cache = _PlanningWeights.build(self)
+                cache = self._elite_cache = _PlanningWeights.build(self, dtype)
         return cache
 
     def forward_elites(self, inputs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
@@ -236,12 +240,13 @@ class ProbabilisticEnsemble(nn.Module):
         :return: mean and log-variance, each ``[n_elites, N, out_dim]``
         """
         layers = self._elite_layers().layers
-        # The 1/std of the whitening is folded into the first layer; only the centring is left to do here.
-        x = inputs - self.input_mean
+        # The 1/std of the whitening is folded into the first layer; only the centring is left to do here (in the
+        # inputs' precision: the centred value is what the planning dtype rounds).
+        x = (inputs - self.input_mean).to(layers[0][0].dtype)
         for weight, bias in layers[:-1]:
             x = self.activation(th.baddbmm(bias, x, weight))
         weight, bias = layers[-1]
-        out = th.baddbmm(bias, x, weight)
+        out = th.baddbmm(bias, x, weight).to(inputs.dtype)
         mean, raw_logvar = out[..., : self.out_dim], out[..., self.out_dim :]
         return mean, self._bounded_logvar(raw_logvar)
 
@@ -260,14 +265,15 @@ class ProbabilisticEnsemble(nn.Module):
             # No hidden layer: the first layer is the output layer, nothing to share.
             return self.forward_elites(inputs.unsqueeze(0).expand(self.n_elites, -1, -1))[0].mean(dim=0)
         n_rows = inputs.shape[0]
-        x = th.addmm(cache.first_bias, inputs - self.input_mean, cache.first_weight)  # [N, n_elites * hidden]
+        centred = (inputs - self.input_mean).to(cache.first_weight.dtype)
+        x = th.addmm(cache.first_bias, centred, cache.first_weight)  # [N, n_elites * hidden]
         # Member-major view of the same memory: [n_elites, N, hidden] with row stride n_elites * hidden (no copy;
         # batched matmuls take the strided operand as is).
         x = self.activation(x).view(n_rows, self.n_elites, -1).transpose(0, 1)
         for weight, bias in cache.layers[1:-1]:
             x = self.activation(th.baddbmm(bias, x, weight))
         out = th.baddbmm(cache.last_bias_mean, x, cache.last_weight_mean)  # [n_elites, N, out_dim]
-        return out.mean(dim=0)
+        return out.to(inputs.dtype).mean(dim=0)  # averaged over the members in the inputs' precision
 
     def invalidate_cache(self) -> None:
         """Forget the derived planning weights: call after the parameters, the elites or the normaliser buffers were
@@ -532,15 +538,17 @@ class _PlanningWeights:
 
     @classmethod
     @th.no_grad()
-    def build(cls, model: ProbabilisticEnsemble) -> _PlanningWeights:
-        """Gather the elites of ``model`` and fold its input scaling into the first layer."""
+    def build(cls, model: ProbabilisticEnsemble, dtype: th.dtype = th.float32) -> _PlanningWeights:
+        """Gather the elites of ``model``, fold its input scaling into the first layer and cast them to ``dtype``."""
         idx = model.elite_idx
         layers = [(layer.weight[idx].detach(), layer.bias[idx].detach()) for layer in model.layers]
         # ((x - m) / s) @ W == (x - m) @ (W / s). Only the scale is folded: folding the centring too (x @ W' - m @ W')
         # would cancel catastrophically on dimensions whose mean is large compared with their std.
         # Ignored inputs get zero rows: (x - m) @ (W * mask / s) == ((x - m) / s * mask) @ W, as in forward().
         first_weight = layers[0][0] * (model.input_mask / model.input_std).view(1, -1, 1)  # [n_elites, in, out_0]
-        layers[0] = (first_weight, layers[0][1])
+        # Folded in the model's precision, then rounded once to the planning dtype.
+        layers = [(first_weight.to(dtype), layers[0][1].to(dtype))] + [(w.to(dtype), b.to(dtype)) for w, b in layers[1:]]
+        first_weight = layers[0][0]
         n_elites, in_dim, out_0 = first_weight.shape
         weight, bias = layers[-1]
         return cls(

@@ -18,6 +18,7 @@ from typing import Any
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.dynamics import ACTIVATIONS, check_adam_kwargs
 from sb3_poplin.common.env_binding import LEARNED
+from sb3_poplin.common.precision import PLANNING_DTYPES
 from sb3_poplin.common.processing import check_processing_spec
 from sb3_poplin.common.rollout import PROPAGATIONS, canonical_propagation
 from sb3_poplin.common.validation import check_bool, check_choice, check_float, check_int, check_optional_int, check_widths
@@ -329,6 +330,12 @@ GENERAL_OPTIONS: tuple[Option, ...] = (
     Option("cuda_graph", None, "bool | None", "capture each plan in one CUDA graph (one launch per planning step instead "
            "of thousands of small kernels); None (default): on when the model is on a CUDA device. Ignored on CPU and "
            "with ``cem_early_stop_tol > 0``", _cuda_graph),
+    Option("planning_dtype", "float32", "str", "number format of planning's matrix products (the ensemble's and the "
+           "policy network's forward passes): ``float32`` (default), ``bfloat16`` or ``auto`` (bfloat16 where the "
+           "hardware multiplies it natively: CPUs with AVX512-BF16 or AMX-BF16, CUDA GPUs of compute capability 8.0 or "
+           "newer). States, rewards, returns and CEM's statistics stay float32, and fitting is float32. See "
+           "docs/performance.md for its speed and docs/results.md for what it changes in returns",
+           choice(PLANNING_DTYPES)),
     Option("n_threads", None, "int | None", "torch CPU threads while planning and training the model; None (default) "
            "chooses them from the work of one model call and the cores other processes leave idle, never more than the "
            "caller's ``torch.get_num_threads()``, and restores the caller's count afterwards (see docs/threads.md)",

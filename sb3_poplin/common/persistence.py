@@ -29,6 +29,7 @@ OPTION_VALUES_OF_OLDER_ZIPS: dict[str, Any] = {
     "dynamics_ignore_positions": False,
     "dynamics_optimizer_kwargs": {"fused": False},
     "dynamics_processing": "delta",
+    "planning_dtype": "float32",
 }
 
 
@@ -58,6 +59,7 @@ class PlanningPersistence(OffPolicyAlgorithm):
             "_plan_times",
             "_plan_iterations",
             "_last_executed_noise",
+            "planning_torch_dtype",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:

@@ -63,6 +63,9 @@ class Planner(ABC):
         seeded: the generator is registered with the graph, and a replay draws exactly what the eager plan would.
         The graph is captured again when the shapes, the settings or the tensors it reads (e.g. the ensemble's planning
         weights after a model update) change.
+    :param compute_dtype: dtype of the policy network's matrix products while planning (the ensemble's are its
+        ``planning_dtype``); states, actions, returns and CEM's statistics stay float32. The executed action (and the
+        elites' first actions) are computed in float32: they are what the policy with those parameters does.
     """
 
     #: True when the noise is a sequence over the horizon that is shifted by one step to warm-start the next plan
@@ -76,6 +79,7 @@ class Planner(ABC):
         init_sigma: float,
         return_mean: bool = True,
         cuda_graph: bool = False,
+        compute_dtype: th.dtype = th.float32,
     ) -> None:
         self.rollout = rollout
         self.cem = cem
@@ -88,7 +92,15 @@ class Planner(ABC):
         #: how many of the best elites' first actions to output (POPLIN-A's ``bc_elite_actions``); 0 skips the work
         self.elite_actions = 0
         self.cuda_graph = cuda_graph
+        self.compute_dtype = compute_dtype
         self._captured: _CapturedPlan | None = None
+
+    def _matmul_dtype(self, data: th.Tensor, dtype: th.dtype | None) -> th.dtype:
+        """The dtype of a policy's matrix products on ``data``: ``dtype`` (None: :attr:`compute_dtype`) for float32
+        data; data of another precision (a float64 model in a test) is computed in its own."""
+        if data.dtype != th.float32:
+            return data.dtype
+        return self.compute_dtype if dtype is None else dtype
 
     @property
     @abstractmethod
@@ -120,10 +132,12 @@ class Planner(ABC):
         return None, None
 
     @abstractmethod
-    def action_fn(self, noise: th.Tensor, context: Any) -> ActionFn:
+    def action_fn(self, noise: th.Tensor, context: Any, dtype: th.dtype | None = None) -> ActionFn:
         """Actions of candidates given their noise.
 
         :param noise: ``[n_envs, K, noise_dim]``
+        :param context: what :meth:`prepare` returned
+        :param dtype: dtype of a policy network's matrix products (None: :attr:`compute_dtype`); the actions are float32
         :return: ``(t, states [P, n_envs, K, obs_dim]) -> actions [P, n_envs, K, act_dim]`` in [-1, 1]
         """
 
@@ -135,7 +149,7 @@ class Planner(ABC):
         :return: ``[n_envs, K, act_dim]``
         """
         states = obs0.unsqueeze(0).unsqueeze(2).expand(1, -1, noise.shape[1], -1)
-        return self.action_fn(noise, context)(0, states)[0]
+        return self.action_fn(noise, context, obs0.dtype)(0, states)[0]
 
     @th.no_grad()
     def plan(self, obs0: th.Tensor, mean: th.Tensor | None = None, generator: th.Generator | None = None) -> PlanOutput:
@@ -255,7 +269,7 @@ class ActionSequencePlanner(Planner):
         ones = th.ones(self.noise_dim, device=obs0.device)
         return -ones, ones
 
-    def action_fn(self, noise: th.Tensor, context: Any) -> ActionFn:
+    def action_fn(self, noise: th.Tensor, context: Any, dtype: th.dtype | None = None) -> ActionFn:
         n_envs, k, _ = noise.shape
         return sequence_action_fn(noise.view(n_envs, k, self.horizon, self.act_dim))
 
@@ -309,13 +323,28 @@ class PolicyPlanner(Planner):
         variant: str | None = None,
         return_mean: bool = True,
         cuda_graph: bool = False,
+        compute_dtype: th.dtype = th.float32,
     ) -> None:
         variant = (variant or self.variants[0]).lower()
         if variant not in self.variants:
             raise ValueError(f"{self.algorithm} planning variant must be one of {self.variants}, got {variant!r}")
         self.variant = variant
         self.policy_net = policy_net
-        super().__init__(rollout, cem, act_dim, init_sigma, return_mean, cuda_graph)
+        super().__init__(rollout, cem, act_dim, init_sigma, return_mean, cuda_graph, compute_dtype)
+
+    def policy_actions(self, states: th.Tensor, dtype: th.dtype | None = None) -> th.Tensor:
+        """The policy's actions at imagined states, its matrix products in ``dtype`` (None: :attr:`compute_dtype`).
+
+        :param states: ``[..., obs_dim]``
+        :return: ``[..., act_dim]`` in [-1, 1], in the states' dtype
+        """
+        dtype = self._matmul_dtype(states, dtype)
+        if dtype == states.dtype:
+            return self.policy_net(states)
+        # The parameters as one candidate of the batched forward pass, cast once per call (a few thousand numbers).
+        theta = self.policy_net.flat_parameters().detach().to(dtype).unsqueeze(0)  # [1, n_params]
+        flat = states.reshape(1, -1, states.shape[-1])  # [1, rows, obs_dim]
+        return self.policy_net.forward_batched(flat, theta).view(*states.shape[:-1], -1)
 
 
 class PolicyActionPlanner(PolicyPlanner):
@@ -341,10 +370,9 @@ class PolicyActionPlanner(PolicyPlanner):
     def prepare(self, obs0: th.Tensor) -> th.Tensor | None:
         if self.variant == "replan":
             return None
-        policy = self.policy_net
 
         def follow_policy(t: int, states: th.Tensor) -> th.Tensor:
-            return policy(states)
+            return self.policy_actions(states)
 
         _, reference = self.rollout.imagine(obs0, follow_policy)  # [n_envs, 1, H, act_dim]
         return reference.reshape(obs0.shape[0], -1)  # [n_envs, H * act_dim]
@@ -357,16 +385,15 @@ class PolicyActionPlanner(PolicyPlanner):
         two = th.full((self.noise_dim,), 2.0, device=obs0.device)
         return -two, two
 
-    def action_fn(self, noise: th.Tensor, context: th.Tensor | None) -> ActionFn:
+    def action_fn(self, noise: th.Tensor, context: th.Tensor | None, dtype: th.dtype | None = None) -> ActionFn:
         n_envs, k, _ = noise.shape
         deltas = noise.view(n_envs, k, self.horizon, self.act_dim)
         if context is not None:
             reference = context.view(n_envs, 1, self.horizon, self.act_dim)
             return sequence_action_fn((reference + deltas).clamp(-1.0, 1.0))
-        policy = self.policy_net
 
         def fn_replan(t: int, states: th.Tensor) -> th.Tensor:
-            return (policy(states) + deltas[:, :, t]).clamp(-1.0, 1.0)
+            return (self.policy_actions(states, dtype) + deltas[:, :, t]).clamp(-1.0, 1.0)
 
         return fn_replan
 
@@ -397,15 +424,17 @@ class PolicyParameterPlanner(PolicyPlanner):
     def prepare(self, obs0: th.Tensor) -> th.Tensor:
         return self.policy_net.flat_parameters().detach()  # theta [n_params]
 
-    def action_fn(self, noise: th.Tensor, context: th.Tensor) -> ActionFn:
+    def action_fn(self, noise: th.Tensor, context: th.Tensor, dtype: th.dtype | None = None) -> ActionFn:
         n_envs, k, _ = noise.shape
-        theta = context
+        dtype = self._matmul_dtype(noise, dtype)
+        # theta [n_params] and the noise in the policy's compute dtype: one cast per CEM iteration, not one per step
+        theta = context.to(dtype)
         n_params = self.policy_net.n_params
         policy = self.policy_net
         if self.variant == "uni":
-            weights = (noise + theta).view(n_envs * k, n_params)  # [C, n_params], C = n_envs * K
+            weights = (noise + context).to(dtype).view(n_envs * k, n_params)  # [C, n_params], C = n_envs * K
         else:
-            per_step = noise.view(n_envs, k, self.horizon, n_params)
+            per_step = noise.to(dtype).view(n_envs, k, self.horizon, n_params)
 
         def fn(t: int, states: th.Tensor) -> th.Tensor:
             n_particles, obs_dim = states.shape[0], states.shape[-1]
@@ -433,7 +462,7 @@ def _flat_tensors(value: Any) -> list[th.Tensor]:
 
 
 def _settings(obj: Any) -> tuple[tuple[str, Any], ...]:
-    """The plain (number, string, bool) public attributes of an object: values a captured graph has baked in.
+    """The plain (number, string, bool, dtype) public attributes of an object: values a captured graph has baked in.
 
     Private attributes are bookkeeping (e.g. ``_captured``, None while capturing and set afterwards): counting them would
     make every call's key differ from the capture's and re-capture the plan at every step.
@@ -442,7 +471,7 @@ def _settings(obj: Any) -> tuple[tuple[str, Any], ...]:
         sorted(
             (k, v)
             for k, v in vars(obj).items()
-            if not k.startswith("_") and (isinstance(v, (bool, int, float, str)) or v is None)
+            if not k.startswith("_") and (isinstance(v, (bool, int, float, str, th.dtype)) or v is None)
         )
     )
 

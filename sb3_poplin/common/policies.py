@@ -177,14 +177,16 @@ class PolicyNetwork(nn.Module):
         """Each of ``C`` parameter vectors on its own rows.
 
         :param obs: ``[C, P, obs_dim]``
-        :param flat_params: ``[C, n_params]``: the parameters, or with ``base`` the offsets from it
-        :param base: shared parameters ``[n_params]`` (None: zero); candidate ``c`` runs ``base + flat_params[c]``.
-            ``x @ (W + dW).T == x @ W.T + x @ dW.T``: the shared part is one matmul over all rows, so the sum of the
-            ``[C, n_params]`` weights is never materialised (POPLIN-P sep would otherwise add ``theta`` to every
-            candidate's noise at every imagined step)
+        :param flat_params: ``[C, n_params]``: the parameters, or with ``base`` the offsets from it. Their dtype is the
+            one the layers compute in (planning in bfloat16 passes them in bfloat16); the whitening is done in the
+            observations' dtype, and the actions are returned in it
+        :param base: shared parameters ``[n_params]`` in the dtype of ``flat_params`` (None: zero); candidate ``c`` runs
+            ``base + flat_params[c]``. ``x @ (W + dW).T == x @ W.T + x @ dW.T``: the shared part is one matmul over all
+            rows, so the sum of the ``[C, n_params]`` weights is never materialised (POPLIN-P sep would otherwise add
+            ``theta`` to every candidate's noise at every imagined step)
         :return: ``[C, P, act_dim]`` in [-1, 1]
         """
-        x = self._whiten(obs)
+        x = self._whiten(obs).to(flat_params.dtype)
         n_layers = len(self._layout)
         n_candidates, n_rows = x.shape[0], x.shape[1]
         for i, (offset, out_f, in_f) in enumerate(self._layout):
@@ -199,7 +201,7 @@ class PolicyNetwork(nn.Module):
                 shared = th.addmm(base_bias, x.reshape(-1, in_f), base_weight.t()).view(n_candidates, n_rows, out_f)
                 x = th.baddbmm(shared.add_(bias), x, weight.transpose(1, 2))
             x = self.activation(x) if i < n_layers - 1 else th.tanh(x)
-        return x
+        return x.to(obs.dtype)
 
 
 class POPLINPolicy(BasePolicy):

@@ -417,6 +417,17 @@ PETS_CHEETAH_STUDY = Study(
         # longer make up for the smaller search? First run to 10k (3 seeds each), then to 30k.
         Entry("pets-fit1000", "pets", "PETS, 1,000-1,500 steps per fit", 30_000, FIT_1000, base="cpu"),
         Entry("poplin_p-avg-fit1000", "poplin_p", "POPLIN-P Sep-AVG, 1,000-1,500 steps per fit", 30_000, FIT_1000, base="cpu"),
+        # Planning in bfloat16 (planning_dtype): the same rows as PETS and POPLIN-P Sep-AVG, the ensemble's and the
+        # policy's planning passes rounded to bfloat16; do the curves stay within the float32 rows' spread?
+        Entry("pets-bf16", "pets", "PETS, planning in bfloat16", 30_000, dict(planning_dtype="bfloat16"), base="cpu"),
+        Entry(
+            "poplin_p-avg-bf16",
+            "poplin_p",
+            "POPLIN-P Sep-AVG, planning in bfloat16",
+            30_000,
+            dict(planning_dtype="bfloat16"),
+            base="cpu",
+        ),
     ),
     table_steps=(5_000, 10_000, 20_000, 30_000, 90_000),
     intro="""

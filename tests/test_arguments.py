@@ -39,6 +39,8 @@ BAD_SHARED: list[tuple[str, Any, str]] = [
     ("cem_mirrored", 1, "cem_mirrored must be True or False"),
     ("cem_noise_table", -1, "cem_noise_table must be >= 0"),
     ("cem_noise_table", 2.5, "cem_noise_table must be an integer"),
+    ("cem_truncation", "resample", "cem_truncation must be one of"),
+    ("dynamics_keep_epoch", "first", "dynamics_keep_epoch must be one of"),
     ("dynamics_ignore_positions", "yes", "dynamics_ignore_positions must be True or False"),
     ("dynamics_processing", 3, "dynamics_processing must be None"),
     ("dynamics_min_updates", -1, "dynamics_min_updates must be >= 0"),
@@ -86,6 +88,8 @@ BAD_DISTILLATION: list[tuple[str, Any, str]] = [
     ("predict_with", "planner", "predict_with must be one of"),
     ("distillation_data", "imagined", "distillation_data must be one of"),
     ("hallucination_elites", 0, "hallucination_elites must be >= 1"),
+    ("policy_whitening", "running", "policy_whitening must be one of"),
+    ("distill_after_warmup", "no", "distill_after_warmup must be True or False"),
     ("extra_pairs_capacity", -1, "extra_pairs_capacity must be >= 0"),
     ("policy_eval_freq", -1, "policy_eval_freq must be >= 0"),
     ("policy_eval_episodes", 0, "policy_eval_episodes must be >= 1"),
@@ -218,6 +222,10 @@ NON_DEFAULT: dict[str, Any] = dict(
     cuda_graph=True,
     n_threads=3,
     planning_dtype="bfloat16",
+    cem_truncation="redraw",
+    dynamics_keep_epoch="last",
+    policy_whitening="planned",
+    distill_after_warmup=False,
 )
 #: where the value of an argument is kept, when not under its own name
 ATTRIBUTE = dict(train_freq="train_freq_arg", reward_fn="reward_fn_spec", termination_fn="termination_fn_spec")

@@ -102,6 +102,11 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     n_threads: int | None = None
     #: ``planning_dtype`` (:mod:`sb3_poplin.common.precision`); a class default for zips saved before the argument
     planning_dtype: str = "float32"
+    #: class defaults of options added in 0.2 for zips saved before them (the behaviour those zips were trained with)
+    policy_whitening: str = "fit"
+    distill_after_warmup: bool = True
+    cem_truncation: str = "clamp"
+    dynamics_keep_epoch: str = "best"
 
     @classmethod
     def _option_groups(cls) -> tuple[tuple[Option, ...], ...]:
@@ -263,6 +268,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
             noise_table_size=self.cem_noise_table,
             # from the (saved) seed alone: a loaded model reads the same table as the one saved
             noise_table_seed=((self.seed or 0) * 0x9E3779B1 + 0x7AB1E) % (2**63),
+            truncation=self.cem_truncation,
         )
         self.planner = self._make_planner(self.model_rollout, cem)
         cem.check_noise_table(self.planner.noise_dim, "cem_noise_table")
@@ -567,6 +573,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
             patience=self.dynamics_patience,
             max_updates=self.dynamics_max_updates,
             generator=self.train_generator,
+            keep_epoch=self.dynamics_keep_epoch,
         )
         self._n_model_updates += 1
         self.dynamics_train_seconds += time.perf_counter() - start
@@ -674,6 +681,8 @@ class PolicyPlanningAlgorithm(PlanningAlgorithm):
 
     def _setup_model(self) -> None:
         super()._setup_model()
+        assert self.distiller is not None
+        self.distiller.whitening = self.policy_whitening
         if self.distillation_data == "hallucination":
             self.planner.imagine_elites = min(self.hallucination_elites, self.n_elites)
 
@@ -702,6 +711,8 @@ class PolicyPlanningAlgorithm(PlanningAlgorithm):
 
     def _distill(self, data: dict[str, np.ndarray]) -> None:
         assert self.distiller is not None
+        if not self.distill_after_warmup and not data["planned"].any():
+            return  # the authors' first plan: the initial policy, nothing learnt from the random steps
         start = time.perf_counter()
         self._update_learning_rate(self.policy.optimizer)
         policy_info = self.distiller.distill(self.policy.actor, self.policy.optimizer, self._distillation_data(data))

@@ -18,6 +18,28 @@ from sb3_poplin.common.policies import PolicyNetwork
 
 #: AVG's update rules: the paper's ``theta + mean(omega)`` and the authors' code's ``mean(omega)``
 AVG_UPDATES = ("add", "set")
+#: how the policy's input whitening is set at a distillation (``policy_whitening``): from the distillation's own data, or
+#: the authors' running statistics of every planned real state
+POLICY_WHITENINGS = ("fit", "planned")
+#: the authors' running whitening: a prior pseudo-count of states (with squared sum equal to it), and a floor on the
+#: variance of each dimension
+PLANNED_WHITENING_PRIOR = 0.01
+PLANNED_WHITENING_MIN_VAR = 0.01
+
+
+@th.no_grad()
+def planned_whitening(states: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    """The authors' whitening statistics of ``states [N, obs_dim]``: mean and std with a prior of
+    :data:`PLANNED_WHITENING_PRIOR` pseudo-states (of squared sum equal to it) and the variance floored at
+    :data:`PLANNED_WHITENING_MIN_VAR`, so no dimension is scaled up by more than 10.
+
+    :return: mean and std, ``[obs_dim]`` each
+    """
+    count = states.shape[0] + PLANNED_WHITENING_PRIOR
+    mean = states.sum(dim=0) / count
+    square_mean = (states.square().sum(dim=0) + PLANNED_WHITENING_PRIOR) / count
+    variance = (square_mean - mean.square()).clamp(min=PLANNED_WHITENING_MIN_VAR)
+    return mean, (variance + 1e-6).sqrt()
 
 
 @dataclass
@@ -28,11 +50,14 @@ class DistillationData:
     :param actions: the planned actions at those states, in [-1, 1], ``[N, act_dim]``
     :param noises: the planning noise executed at the real steps planned since the last distillation
         ``[M, noise_dim]`` (AVG)
+    :param planned_states: every real state planned so far ``[K, obs_dim]``, whatever ``observations`` selects (the
+        ``planned`` whitening reads them); None to whiten from ``observations``
     """
 
     observations: th.Tensor
     actions: th.Tensor
     noises: th.Tensor | None = None
+    planned_states: th.Tensor | None = None
 
 
 def select_distillation_data(
@@ -63,6 +88,7 @@ def select_distillation_data(
         # Highest return first; among equal returns the older episode (a stable sort of the negated returns).
         best = candidates[np.argsort(-returns[candidates], kind="stable")[:best_episodes]]
         planned = planned & np.isin(episode, best)
+    planned_states = data["observations"][data["planned"]]
     if not planned.any():
         planned = np.ones_like(planned)  # nothing planned yet: use the warm-up data, so the policy sees the states
     obs, actions = data["observations"][planned], data["actions"][planned]
@@ -73,17 +99,36 @@ def select_distillation_data(
         observations=th.as_tensor(obs, dtype=th.float32, device=device),
         actions=th.as_tensor(actions, dtype=th.float32, device=device),
         noises=th.as_tensor(buffer.recent_noises(new_steps), dtype=th.float32, device=device),
+        planned_states=th.as_tensor(planned_states, dtype=th.float32, device=device),
     )
 
 
 class Distillation(ABC):
-    """A policy distillation scheme."""
+    """A policy distillation scheme.
+
+    :attr:`whitening` says how it sets the policy's input whitening before it trains: ``fit`` from the states it learns
+    from (its own data), ``planned`` from every real state planned so far with the authors' prior and variance floor
+    (:func:`planned_whitening`), at every distillation.
+    """
 
     #: whether the scheme reads the whitening of the policy's inputs from the data before training
     refits_normalizer: bool = True
     #: whether the scheme reads the planning noise of the real steps (``DistillationData.noises``): only then does the
     #: replay buffer keep it
     reads_noise: bool = False
+    #: one of :data:`POLICY_WHITENINGS`
+    whitening: str = "fit"
+
+    def whiten(self, policy_net: PolicyNetwork, data: DistillationData, states: th.Tensor) -> None:
+        """Set the policy's input whitening for this distillation.
+
+        :param data: the distillation's data
+        :param states: the states the ``fit`` rule reads (e.g. a scheme's training split)
+        """
+        if self.whitening == "planned" and data.planned_states is not None and data.planned_states.shape[0] > 0:
+            policy_net.set_obs_normalizer(*planned_whitening(data.planned_states))
+        elif self.whitening == "fit":
+            policy_net.fit_obs_normalizer(states)
 
     @abstractmethod
     def distill(self, policy_net: PolicyNetwork, optimizer: th.optim.Optimizer, data: DistillationData) -> dict[str, float]:
@@ -127,7 +172,7 @@ class BehaviorCloning(Distillation):
         perm = th.randperm(n, generator=self.generator).to(device)
         n_holdout = int(n * self.holdout_ratio) if n >= 10 else 0
         hold_idx, train_idx = perm[:n_holdout], perm[n_holdout:]
-        policy_net.fit_obs_normalizer(obs[train_idx])
+        self.whiten(policy_net, data, obs[train_idx])
 
         def holdout_loss() -> float:
             idx = hold_idx if n_holdout > 0 else train_idx
@@ -168,11 +213,6 @@ class BehaviorCloning(Distillation):
         }
 
 
-def _fit_normalizer_if_needed(policy_net: PolicyNetwork, data: DistillationData, refit: bool) -> None:
-    if refit or not bool(policy_net.obs_normalizer_fitted):
-        policy_net.fit_obs_normalizer(data.observations)
-
-
 @th.no_grad()
 def imitation_error(policy_net: PolicyNetwork, data: DistillationData) -> float:
     """Mean squared distance between the policy's actions and the planned ones (a diagnostic for every scheme)."""
@@ -205,15 +245,20 @@ class ParameterAverage(Distillation):
         self.update = update
         self.refits_normalizer = update == "set"
 
+    def _whiten_if_needed(self, policy_net: PolicyNetwork, data: DistillationData, refit: bool) -> None:
+        # The ``planned`` rule is the authors' and refits at every update, as their code does.
+        if refit or self.whitening == "planned" or not bool(policy_net.obs_normalizer_fitted):
+            self.whiten(policy_net, data, data.observations)
+
     def distill(self, policy_net: PolicyNetwork, optimizer: th.optim.Optimizer, data: DistillationData) -> dict[str, float]:
         noises = data.noises
         if noises is None or noises.shape[0] == 0:
-            _fit_normalizer_if_needed(policy_net, data, refit=False)
+            self._whiten_if_needed(policy_net, data, refit=False)
             return {"policy_loss": imitation_error(policy_net, data), "policy_update_norm": 0.0}
         mean_noise = noises.mean(dim=0)
         theta = policy_net.flat_parameters().detach()
         new_theta = theta + mean_noise if self.update == "add" else mean_noise
-        _fit_normalizer_if_needed(policy_net, data, refit=self.refits_normalizer)
+        self._whiten_if_needed(policy_net, data, refit=self.refits_normalizer)
         policy_net.set_flat_parameters(new_theta)
         return {"policy_loss": imitation_error(policy_net, data), "policy_update_norm": (new_theta - theta).norm().item()}
 
@@ -302,7 +347,7 @@ class AdversarialDistillation(Distillation):
 
     def distill(self, policy_net: PolicyNetwork, optimizer: th.optim.Optimizer, data: DistillationData) -> dict[str, float]:
         obs, planned = data.observations, data.actions
-        policy_net.fit_obs_normalizer(obs)
+        self.whiten(policy_net, data, obs)
         self.discriminator.obs_mean.copy_(policy_net.obs_mean)
         self.discriminator.obs_std.copy_(policy_net.obs_std)
         n = obs.shape[0]

@@ -29,6 +29,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 PETS_WEIGHT_DECAYS = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)
+#: which epoch's parameters a fit keeps (``dynamics_keep_epoch``): each member's best by hold-out error, or the last
+DYNAMICS_KEEP_EPOCHS = ("best", "last")
 
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
@@ -358,6 +360,7 @@ class ProbabilisticEnsemble(nn.Module):
         max_updates: int | None = None,
         bootstrap: bool = True,
         generator: th.Generator | None = None,
+        keep_epoch: str = "best",
     ) -> dict[str, float]:
         """Train every member on its own bootstrap resample, stop early on hold-out MSE and pick the elites.
 
@@ -372,6 +375,8 @@ class ProbabilisticEnsemble(nn.Module):
         :param max_updates: cap on the number of gradient steps (keeps iterations affordable on large buffers)
         :param bootstrap: resample the training split with replacement for each member
         :param generator: random generator for the split, resampling and shuffling
+        :param keep_epoch: ``best``: each member ends with the parameters of its epoch with the lowest hold-out error (the
+            training error without a hold-out); ``last``: with those of the last epoch, as PETS' and the authors' code
         :return: ``{"loss", "holdout_mse", "epochs", "updates"}`` (``holdout_mse`` of the elites) and
             ``holdout_mse_member_<i>`` for every member
         """
@@ -392,8 +397,10 @@ class ProbabilisticEnsemble(nn.Module):
                 return self.member_mse(inputs[train_idx], targets[train_idx])
             return self.member_mse(inputs[hold_idx], targets[hold_idx])
 
-        best = holdout_scores()
-        best_state = {k: v.clone() for k, v in self.state_dict().items()}
+        if keep_epoch not in DYNAMICS_KEEP_EPOCHS:
+            raise ValueError(f"keep_epoch must be one of {DYNAMICS_KEEP_EPOCHS}, got {keep_epoch!r}")
+        best = last = holdout_scores()
+        best_state = {k: v.clone() for k, v in self.state_dict().items()} if keep_epoch == "best" else {}
         epochs_since_improvement = 0
         # Summed on the device: a .item() per gradient step would wait for the GPU after every step.
         loss_sum = th.zeros((), device=device)
@@ -413,27 +420,31 @@ class ProbabilisticEnsemble(nn.Module):
                 updates += 1
                 if max_updates is not None and updates >= max_updates:
                     break
-            scores = holdout_scores()
+            scores = last = holdout_scores()
             improved = scores < best - 1e-8 * best.abs()
-            if improved.any():
+            if improved.any() and keep_epoch == "best":
                 # Keep, per member, the parameters of its best epoch (members are independent slices).
                 state = self.state_dict()
                 for key in self._member_keys():
                     best_state[key][improved] = state[key][improved].clone()
+            if improved.any():
                 best = th.where(improved, scores, best)
                 epochs_since_improvement = 0
             else:
                 epochs_since_improvement += 1
             if epochs_since_improvement >= patience or (max_updates is not None and updates >= max_updates):
                 break
-        # The shared entries (bounds, normaliser) take their final values; per-member ones their best epoch.
-        member_keys = set(self._member_keys())
-        for key, value in self.state_dict().items():
-            if key not in member_keys:
-                best_state[key] = value
-        self.load_state_dict(best_state)
-        # ``best`` already holds each member's hold-out error at the restored weights (the mean prediction does not
-        # depend on the shared entries that took their final values): no second scoring pass.
+        if keep_epoch == "best":
+            # The shared entries (bounds, normaliser) take their final values; per-member ones their best epoch.
+            member_keys = set(self._member_keys())
+            for key, value in self.state_dict().items():
+                if key not in member_keys:
+                    best_state[key] = value
+            self.load_state_dict(best_state)
+        else:
+            best = last  # the errors of the weights kept
+        # ``best`` already holds each member's hold-out error at the kept weights (the mean prediction does not depend on
+        # the shared entries that took their final values): no second scoring pass.
         self.elite_idx.copy_(th.sort(th.argsort(best)[: self.n_elites]).values)
         self._elite_cache = None
         self.eval()

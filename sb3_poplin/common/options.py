@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sb3_poplin.common.buffers import PlanningReplayBuffer
-from sb3_poplin.common.dynamics import ACTIVATIONS, check_adam_kwargs
+from sb3_poplin.common.cem import TRUNCATIONS
+from sb3_poplin.common.distillation import POLICY_WHITENINGS
+from sb3_poplin.common.dynamics import ACTIVATIONS, DYNAMICS_KEEP_EPOCHS, check_adam_kwargs
 from sb3_poplin.common.env_binding import LEARNED
 from sb3_poplin.common.precision import PLANNING_DTYPES
 from sb3_poplin.common.processing import check_processing_spec
@@ -218,6 +220,9 @@ PLANNING_OPTIONS: tuple[Option, ...] = (
            "offset (one random integer per candidate instead of horizon x noise-per-step normals; ``1 << 24``, 64 MB, "
            "suits POPLIN-P sep at the paper configuration). See :class:`~sb3_poplin.common.cem.CEMOptimizer`",
            integer(0)),
+    Option("cem_truncation", "clamp", "str", "how CEM keeps its samples within 2 standard deviations: ``clamp`` (standard "
+           "normals clamped at +-2, the samples' variance 0.92 of the distribution's) or ``redraw`` (the normal "
+           "truncated at +-2, variance 0.77 of it: the authors' and PETS' ``tf.truncated_normal``)", choice(TRUNCATIONS)),
     Option("horizon", 30, "int", "planning horizon (imagined steps)", integer(1)),
     Option("init_sigma", None, "float | None", "initial std of the planning noise (None: the algorithm's default)",
            optional(real(0.0, strict_minimum=True))),
@@ -253,6 +258,9 @@ PLANNING_OPTIONS: tuple[Option, ...] = (
     Option("dynamics_holdout_ratio", 0.1, "float", "share of the data held out for early stopping and elite selection, "
            "in [0, 1) (0: train on everything, as PETS' code does)", real(0.0, 1.0, strict_maximum=True)),
     Option("dynamics_patience", 5, "int", "epochs without hold-out improvement before stopping", integer(1)),
+    Option("dynamics_keep_epoch", "best", "str", "which parameters a fit of the ensemble ends with: ``best`` (each "
+           "member's epoch with the lowest hold-out error, or training error without a hold-out) or ``last`` (the last "
+           "epoch's, as PETS' and the authors' code)", choice(DYNAMICS_KEEP_EPOCHS)),
     Option("dynamics_max_updates", 5000, "int | None", "cap on gradient steps per training (None: no cap). 5 epochs of "
            "batch 32 grow with the data: ~30,000 steps per training at 200k transitions; the default keeps fitting a "
            "small share of a long run on a CPU and binds only from ~35k transitions", integer(1, optional=True)),
@@ -306,6 +314,14 @@ DISTILLATION_OPTIONS: tuple[Option, ...] = (
            "instead of every planned step (None, the paper's). With ``distillation_window`` too, the best episodes "
            "among those with steps in the window. BC and GAN only: AVG moves by the noise of the steps since its last "
            "update", integer(1, optional=True)),
+    Option("policy_whitening", "fit", "str", "how the policy's input whitening is set at each distillation: ``fit`` "
+           "(from the states it is distilled on; AVG's ``add`` update fits it once) or ``planned`` (the authors' code: "
+           "the mean and std of every real state planned so far, with a small prior and a variance floor of 0.01, "
+           "refitted at every distillation)", choice(POLICY_WHITENINGS)),
+    Option("distill_after_warmup", True, "bool", "distil after the random warm-up too (the policy then starts from the "
+           "random actions and their states' whitening); False: the policy is left as initialised until the first "
+           "planned steps are distilled, as in the authors' code, whose first plan runs the initial policy on "
+           "unwhitened observations", boolean),
     Option("hallucination_elites", 5, "int", "with hallucinated data, how many of the best elites per planned step are "
            "imagined", integer(1)),
     Option("extra_pairs_capacity", 50_000, "int", "at most this many extra (state, action) pairs (imagined, or elite "

@@ -16,6 +16,13 @@ from sb3_poplin.common.dynamics import read_mask
 from sb3_poplin.common.validation import check_indices, check_widths
 
 POLICY_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
+#: how the last layer's output becomes an action in [-1, 1]: squashed by tanh, or linear and clipped (the authors' code)
+POLICY_OUTPUTS = ("tanh", "clip")
+#: initialisations of the policy's layers: PyTorch's default, or normc (the authors' code: each unit's incoming weights
+#: drawn normal and scaled to norm 1 in hidden layers and 0.01 in the output layer, biases zero)
+POLICY_INITS = ("torch", "normc")
+#: the norm of each unit's incoming weights under normc: hidden layers, output layer
+NORMC_NORMS = (1.0, 0.01)
 #: the policy's ``activation`` name of each torch.nn class that SB3 users pass as ``activation_fn``
 ACTIVATION_NAMES: dict[type[nn.Module], str] = {module: name for name, module in POLICY_ACTIVATIONS.items()}
 
@@ -102,7 +109,7 @@ def resolve_policy_options(
 
 
 class PolicyNetwork(nn.Module):
-    """Deterministic MLP ``obs -> action in [-1, 1]`` (tanh output) with whitened inputs.
+    """Deterministic MLP ``obs -> action in [-1, 1]`` (tanh or clipped linear output) with whitened inputs.
 
     Besides the usual forward pass, it evaluates many parameter vectors at once (:meth:`forward_batched`):
     POPLIN-P gives every CEM candidate its own perturbed weights ``theta + omega``, evaluated as batched matmuls.
@@ -113,17 +120,36 @@ class PolicyNetwork(nn.Module):
     :param hidden_sizes: hidden layer widths
     :param activation: hidden activation name (``tanh``, ``relu``, ``silu``, ``elu``)
     :param ignored_obs: observation indices the network does not read (their whitened value is multiplied by zero)
+    :param output: ``tanh`` (the last layer squashed into [-1, 1]) or ``clip`` (linear, clipped to [-1, 1]: the authors'
+        code; its gradient is zero where the action is clipped)
+    :param init: ``torch`` (PyTorch's default initialisation) or ``normc`` (the authors' code: each unit's incoming
+        weights drawn normal and scaled to norm 1.0 in hidden layers and 0.01 in the output layer, biases zero, so the
+        first policy's actions are near zero)
     """
 
     def __init__(
-        self, obs_dim: int, act_dim: int, hidden_sizes: list[int], activation: str = "tanh", ignored_obs: Sequence[int] = ()
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: list[int],
+        activation: str = "tanh",
+        ignored_obs: Sequence[int] = (),
+        output: str = "tanh",
+        init: str = "torch",
     ) -> None:
         super().__init__()
         if activation not in POLICY_ACTIVATIONS:
             raise ValueError(f"Unknown policy activation {activation!r}; choose one of {sorted(POLICY_ACTIVATIONS)}")
+        if output not in POLICY_OUTPUTS:
+            raise ValueError(f"Unknown policy output {output!r}; choose one of {POLICY_OUTPUTS}")
+        if init not in POLICY_INITS:
+            raise ValueError(f"Unknown policy init {init!r}; choose one of {POLICY_INITS}")
         sizes = [obs_dim, *hidden_sizes, act_dim]
         self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.activation = POLICY_ACTIVATIONS[activation]()
+        self.output = output
+        if init == "normc":
+            self._normc_init()
         self.register_buffer("obs_mean", th.zeros(obs_dim))
         self.register_buffer("obs_std", th.ones(obs_dim))
         # A float flag (1: fitted), not a bool: every tensor of the state dict is a float that SB3's get/set_parameters
@@ -139,6 +165,26 @@ class PolicyNetwork(nn.Module):
             self._layout.append((offset, linear.out_features, linear.in_features))
             offset += linear.weight.numel() + linear.bias.numel()
         self.n_params = offset
+
+    @th.no_grad()
+    def _normc_init(self) -> None:
+        """Each unit's incoming weights normal, scaled to the norm of :data:`NORMC_NORMS`; biases zero."""
+        for i, linear in enumerate(self.linears):
+            norm = NORMC_NORMS[1] if i == len(self.linears) - 1 else NORMC_NORMS[0]
+            weight = th.randn_like(linear.weight)  # [out, in]: a row is one unit's incoming weights
+            linear.weight.copy_(weight * (norm / weight.norm(dim=1, keepdim=True)))
+            linear.bias.zero_()
+
+    def squash(self, x: th.Tensor) -> th.Tensor:
+        """The last layer's output as an action in [-1, 1]."""
+        return th.tanh(x) if self.output == "tanh" else x.clamp(-1.0, 1.0)
+
+    @th.no_grad()
+    def set_obs_normalizer(self, mean: th.Tensor, std: th.Tensor) -> None:
+        """Whiten inputs with the given statistics ``[obs_dim]`` each."""
+        self.obs_mean.copy_(mean)
+        self.obs_std.copy_(std)
+        self.obs_normalizer_fitted.fill_(1.0)
 
     @th.no_grad()
     def fit_obs_normalizer(self, obs: th.Tensor, min_std: float = 1e-6) -> None:
@@ -160,7 +206,7 @@ class PolicyNetwork(nn.Module):
         x = self._whiten(obs)
         for linear in self.linears[:-1]:
             x = self.activation(linear(x))
-        return th.tanh(self.linears[-1](x))
+        return self.squash(self.linears[-1](x))
 
     def flat_parameters(self) -> th.Tensor:
         """The parameters as one vector ``[n_params]`` in the layout of :meth:`forward_batched`."""
@@ -200,7 +246,7 @@ class PolicyNetwork(nn.Module):
                 # [C * P, in] @ [in, out]: the shared weights on every row at once, then each candidate's offsets.
                 shared = th.addmm(base_bias, x.reshape(-1, in_f), base_weight.t()).view(n_candidates, n_rows, out_f)
                 x = th.baddbmm(shared.add_(bias), x, weight.transpose(1, 2))
-            x = self.activation(x) if i < n_layers - 1 else th.tanh(x)
+            x = self.activation(x) if i < n_layers - 1 else self.squash(x)
         return x.to(obs.dtype)
 
 
@@ -233,6 +279,9 @@ class POPLINPolicy(BasePolicy):
         own perturbed flat weights in batched matmuls; transform observations with an observation wrapper instead
     :param features_extractor_kwargs: only None or empty (there is no features extractor to configure)
     :param share_features_extractor: only None (there is no critic and no features extractor to share)
+    :param output: ``tanh`` (default) or ``clip``: how the last layer's output becomes an action (see
+        :class:`PolicyNetwork`)
+    :param init: ``torch`` (default) or ``normc``: the initialisation of the layers (see :class:`PolicyNetwork`)
     """
 
     def __init__(
@@ -250,6 +299,8 @@ class POPLINPolicy(BasePolicy):
         features_extractor_class: type[nn.Module] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         share_features_extractor: bool | None = None,
+        output: str = "tanh",
+        init: str = "torch",
     ) -> None:
         # Before anything is built: the algorithms build the policy in _setup_model, so a refused option stops the
         # model's construction with this message.
@@ -278,9 +329,10 @@ class POPLINPolicy(BasePolicy):
             net_arch = net_arch["pi"]
         self.net_arch = [64, 64] if net_arch is None else check_widths("policy_kwargs' net_arch", net_arch)
         self.activation_name = activation
+        self.init = init
         obs_dim = int(spaces.flatdim(observation_space))
         act_dim = int(spaces.flatdim(action_space))
-        self.actor = PolicyNetwork(obs_dim, act_dim, self.net_arch, activation, ignored_obs)
+        self.actor = PolicyNetwork(obs_dim, act_dim, self.net_arch, activation, ignored_obs, output, init)
         self.optimizer = self.optimizer_class(self.actor.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -292,6 +344,8 @@ class POPLINPolicy(BasePolicy):
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
             ignored_obs=list(self.actor.ignored_obs),
+            output=self.actor.output,
+            init=self.init,
         )
         return data
 

@@ -387,6 +387,19 @@ def fidelity(study: Study, records: Records) -> list[str]:
 
 #: the model fitting of the CPU entries for the v5 envs, as opposed to the authors' 5 epochs of batch 32
 FIT_1000: dict[str, Any] = dict(dynamics_holdout_ratio=0.1, dynamics_min_updates=1000, dynamics_max_updates=1500)
+#: where PETS' code differs from the CPU entries (both samplers and fits of its TensorFlow code): CEM's samples drawn from
+#: the truncated normal, and every member ending a fit with its last epoch
+AUTHORS_PETS: dict[str, Any] = dict(cem_truncation="redraw", dynamics_keep_epoch="last")
+#: POPLIN-P as the authors' code runs it on this env (demo_scripts/POPLINP_AVG.sh): AUTHORS_PETS, the code's AVG update
+#: (theta <- mean(omega)), a linear policy output clipped to the action bounds with normc initialisation, nothing learnt
+#: from the random trial, and the whitening of every planned state with their prior and variance floor
+AUTHORS_POPLIN_P: dict[str, Any] = dict(
+    AUTHORS_PETS,
+    avg_update="set",
+    distill_after_warmup=False,
+    policy_whitening="planned",
+    policy_kwargs=dict(net_arch=[32], output="clip", init="normc"),
+)
 
 PETS_CHEETAH_STUDY = Study(
     envs=(PETS_CHEETAH,),
@@ -417,6 +430,10 @@ PETS_CHEETAH_STUDY = Study(
         # longer make up for the smaller search? First run to 10k (3 seeds each), then to 30k.
         Entry("pets-fit1000", "pets", "PETS, 1,000-1,500 steps per fit", 30_000, FIT_1000, base="cpu"),
         Entry("poplin_p-avg-fit1000", "poplin_p", "POPLIN-P Sep-AVG, 1,000-1,500 steps per fit", 30_000, FIT_1000, base="cpu"),
+        # The authors' code where it differs from the CPU entries (the fidelity table), first to 10k: their first
+        # trials are where POPLIN-P lost most against PETS here.
+        Entry("poplin_p-authors", "poplin_p", "POPLIN-P Sep-AVG, the authors' code", 10_000, AUTHORS_POPLIN_P, base="cpu"),
+        Entry("pets-authors", "pets", "PETS, the authors' code", 10_000, AUTHORS_PETS, base="cpu"),
         # Planning in bfloat16 (planning_dtype): the same rows as PETS and POPLIN-P Sep-AVG, the ensemble's and the
         # policy's planning passes rounded to bfloat16; do the curves stay within the float32 rows' spread?
         Entry("pets-bf16", "pets", "PETS, planning in bfloat16", 30_000, dict(planning_dtype="bfloat16"), base="cpu"),

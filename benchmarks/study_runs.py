@@ -27,7 +27,8 @@ The two kinds of study run of :mod:`benchmarks.study`, their command lines, thei
 A record is one JSON object per run: ``entry``, ``algo``, ``env``, ``seed``, ``n_timesteps``, ``finished``,
 ``timesteps``, ``wall_s``, ``plan_ms`` (median planning ms per step), ``evals`` (``[step, mean return]`` of the MPC
 evaluations), and where recorded ``episodes`` (``[step, return]`` of the training episodes), ``cem_iterations``,
-``fit_s`` and ``distill_s`` (seconds fitting the model and distilling the policy), ``policy_evals`` and
+``fit_s`` and ``distill_s`` (seconds fitting the model and distilling the policy), ``exploitation`` (``[step,
+predicted, realized]`` per planned episode: :mod:`sb3_poplin.common.exploitation`), ``policy_evals`` and
 ``holdout_mse``.
 """
 
@@ -140,6 +141,7 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
             progress = self.folder / "progress.jsonl"
             lines = progress.read_text().splitlines() if progress.exists() else []
             self.evals_seen = sum(json.loads(line)["kind"] == "eval" for line in lines if line)
+            self.exploitation_mark = self.last_checkpoint
 
         def _on_training_start(self) -> None:
             self.start = time.perf_counter()
@@ -197,12 +199,23 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
                 return None
             return float(np.mean(list(iterations)[-min(len(iterations), length) :]))
 
+        def exploitation(self) -> dict[str, float]:
+            """Mean predicted and realized return of the plans completed since the previous episode's end (model-based
+            algorithms; empty otherwise)."""
+            monitor = getattr(self.model, "exploitation", None)
+            if monitor is None:
+                return {}
+            outcomes = monitor.since(self.exploitation_mark)
+            self.exploitation_mark = self.num_timesteps
+            return monitor.summary(outcomes)
+
         def _on_step(self) -> bool:
             self.record_evaluations()  # made by EvalCallback at the previous step (it runs after this callback)
             for info in self.locals.get("infos", []):
                 if "episode" not in info:
                     continue
                 self.episodes += 1
+                exploitation = self.exploitation()
                 self.write(
                     dict(
                         kind="episode",
@@ -216,6 +229,8 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
                         # seconds spent so far fitting the model and distilling the policy (model-based runs)
                         fit_s=getattr(self.model, "dynamics_train_seconds", None),
                         distill_s=getattr(self.model, "distillation_seconds", None),
+                        # the model's return of this episode's executed plans and the env's over the same steps
+                        **exploitation,
                     )
                 )
                 if self.num_timesteps - self.last_checkpoint >= checkpoint_freq:
@@ -556,6 +571,13 @@ def read_run(run: Run, folder: Path) -> dict[str, Any] | None:
         cem_iterations=float(np.mean(iterations)) if iterations else None,
         evals=[(r["timesteps"], r["mean"]) for r in evals],
         episodes=[(r["timesteps"], r["ret"]) for r in episodes],
+        # per planned training episode: [step, the model's mean return of its executed plans, the env's over the same
+        # steps] (runs recorded since it was added)
+        **(
+            {"exploitation": [(r["timesteps"], r["predicted_return"], r["realized_return"]) for r in exploited]}
+            if (exploited := [r for r in episodes if r.get("predicted_return") is not None])
+            else {}
+        ),
         # cumulative seconds of model fitting and of distillation at the last episode (runs recorded since they were added)
         fit_s=episodes[-1].get("fit_s") if episodes else None,
         distill_s=episodes[-1].get("distill_s") if episodes else None,

@@ -119,6 +119,9 @@ def test_killed_run_resumes_from_its_checkpoint_without_repeating_episodes(conf:
     record = study_runs.read_run(study_runs.Run("poplin_p", ENV_ID, 0, 4 * EPISODE), folder)
     assert record["finished"] and record["timesteps"] == 4 * EPISODE and len(record["episodes"]) == 4
     assert [t for t, _ in record["evals"]] == [2 * EPISODE, 4 * EPISODE] and record["plan_ms"] > 0
+    # The model's predicted return of the executed plans beside the env's, for every planned episode (not the random one)
+    assert [t for t, _, _ in record["exploitation"]] == [EPISODE * k for k in (2, 3, 4)]
+    assert all(np.isfinite(predicted) and np.isfinite(realized) for _, predicted, realized in record["exploitation"])
 
     # A finished run is never rerun.
     before = (run_folder / "progress.jsonl").read_text()

@@ -43,6 +43,7 @@ from sb3_poplin.common.env_binding import (
     learns_termination,
     read_task_kwargs,
 )
+from sb3_poplin.common.exploitation import ExploitationMonitor
 from sb3_poplin.common.logs import PlanningLogs
 from sb3_poplin.common.options import (
     DISTILLATION_OPTIONS,
@@ -276,6 +277,9 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         self.planning_torch_dtype = planning_torch_dtype(self.planning_dtype, self.device)
         self.dynamics.planning_dtype = self.planning_torch_dtype
         self.planner.compute_dtype = self.planning_torch_dtype
+        self.planner.score_plan = True
+        #: every executed plan's predicted return against the env's over the same steps (:mod:`.exploitation`)
+        self.exploitation = ExploitationMonitor(self.horizon, self.n_envs)
         cuda_graph = self.cuda_graph
         self.planner.cuda_graph = self.device.type == "cuda" if cuda_graph is None else bool(cuda_graph)
         self.distiller = self._make_distillation()
@@ -476,6 +480,8 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
             self._on_plan(raw_obs, out)
             scaled_action = out.action.cpu().numpy().reshape(n_envs, *self.action_space.shape)  # the planner's are flat
             self._last_executed_noise = out.executed_noise.cpu().numpy()
+            if out.predicted_return is not None:
+                self.exploitation.on_plan(out.predicted_return.cpu().numpy())
             self.logger.record_mean("time/plan_ms", 1000.0 * self._plan_times[-1])
             self.logger.record_mean("rollout/cem_iterations", out.cem_iterations)
             self._plan_iterations.append(out.cem_iterations)
@@ -522,6 +528,10 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         assert isinstance(replay_buffer, PlanningReplayBuffer)
         noise = self._last_executed_noise
         replay_buffer.add(self._last_original_obs, next_obs, buffer_action, raw_reward, dones, infos, noise=noise)  # type: ignore[arg-type]
+        for outcome in self.exploitation.on_step(np.asarray(raw_reward), np.asarray(dones), self.num_timesteps):
+            self.logger.record_mean("rollout/predicted_return", outcome.predicted)
+            self.logger.record_mean("rollout/realized_return", outcome.realized)
+            self.logger.record_mean("rollout/exploitation_gap", outcome.gap)
         self._last_obs = new_obs  # type: ignore[assignment]
         if self._vec_normalize_env is not None:
             self._last_original_obs = next_raw

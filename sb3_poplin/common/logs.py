@@ -13,6 +13,9 @@ so :class:`PlanningLogs` adds:
 ``time/dynamics_train_s``                   seconds of the latest model fit (``time/distillation_s``: of the distillation)
 ``train/dynamics_holdout_mse``              hold-out MSE of the model's elite members (``..._member_<i>``: each member,
                                             tensorboard and the file formats only)
+``rollout/predicted_return``                the model's return of the executed plans over the horizon, and the env's
+``rollout/realized_return``                 over the same steps (``rollout/exploitation_gap``: the first less the
+                                            second), mean since the last dump (:mod:`sb3_poplin.common.exploitation`)
 ==========================================  ============================================================================
 
 The progress bar (``learn(progress_bar=True)``) shows the latest return, planning ms per step and model fitting time

@@ -60,6 +60,7 @@ class PlanningPersistence(OffPolicyAlgorithm):
             "_plan_iterations",
             "_last_executed_noise",
             "planning_torch_dtype",
+            "exploitation",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:

@@ -12,6 +12,8 @@ Pendulum-v1-sized one (3, 1), it measures:
   FLOP-efficiency = roof time / time the planner spent inside the model;
 * where the step goes: inside the model, in the policy network (for POPLIN-P: the perturbed policies of all candidates),
   and everything else (CEM sampling and sorting, rewards, bookkeeping);
+* planning in bfloat16 (``planning_dtype``) against float32 at the paper configuration, with a bfloat16 roof beside the
+  float32 one, and the bfloat16 planner's scaling from one thread to two;
 * the distilled policy's ``predict`` latency against SAC's on HalfCheetah-v5;
 * dynamics training time per iteration as the data grows, and the replay buffer's memory at 200k steps;
 * peak resident memory of planning and allocation growth over many planning steps.
@@ -23,6 +25,7 @@ networks learned. Run from the repository root::
     python -m benchmarks.planner_throughput --quick      # smoke run (about a minute), prints only
     python -m benchmarks.planner_throughput --device cuda --cuda-graph   # GPU: eager and graph-captured plans
     python -m benchmarks.planner_throughput --against main~5   # this tree against an earlier revision, alternating
+    python -m benchmarks.planner_throughput --skip planners predict training memory   # bfloat16 against float32 only
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from sb3_poplin.common.planners import (
     PolicyParameterPlanner,
 )
 from sb3_poplin.common.policies import PolicyNetwork
+from sb3_poplin.common.precision import native_bfloat16
 from sb3_poplin.common.rollout import ModelRollout
 from sb3_poplin.rewards import get_task_fns
 
@@ -316,6 +320,125 @@ def bench_planner(
         if graphed._captured is None:
             result.notes.append("graph capture failed: eager")
     return result
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 1b. Planning in bfloat16
+# ----------------------------------------------------------------------------------------------------------------------
+#: the planners of the dtype comparison (the paper's POPLIN-P variant, POPLIN-A's and PETS)
+DTYPE_PLANNERS = ("PETS", "POPLIN-A init", "POPLIN-P sep")
+
+
+@dataclass
+class DtypeResult:
+    planner: str
+    float32_ms: float
+    bfloat16_ms: float
+    speedup: float
+    roof_float32_ms: float
+    roof_bfloat16_ms: float
+    two_threads_speedup: float | None = None
+
+
+def bench_dtypes(device: th.device, rounds: int, two_threads: bool) -> list[DtypeResult]:
+    """Planning steps in float32 and bfloat16 at the paper config (HalfCheetah-v5 sizes), with both roofs, interleaved.
+
+    Each round times one warm-started step of each dtype and each roof's replay of the same model calls, in turn; the
+    speedup is the median of the rounds' ratios. With ``two_threads``, the bfloat16 planner also plans with two torch
+    threads, interleaved with one, and its scaling is the median ratio (the machine's other processes idle, ideally).
+    """
+    results = []
+    for kind in DTYPE_PLANNERS:
+        result = bench_dtype(kind, device, rounds, two_threads)
+        results.append(result)
+        print(
+            f"  {kind:14s} float32 {result.float32_ms:7.0f} ms  bfloat16 {result.bfloat16_ms:7.0f} ms  "
+            f"x{result.speedup:.2f}  roofs {result.roof_float32_ms:.0f} / {result.roof_bfloat16_ms:.0f} ms"
+            + (f"  2 threads x{result.two_threads_speedup:.2f}" if result.two_threads_speedup is not None else ""),
+            flush=True,
+        )
+    return results
+
+
+class _WarmStartedPlans:
+    """One planner per dtype, each planning warm-started steps from its own generator on one observation."""
+
+    def __init__(self, kind: str, device: th.device) -> None:
+        dtypes = (th.float32, th.bfloat16)
+        self.device = device
+        self.planners = {dtype: build_planner(kind, PAPER, "HalfCheetah-v5", device, dtype=dtype) for dtype in dtypes}
+        self.obs = th.randn(1, ENVS["HalfCheetah-v5"][0], device=device)
+        self.means: dict[th.dtype, th.Tensor | None] = dict.fromkeys(dtypes)
+        self.generators = {dtype: th.Generator(device=device).manual_seed(0) for dtype in dtypes}
+
+    def step(self, dtype: th.dtype) -> float:
+        """Plan one step in ``dtype``; its wall time (s)."""
+        synchronize(self.device)
+        start = time.perf_counter()
+        out = self.planners[dtype].plan(self.obs, self.means[dtype], self.generators[dtype])
+        synchronize(self.device)
+        self.means[dtype] = self.planners[dtype].warm_start(out.mean)
+        return time.perf_counter() - start
+
+
+def bench_dtype(kind: str, device: th.device, rounds: int, two_threads: bool) -> DtypeResult:
+    """One planner of :func:`bench_dtypes`."""
+    obs_dim, act_dim, _ = ENVS["HalfCheetah-v5"]
+    plans = _WarmStartedPlans(kind, device)
+    roofs = {dtype: Roof(PAPER.members, PAPER.hidden, obs_dim + act_dim, obs_dim, device, dtype) for dtype in plans.planners}
+    probe = Probe(plans.planners[th.float32], device)
+    for dtype in plans.planners:
+        plans.step(dtype)  # warm-up
+    with probe.installed():
+        plans.step(th.float32)
+    calls = list(probe.calls)
+    for roof in roofs.values():
+        roof.run(calls)
+    times: dict[str, list[float]] = {"float32": [], "bfloat16": [], "roof float32": [], "roof bfloat16": []}
+    for _ in range(rounds):
+        for dtype, name in ((th.float32, "float32"), (th.bfloat16, "bfloat16")):
+            times[name].append(plans.step(dtype))
+            synchronize(device)
+            start = time.perf_counter()
+            roofs[dtype].run(calls)
+            synchronize(device)
+            times[f"roof {name}"].append(time.perf_counter() - start)
+    scaling = None
+    if two_threads and device.type == "cpu":
+        threads = th.get_num_threads()
+        one, two = [], []
+        for _ in range(rounds):
+            th.set_num_threads(1)
+            one.append(plans.step(th.bfloat16))
+            th.set_num_threads(2)
+            two.append(plans.step(th.bfloat16))
+        th.set_num_threads(threads)
+        scaling = median([a / b for a, b in zip(one, two)])
+    return DtypeResult(
+        planner=kind,
+        float32_ms=1e3 * median(times["float32"]),
+        bfloat16_ms=1e3 * median(times["bfloat16"]),
+        speedup=median([a / b for a, b in zip(times["float32"], times["bfloat16"])]),
+        roof_float32_ms=1e3 * median(times["roof float32"]),
+        roof_bfloat16_ms=1e3 * median(times["roof bfloat16"]),
+        two_threads_speedup=scaling,
+    )
+
+
+def dtype_table(results: list[DtypeResult]) -> str:
+    two = any(r.two_threads_speedup is not None for r in results)
+    lines = [
+        "| planner | float32 ms/step | bfloat16 ms/step | speedup | float32 roof ms | bfloat16 roof ms | roof speedup |"
+        + (" bfloat16, 2 threads / 1 |" if two else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if two else ""),
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.planner} | {r.float32_ms:.0f} | {r.bfloat16_ms:.0f} | {r.speedup:.2f}x | {r.roof_float32_ms:.0f} | "
+            f"{r.roof_bfloat16_ms:.0f} | {r.roof_float32_ms / r.roof_bfloat16_ms:.2f}x |"
+            + (f" {r.two_threads_speedup:.2f}x |" if r.two_threads_speedup is not None else (" |" if two else ""))
+        )
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -714,7 +837,7 @@ def main() -> None:
     parser.add_argument("--leak-steps", type=int, default=None, help="planning steps of the allocation check (small config)")
     parser.add_argument("--leak-steps-paper", type=int, default=None, help="same at the paper config (POPLIN-P sep)")
     parser.add_argument("--measure-limit", type=float, default=60.0, help="longest projected fit that is also measured (s)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["planners", "predict", "training", "memory"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["planners", "bfloat16", "predict", "training", "memory"])
     parser.add_argument("--output", default=None, help="markdown report (default: docs/performance.md, none with --quick)")
     parser.add_argument("--against", default=None, help="only compare model.plan of this tree with a git revision's")
     parser.add_argument("--rounds", type=int, default=5, help="with --against: alternations of the two trees")
@@ -800,6 +923,26 @@ def main() -> None:
                 + planner_table(results, bool(args.cuda_graph and device.type == "cuda"))
                 + f"\n\n{graph_note}\n\nPeak resident memory of the process after the planner runs: {peak_planning:.0f} MiB "
                 f"(resident before them: {rss_before:.0f} MiB)."
+            ),
+        )
+
+    # 1b. Planning in bfloat16 -------------------------------------------------------------------------------------
+    if "bfloat16" not in args.skip and not quick:
+        start = (time.perf_counter(), load_average())
+        dtype_results = bench_dtypes(
+            device, rounds=args.reps or 5, two_threads=os.cpu_count() is not None and os.cpu_count() >= 2
+        )
+        native = "natively" if native_bfloat16(device) else "by emulation (no native support: expect no gain)"
+        sections["Planning in bfloat16"] = (
+            since(start),
+            (
+                '`planning_dtype="bfloat16"` against float32 at the paper config (population 500, horizon 30, 5 CEM '
+                "iterations, 5 members of 4x200 SiLU, HalfCheetah-v5 sizes), one warm-started step of each in turn per "
+                f"round ({args.reps or 5} rounds; speedups are medians of the rounds' ratios). This device multiplies "
+                f"bfloat16 {native}. The roofs replay the planner's model calls as bare `baddbmm` + SiLU chains in each "
+                "dtype: their ratio is what the hardware gives the ensemble, the planners' ratio what planning gets (the "
+                "rest of a step, CEM's sampling and the float32 state, rewards and returns, does not speed up). The last "
+                "column: the bfloat16 planner on two torch threads against one, interleaved.\n\n" + dtype_table(dtype_results)
             ),
         )
 

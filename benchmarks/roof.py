@@ -27,15 +27,28 @@ class Roof:
     :param in_dim: model input size
     :param out_dim: model output size
     :param device: where to run
+    :param dtype: the dtype of the weights, inputs and products (bfloat16: the roof of planning in bfloat16)
     """
 
-    def __init__(self, members: int, hidden: Sequence[int], in_dim: int, out_dim: int, device: th.device) -> None:
+    def __init__(
+        self,
+        members: int,
+        hidden: Sequence[int],
+        in_dim: int,
+        out_dim: int,
+        device: th.device,
+        dtype: th.dtype = th.float32,
+    ) -> None:
         sizes = [in_dim, *hidden, 2 * out_dim]
         self.members = members
         self.in_dim = in_dim
         self.device = device
+        self.dtype = dtype
         self.layers = [
-            (th.randn(members, a, b, device=device) / math.sqrt(a), th.randn(members, 1, b, device=device) * 0.1)
+            (
+                (th.randn(members, a, b, device=device) / math.sqrt(a)).to(dtype),
+                (th.randn(members, 1, b, device=device) * 0.1).to(dtype),
+            )
             for a, b in zip(sizes[:-1], sizes[1:])
         ]
         self.flops_per_row = 2 * members * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -46,7 +59,7 @@ class Roof:
         for rows in calls:
             x = self.inputs.get(rows)
             if x is None:
-                x = self.inputs[rows] = th.randn(self.members, rows, self.in_dim, device=self.device)
+                x = self.inputs[rows] = th.randn(self.members, rows, self.in_dim, device=self.device).to(self.dtype)
             for weight, bias in self.layers[:-1]:
                 x = F.silu(th.baddbmm(bias, x, weight))
             weight, bias = self.layers[-1]

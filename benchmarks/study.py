@@ -223,6 +223,80 @@ def paper_reference(study: Study, records: Records) -> list[str]:
     return lines
 
 
+#: the first trial of a run is random (``learning_starts``): the authors' curves start after it
+RANDOM_TRIAL = 1000
+
+
+def training_return(record: dict[str, Any], step: int) -> float | None:
+    """The return of the run's training episode that ended at ``step`` (None if it has not got there)."""
+    for timesteps, value in record.get("episodes") or []:
+        if timesteps == step:
+            return float(value)
+    return None
+
+
+def authors_curve(study: Study, records: Records) -> list[str]:
+    """The curves as the authors drew them: the returns of the training trials, the random first trial left out (their
+    step ``s`` is the trial that ends at our step ``s + 1,000``), mean over the seeds, beside their figure."""
+    steps = (1_000, 5_000, 10_000, 20_000, 25_000, 29_000)
+    entries = [e for e in study.entries if e.model_based and any(r["entry"] == e.name and r.get("episodes") for r in records)]
+    if not entries:
+        return []
+    paper = {e.name: PAPER_CURVE[e.label] for e in entries if e.label in PAPER_CURVE}
+    lines = [
+        "**The authors' kind of curve.** The return of the training trial that ends at each of their steps (the random "
+        "first trial left out, so their step s is the trial that ends at our step s + 1,000), mean ± std over the seeds "
+        "that got there; the authors' figure (4 seeds) where it has the step:",
+        "",
+        "| entry | " + " | ".join(f"{s // 1000}k" for s in steps) + " |",
+        "|---" * (1 + len(steps)) + "|",
+    ]
+    for entry in entries:
+        runs = [r for r in records if r["entry"] == entry.name]
+        cells = []
+        for step in steps:
+            values = [v for r in runs if (v := training_return(r, step + RANDOM_TRIAL)) is not None]
+            cells.append(fmt(values, len(runs)) if values else "-")
+        lines.append(f"| {entry.label} | " + " | ".join(cells) + " |")
+        if entry.name in paper:
+            curve = paper[entry.name]
+            lines.append(
+                f"| *{entry.label}, authors* | " + " | ".join(f"*{curve[s]:,}*" if s in curve else "" for s in steps) + " |"
+            )
+    return lines
+
+
+def exploitation(study: Study, records: Records) -> list[str]:
+    """Per trial, the model's return of the executed plans over the horizon against the env's over the same steps."""
+    steps = (2_000, 3_000, 5_000, 10_000, 20_000, 30_000)
+    rows = []
+    for entry in study.entries:
+        runs = [r for r in records if r["entry"] == entry.name and r.get("exploitation")]
+        if not runs:
+            continue
+        cells = []
+        for step in steps:
+            pairs = [(p, q) for r in runs for t, p, q in r["exploitation"] if t == step]
+            if not pairs:
+                cells.append("-")
+                continue
+            predicted, realized = np.mean([p for p, _ in pairs]), np.mean([q for _, q in pairs])
+            cells.append(f"{predicted:.0f} / {realized:.0f}")
+        rows.append(f"| {entry.label} | {len(runs)} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return [
+        "**Model exploitation.** For the trial that ends at each step: the model's return of the executed plans over "
+        "the planning horizon / the env's return over the same steps, mean over the trial's plans and the seeds "
+        "(`rollout/predicted_return` and `rollout/realized_return`; runs recorded since they were added). A prediction "
+        "far above what the env gives is a search that found the model's errors.",
+        "",
+        "| entry | seeds | " + " | ".join(f"{s // 1000}k" for s in steps) + " |",
+        "|---|---" + "|---" * len(steps) + "|",
+        *rows,
+    ]
+
+
 def curve_runs(records: Records, entry: str) -> Records:
     """The runs of an entry that make its mean curve: the finished ones, or every run with an evaluation while none has
     finished (a run still going would cut the curve at its last evaluation)."""
@@ -335,6 +409,13 @@ def fidelity(study: Study, records: Records) -> list[str]:
     """The authors' settings for this result against the study's, each marked same or differs, with the measured effect
     of the differences the study measures and why the others are not expected to matter."""
     same = "same"
+    # The authors' entries change every setting the authors' code has otherwise at once: one effect for all of them.
+    authors = (
+        _effect(records, "poplin_p-authors", "poplin_p-avg", "with ours", (5_000, 10_000))
+        + " (POPLIN-P); "
+        + _effect(records, "pets-authors", "pets", "with ours", (5_000, 10_000))
+        + " (PETS; these rows together, not one at a time)"
+    )
     rows = [
         ("env", "PETS' `half_cheetah.py`: obs `[(x' - x) / dt, qpos[1:], qvel]`, reward `obs[0] - 0.1 sum(a^2)`, 1,000-step "
          "trials", "`sb3_poplin/PETSHalfCheetah-v0` (HalfCheetah-v5's model), reward exact (tests/test_rewards.py)", same, ""),
@@ -350,29 +431,45 @@ def fidelity(study: Study, records: Records) -> list[str]:
          same, "fitted longer (1,000-1,500 gradient steps, 10% hold-out), "
          + _effect(records, "pets-fit1000", "pets", "with 5 epochs", (10_000, 30_000)) + " (PETS); "
          + _effect(records, "poplin_p-avg-fit1000", "poplin_p-avg", "with 5 epochs", (10_000, 30_000)) + " (POPLIN-P)"),
+        ("epoch kept by a fit", "the last epoch's weights", "each member's epoch of lowest training error "
+         "(`dynamics_keep_epoch=\"best\"`); the authors' entries: `\"last\"`", "differs",
+         f"in the authors' entries: {authors}"),
         ("propagation", "E (the ensemble's mean, one particle)", "`expectation`", same, ""),
         ("CEM search", "population 500, 50 elites, 5 iterations, horizon 30 (75,000 model evaluations per step)",
          "population 100, 10 elites, 3 iterations, horizon 15 (4,500: 1/16.7)", "differs",
          "the CPU budget of this study: a paper-size POPLIN-P run plans ~1.9 s per step on one core (5-10 h per 10k "
          "steps); not run here (no GPU was lent)"),
-        ("CEM update", "alpha 0.1 on the previous distribution, samples truncated at 2 std, variance reset every step, "
-         "mean shifted by one step to warm-start, the final mean's first action executed", same, same, ""),
+        ("CEM update", "alpha 0.1 on the previous distribution, biased elite variance, variance reset every step, mean "
+         "shifted by one step to warm-start, the final mean's first action executed", same, same, ""),
+        ("CEM samples", "`tf.truncated_normal`: redrawn beyond 2 std (variance 0.77 sigma^2), no variance floor",
+         "clamped at 2 std (0.92 sigma^2; `cem_truncation=\"clamp\"`), floor 1e-8; the authors' entries: `\"redraw\"` "
+         "(the same truncated normal, drawn by its inverse CDF)", "differs",
+         f"in the authors' entries: {authors}; a floor of 1e-8 (std 1e-4) is far below any variance CEM reaches from "
+         "std 0.316 in 3-5 iterations"),
         ("initial noise", "`init_var` 0.1 for AVG, 0.03 for BC: variances (std 0.316 and 0.173); the paper's text says "
          "sigma", "`init_sigma` 0.316 (AVG) and 0.173 (BC)", same,
          _effect(records, "poplin_p-avg-std0.1", "poplin_p-avg", "at std 0.316") + " (std 0.1)"),
         ("AVG update", "paper: `theta <- theta + mean(omega)`; code: `theta <- mean(omega)`, over the last trial's "
          "executed first-step noise", "`avg_update=\"add\"` (the paper's; `\"set\"` is the code's)",
          "both run", _effect(records, "poplin_p-avg-set", "poplin_p-avg", "with the paper's") + " (code's)"),
-        ("policy network", "obs -> 32 tanh -> action, linear output clipped to [-1, 1], normc init (output layer std "
-         "0.01)", "obs -> 32 tanh -> action, tanh output, PyTorch's default init", "differs",
-         "not measured; with AVG the parameter noise (std 0.316 on every weight) dominates the initial weights after "
-         "the first trial, and both outputs saturate at the action bounds"),
-        ("policy whitening", "running mean and std of the real states of the planned trials, updated after every "
-         "trial (also with AVG), variance floored at 0.01", "BC: refitted on every planned state before each "
-         "distillation; AVG `add`: fitted once on the random trial, then frozen (so each recorded omega keeps its "
-         "meaning); AVG `set`: refitted as the code does", "differs for AVG `add`", "covered by the `set` entry"),
+        ("policy network", "obs -> 32 tanh -> action, linear output clipped to [-1, 1], normc init (hidden rows of "
+         "norm 1, output rows of norm 0.01, biases 0)", "obs -> 32 tanh -> action, tanh output, PyTorch's default init; "
+         "the authors' entries: `policy_kwargs=dict(output=\"clip\", init=\"normc\")`", "differs",
+         f"in the authors' entries: {authors}"),
+        ("the first planned trial", "nothing fitted to the policy after the random trial: the first plan runs the "
+         "initial policy on unwhitened observations", "the policy distilled (BC) or whitened (AVG) on the random trial; "
+         "the authors' entries: `distill_after_warmup=False`", "differs", f"in the authors' entries: {authors}"),
+        ("policy whitening", "mean and std of every real state of the planned trials (a prior of 0.01 states, variance "
+         "floored at 0.01), updated after every trial, before the AVG update", "BC: refitted on the states it is "
+         "distilled on; AVG `add`: fitted once on the random trial, then frozen (so each recorded omega keeps its "
+         "meaning); AVG `set`: refitted on every planned state; the authors' entries: `policy_whitening=\"planned\"`",
+         "differs", f"in the authors' entries: {authors}"),
         ("BC training", "lr 3e-3, up to 100 epochs of batch 64, 20% hold-out, early stop; data: the last trial",
-         "the same on every planned step so far (the paper's data set D)", "differs (data)", "not measured"),
+         "the same on every planned step so far (the paper's data set D); `distillation_window=1000` gives the last "
+         "trial", "differs (data)", "not measured (AVG, the headline variant, does not clone)"),
+        ("the curves", "the returns of the training trials, the random trial left out (their x-axis is ours less "
+         "1,000 steps)", "evaluation episodes (2 deterministic MPC episodes every 5k) and, in *The authors' kind of "
+         "curve*, the training trials on their x-axis", "both shown", ""),
     ]  # fmt: skip
     lines = [
         "**Fidelity, side by side.** The authors' settings for this result (the paper's appendix and their code: "
@@ -455,7 +552,7 @@ evaluations per step, 1/16.7 of the paper's) with the authors' model and fitting
 epochs of batch 32 after every 1,000-step trial, one random trial first); SAC and TD3 run 90k steps with rl-zoo3's
 tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
 """,
-    report_sections=(paper_reference, sample_efficiency, replanned, fidelity),
+    report_sections=(paper_reference, authors_curve, sample_efficiency, exploitation, replanned, fidelity),
     notes="""
 - **At this budget POPLIN-P does not pull away from PETS.** At 30k POPLIN-P Sep-AVG is at 1599 ± 151 and PETS at
   1482 ± 24 (1.08x, 3 seeds each; the target is 1.3x), and PETS, searching action sequences with the same model, the

@@ -479,3 +479,36 @@ def test_the_headline_says_the_study_is_incomplete_only_while_a_cell_has_fewer_s
     lines = study_report.headline_table(tiny, full[:1], ["pets"], (10_000, 30_000), paper, "results.md")
     assert "| PETS | 100 (1 of 2 seeds) | 1500 (1 of 2 seeds) | 4,205 ± 789 |" in lines
     assert "the study is not complete" in " ".join(lines)
+
+
+def _cheetah_record(entry: str, seed: int, episodes: list[tuple[int, float]], exploitation=None) -> dict:
+    record = dict(entry=entry, algo="poplin_p", env=study.PETS_CHEETAH, seed=seed, evals=[], episodes=episodes, finished=True)
+    return {**record, **({"exploitation": exploitation} if exploitation is not None else {})}
+
+
+def test_the_authors_kind_of_curve_leaves_the_random_trial_out_and_shows_their_figure() -> None:
+    records = [
+        _cheetah_record("poplin_p-avg", 0, [(1000, -345.0), (2000, -500.0), (11_000, 800.0), (21_000, 2000.0)]),
+        _cheetah_record("poplin_p-avg", 1, [(1000, -300.0), (2000, -300.0), (11_000, 1000.0)]),
+    ]
+    lines = study.authors_curve(study.PETS_CHEETAH_STUDY, records)
+    table = {line.split(" | ")[0]: line.split(" | ")[1:] for line in lines if line.startswith("| ")}
+    # their 1k is our trial ending at 2k (the first planned one), their 10k ours at 11k; 20k has one seed of two
+    ours = table["| POPLIN-P Sep-AVG"]
+    assert ours[0] == "-400 ± 100" and ours[2] == "900 ± 100" and ours[3] == "2000 (1 of 2 seeds)" and ours[4] == "-"
+    authors = table["| *POPLIN-P Sep-AVG, authors*"]
+    assert authors[2] == "*850*" and authors[3] == "*3,000*" and authors[4] == "*4,000*"
+    assert study.authors_curve(study.PETS_CHEETAH_STUDY, []) == []
+
+
+def test_the_exploitation_table_pairs_predicted_and_realized_returns_per_trial() -> None:
+    records = [
+        _cheetah_record("pets", 0, [], exploitation=[(2000, 10.0, -4.0), (3000, 20.0, 2.0)]),
+        _cheetah_record("pets", 1, [], exploitation=[(2000, 30.0, -6.0)]),
+        _cheetah_record("poplin_p-avg", 0, []),  # recorded before the exploitation was: not a row
+    ]
+    lines = study.exploitation(study.PETS_CHEETAH_STUDY, records)
+    rows = [line for line in lines if line.startswith("| PETS")]
+    assert rows == ["| PETS | 2 | 20 / -5 | 20 / 2 | - | - | - | - |"]
+    assert not any(line.startswith("| POPLIN-P") for line in lines)
+    assert study.exploitation(study.PETS_CHEETAH_STUDY, records[2:]) == []

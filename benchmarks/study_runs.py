@@ -12,7 +12,13 @@ The two kinds of study run of :mod:`benchmarks.study`, their command lines, thei
   * when started again after a kill or a stop, continues from its newest checkpoint: the monitor CSV,
     ``progress.jsonl`` and ``evaluations.npz`` are cut back to the checkpoint's step, so no episode is counted twice,
     and an evaluation due at that step that the kill prevented is made first; a finished run (its folder holds
-    ``finished.json``) is never rerun.
+    ``finished.json``) is never rerun;
+  * resumes exactly: the checkpoint holds every random stream the run draws from (torch's, numpy's and Python's, the
+    model's planning and training generators, the action space's, the training and evaluation envs'), the transition of
+    its step (SB3 stores it after the callbacks) and whether the model is still to be trained on the episode that ended
+    there, so a resumed run draws, trains and evaluates exactly as the uninterrupted one (tests/test_study.py). Exact
+    for envs whose steps draw no random numbers (their resets do: MuJoCo, classic control) and for in-process VecEnvs;
+    otherwise the run resumes on fresh seeds.
 
   ``python -m benchmarks.study run [--checkpoint-freq N] -- <rl-zoo3 train flags>``
 
@@ -37,6 +43,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
+import random
 import shutil
 import subprocess
 import sys
@@ -86,6 +94,107 @@ class Run:
 # ----------------------------------------------------------------------------------------------------------------------
 # One run: rl-zoo3's train with checkpoints, resume and a progress log
 # ----------------------------------------------------------------------------------------------------------------------
+#: the random streams of a run at its checkpoint, in the checkpoint's folder (see :func:`random_streams`)
+RANDOM_STREAMS = "random_streams.pkl"
+#: the transition of the step a checkpoint is taken at, which SB3 stores only after the callbacks (see ``checkpoint``)
+PENDING_TRANSITION = "pending_transition.pkl"
+
+
+def sub_envs(venv: Any) -> list[Any] | None:
+    """The gymnasium envs inside a VecEnv (through VecEnv wrappers such as VecNormalize), or None where they live in
+    other processes (SubprocVecEnv)."""
+    inner = getattr(venv, "unwrapped", venv)
+    envs = getattr(inner, "envs", None)
+    return list(envs) if envs is not None else None
+
+
+def env_streams(venv: Any) -> list[dict[str, Any] | None] | None:
+    """The state of each sub-env's random generator (what its resets draw from; None for an env never reset, whose
+    first reset takes the VecEnv's seed), or None when the envs cannot be read."""
+    envs = sub_envs(venv)
+    if envs is None:
+        return None
+    return [None if env.unwrapped._np_random is None else env.unwrapped.np_random.bit_generator.state for env in envs]
+
+
+def set_env_streams(venv: Any, states: list[dict[str, Any] | None]) -> None:
+    """Put each sub-env's generator back to ``states``. The VecEnv was seeded when it was made (rl-zoo3 seeds every
+    env), as the interrupted run's was: an env never reset then keeps that seed for its first reset, the others drop it
+    (it would override the restored stream)."""
+    envs = sub_envs(venv)
+    assert envs is not None and len(envs) == len(states)
+    inner = getattr(venv, "unwrapped", venv)
+    for index, (env, state) in enumerate(zip(envs, states)):
+        if state is not None:
+            if env.unwrapped._np_random is None:
+                env.unwrapped.np_random  # noqa: B018 (made on first access, then given the state)
+            env.unwrapped.np_random.bit_generator.state = state
+            inner._seeds[index] = None
+
+
+def random_streams(model: Any, env_states: list[dict[str, Any]] | None, eval_env: Any | None) -> dict[str, Any] | None:
+    """Every random stream a run draws from after a checkpoint: torch's, numpy's and Python's global generators, the
+    model's planning and training generators and its action space's (the random warm-up), the training envs' (as they
+    were before the step that ended the episode, i.e. before its automatic reset, which the resumed run repeats) and the
+    evaluation envs'. None when an env's stream cannot be read (envs in other processes): the run then resumes on fresh
+    seeds instead.
+
+    :param env_states: the training envs' streams before the last step (:func:`env_streams`)
+    :param eval_env: the evaluation VecEnv (None without one)
+    """
+    import torch as th
+
+    eval_states = env_streams(eval_env) if eval_env is not None else []
+    if env_states is None or eval_states is None:
+        return None
+    return dict(
+        torch=th.get_rng_state(),
+        numpy=np.random.get_state(),
+        python=random.getstate(),
+        plan=model.plan_generator.get_state() if hasattr(model, "plan_generator") else None,
+        train=model.train_generator.get_state() if hasattr(model, "train_generator") else None,
+        action_space=model.action_space.np_random.bit_generator.state,
+        envs=env_states,
+        eval_envs=eval_states,
+    )
+
+
+def restore_random_streams(model: Any, streams: dict[str, Any], eval_env: Any | None) -> None:
+    """Put every stream of :func:`random_streams` back (after the model and its envs were made)."""
+    import torch as th
+
+    th.set_rng_state(streams["torch"])
+    np.random.set_state(streams["numpy"])
+    random.setstate(streams["python"])
+    if streams["plan"] is not None:
+        model.plan_generator.set_state(streams["plan"])
+    if streams["train"] is not None:
+        model.train_generator.set_state(streams["train"])
+    model.action_space.np_random.bit_generator.state = streams["action_space"]
+    set_env_streams(model.get_env(), streams["envs"])
+    if eval_env is not None and streams["eval_envs"]:
+        set_env_streams(eval_env, streams["eval_envs"])
+
+
+def store_pending_transition(model: Any, pending: dict[str, Any]) -> None:
+    """Store the transition a checkpoint was taken at (SB3 stores it after the callbacks), as SB3 would have, then leave
+    the model to reset its env when it starts learning (the reset the interrupted run made at that step)."""
+    model._last_obs = pending["last_obs"]
+    if pending["last_original_obs"] is not None:
+        model._last_original_obs = pending["last_original_obs"]
+    if hasattr(model, "planner"):  # sb3-poplin's algorithms store the step's planning noise with it
+        model._last_executed_noise = pending["executed_noise"]
+    model._store_transition(
+        model.replay_buffer,
+        pending["buffer_actions"],
+        pending["new_obs"],
+        pending["rewards"],
+        pending["dones"],
+        pending["infos"],
+    )
+    model._last_obs = None  # SB3 resets the env when learning starts; the restored streams make it the same reset
+
+
 def latest_checkpoint(run_folder: Path) -> Path | None:
     """The newest complete checkpoint folder of a run (complete folders are only ever created by a rename)."""
     folder = run_folder / "resume"
@@ -95,13 +204,22 @@ def latest_checkpoint(run_folder: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]), default=None)
 
 
-def cut_back(run_folder: Path, state: dict[str, Any]) -> None:
-    """Forget what a killed run wrote after its checkpoint: episodes, evaluations and monitor rows past its step."""
+def cut_back(run_folder: Path, state: dict[str, Any], redo_evaluation: bool = False) -> None:
+    """Forget what a killed run wrote after its checkpoint: episodes, evaluations and monitor rows past its step.
+
+    :param redo_evaluation: forget the evaluation made at the checkpoint's step too (the resumed run makes it again: its
+        evaluation env's random stream was saved before it)
+    """
     timesteps = state["timesteps"]
+
+    def kept_eval(step: int) -> bool:
+        return step < timesteps if redo_evaluation else step <= timesteps
+
     progress = run_folder / "progress.jsonl"
     if progress.exists():
-        kept = [line for line in progress.read_text().splitlines() if line and json.loads(line)["timesteps"] <= timesteps]
-        progress.write_text("".join(f"{line}\n" for line in kept))
+        records = [json.loads(line) for line in progress.read_text().splitlines() if line]
+        kept = [r for r in records if (kept_eval(r["timesteps"]) if r["kind"] == "eval" else r["timesteps"] <= timesteps)]
+        progress.write_text("".join(json.dumps(r) + "\n" for r in kept))
     for monitor in run_folder.glob("*.monitor.csv"):
         lines = monitor.read_text().splitlines()
         # Two header lines (the JSON metadata and the column names), then one row per finished episode.
@@ -109,7 +227,7 @@ def cut_back(run_folder: Path, state: dict[str, Any]) -> None:
     evaluations = run_folder / "evaluations.npz"
     if evaluations.exists():
         with np.load(evaluations) as data:
-            keep = data["timesteps"] <= timesteps
+            keep = np.array([kept_eval(int(step)) for step in data["timesteps"]], dtype=bool)
             arrays = {key: data[key][keep] for key in data.files}
         np.savez(evaluations, **arrays)
 
@@ -136,6 +254,8 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
             self.wall_offset = state.get("wall_s", 0.0)
             self.last_checkpoint = state.get("timesteps", 0)
             self.eval_callback = next((c for c in manager.callbacks if isinstance(c, EvalCallback)), None)
+            #: the training envs' random streams as they were before the current step (see ``random_streams``)
+            self.env_streams_before: list[dict[str, Any]] | None = None
             # Evaluations already in progress.jsonl (after the cut-back); one that a kill caught between the callback's
             # evaluations.npz and this log is written on the first step of the resumed run.
             progress = self.folder / "progress.jsonl"
@@ -145,6 +265,21 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
 
         def _on_training_start(self) -> None:
             self.start = time.perf_counter()
+            self.env_streams_before = env_streams(self.training_env)
+            self.catch_up()
+
+        def catch_up(self) -> None:
+            """What the interrupted run did after its checkpoint, at the same step: the evaluation due there, then the
+            training of the model on the episode that ended there (a checkpoint is taken at an episode's last step,
+            before SB3 trains on it)."""
+            self.evaluate_if_due()
+            state = self.manager.resume_state
+            model = self.model
+            if state is not None and state.get("train_pending") and model.num_timesteps > model.learning_starts:
+                model._update_current_progress_remaining(model.num_timesteps, model._total_timesteps)
+                model.train(gradient_steps=max(model.gradient_steps, 1), batch_size=model.batch_size)
+
+        def evaluate_if_due(self) -> None:
             evaluation, timesteps = self.eval_callback, self.num_timesteps
             if evaluation is None or timesteps == 0 or timesteps in evaluation.evaluations_timesteps:
                 return
@@ -176,7 +311,25 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
                         wall_s=self.wall_s(),
                     )
                 )
+                if int(made[index]) == self.last_checkpoint:
+                    self.eval_streams_after_evaluation()
             self.evals_seen = len(made)
+
+        def eval_streams_after_evaluation(self) -> None:
+            """The evaluation due at the checkpoint's step was made after it: the checkpoint's evaluation streams become
+            those after it, so a resumed run keeps that evaluation instead of making it again."""
+            checkpoint = latest_checkpoint(self.folder)
+            path = None if checkpoint is None else checkpoint / RANDOM_STREAMS
+            if path is None or not path.exists() or self.eval_callback is None:
+                return
+            streams = pickle.loads(path.read_bytes())
+            eval_streams = env_streams(self.eval_callback.eval_env)
+            if eval_streams is None:
+                return
+            streams.update(eval_envs=eval_streams, eval_streams_after_evaluation=True)
+            temporary = path.with_suffix(".tmp")
+            temporary.write_bytes(pickle.dumps(streams))
+            temporary.replace(path)  # atomic: a kill leaves the old file or the new one
 
         def wall_s(self) -> float:
             return self.wall_offset + time.perf_counter() - self.start
@@ -237,6 +390,7 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
                     self.checkpoint()
                 if stop_after_episodes is not None and self.episodes >= stop_after_episodes:
                     os._exit(3)  # a test hook: dies like a killed process, with no cleanup
+            self.env_streams_before = env_streams(self.training_env)
             return True
 
         def checkpoint(self) -> None:
@@ -247,7 +401,27 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
             tmp.mkdir()
             self.model.save(tmp / "model.zip")
             self.model.save_replay_buffer(tmp / "replay_buffer.pkl")  # type: ignore[attr-defined]
-            state = dict(timesteps=self.num_timesteps, episodes=self.episodes, wall_s=self.wall_s())
+            eval_env = self.eval_callback.eval_env if self.eval_callback is not None else None
+            streams = random_streams(self.model, self.env_streams_before, eval_env)
+            if streams is not None:
+                with (tmp / RANDOM_STREAMS).open("wb") as file:
+                    pickle.dump(streams, file)
+            # The callbacks run between SB3's env step and its storing of that step's transition: the checkpoint's
+            # buffer lacks it, and the resumed run stores it first (``store_pending_transition``).
+            model = self.model
+            pending = {name: self.locals[name] for name in ("buffer_actions", "new_obs", "rewards", "dones", "infos")}
+            pending.update(
+                last_obs=model._last_obs,
+                last_original_obs=getattr(model, "_last_original_obs", None),
+                executed_noise=getattr(model, "_last_executed_noise", None),
+            )
+            with (tmp / PENDING_TRANSITION).open("wb") as file:
+                pickle.dump(pending, file)
+            # SB3 trains on the episode only after this callback: the resumed run does it first.
+            train_pending = self.model.num_timesteps > self.model.learning_starts
+            state = dict(
+                timesteps=self.num_timesteps, episodes=self.episodes, wall_s=self.wall_s(), train_pending=train_pending
+            )
             (tmp / "state.json").write_text(json.dumps(state))
             tmp.rename(resume / f"{CHECKPOINT_PREFIX}{self.num_timesteps}")
             for old in resume.iterdir():
@@ -268,9 +442,19 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
                 sys.exit(0)
             checkpoint = latest_checkpoint(folder)
             self.resume_state: dict[str, Any] | None = None
+            self.resume_streams: dict[str, Any] | None = None
+            self.pending_transition: dict[str, Any] | None = None
             if checkpoint is not None:
                 self.resume_state = json.loads((checkpoint / "state.json").read_text())
-                cut_back(folder, self.resume_state)
+                streams_file, pending_file = checkpoint / RANDOM_STREAMS, checkpoint / PENDING_TRANSITION
+                #: the random streams at the checkpoint (None for a checkpoint written before they were saved)
+                self.resume_streams = pickle.loads(streams_file.read_bytes()) if streams_file.exists() else None
+                #: the transition of the checkpoint's step (None for a checkpoint written before it was saved)
+                self.pending_transition = pickle.loads(pending_file.read_bytes()) if pending_file.exists() else None
+                # An evaluation due at the checkpoint's step is made after it; unless the streams were updated after it,
+                # the resumed run makes it again from the saved evaluation streams (the same numbers).
+                redo = self.resume_streams is not None and not self.resume_streams.get("eval_streams_after_evaluation")
+                cut_back(folder, self.resume_state, redo_evaluation=redo)
                 # rl-zoo3's own continue-training path: loads the model and the replay_buffer.pkl beside it.
                 self.trained_agent = str(checkpoint / "model.zip")
                 self.continue_training = True
@@ -284,8 +468,9 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
             if self.resume_state is not None and not eval_env:
                 self.monitor_kwargs = dict(self.monitor_kwargs, override_existing=False)  # append to the cut-back CSV
             env = super().create_envs(n_envs, eval_env=eval_env, no_log=no_log)
-            if self.resume_state is not None:
-                # Fresh episodes, not a replay of the first ones (the seed is also the env's reset seed).
+            if self.resume_state is not None and self.resume_streams is None:
+                # A checkpoint without its random streams: fresh episodes, not a replay of the first ones (the seed is
+                # also the env's reset seed).
                 env.seed(self.seed + self.resume_state["timesteps"] + (10_000 if eval_env else 0))
             return env
 
@@ -308,10 +493,16 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
                             callback.best_mean_reward = max(float(np.mean(r)) for r in callback.evaluations_results)
 
         def learn(self, model: Any) -> None:
-            if self.resume_state is not None:
+            progress = StudyProgress(self)
+            if self.pending_transition is not None:
+                store_pending_transition(model, self.pending_transition)
+            if self.resume_streams is not None:
+                # Every stream where the interrupted run had it: the resumed run draws what it would have drawn.
+                eval_env = progress.eval_callback.eval_env if progress.eval_callback is not None else None
+                restore_random_streams(model, self.resume_streams, eval_env)
+            elif self.resume_state is not None:
                 # Other random numbers than the run's first steps; the rest of the state came from the checkpoint.
                 model.set_random_seed(self.seed + self.resume_state["timesteps"])
-            progress = StudyProgress(self)
             # First: at the end of an episode where an evaluation is also due, the checkpoint is taken before the
             # evaluation (an hour for the paper-size PETS on one CPU core), so a kill during it loses no training.
             callbacks = [progress, *self.callbacks]

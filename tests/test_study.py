@@ -123,6 +123,15 @@ def test_killed_run_resumes_from_its_checkpoint_without_repeating_episodes(conf:
     assert [t for t, _, _ in record["exploitation"]] == [EPISODE * k for k in (2, 3, 4)]
     assert all(np.isfinite(predicted) and np.isfinite(realized) for _, predicted, realized in record["exploitation"])
 
+    # The resumed run drew what the uninterrupted one draws (the random streams are in the checkpoint, and the training
+    # that followed the checkpointed episode is made first): the same episodes, evaluations and model.
+    straight = tmp_path / "straight"
+    uninterrupted = run_study_command(["run", "--", *zoo_args(conf, straight)], tmp_path)
+    assert uninterrupted.returncode == 0, uninterrupted.stdout + uninterrupted.stderr
+    straight_progress = read_progress(straight / "poplin_p" / f"{ENV_ID}_1")
+    for kind, key in (("episode", "ret"), ("eval", "mean")):
+        assert [r[key] for r in progress if r["kind"] == kind] == [r[key] for r in straight_progress if r["kind"] == kind]
+
     # A finished run is never rerun.
     before = (run_folder / "progress.jsonl").read_text()
     again = run_study_command(["run", "--", *zoo_args(conf, folder)], tmp_path)

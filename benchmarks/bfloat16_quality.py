@@ -4,9 +4,11 @@ bfloat16 (``planning_dtype``), from the same env seeds, with the same determinis
 
 For each episode seed the float32 episode is played, and at each of its steps the bfloat16 planner plans on the same
 observation and warm start: the share of steps whose action differs by more than 0.05 (in [-1, 1] units, any dimension)
-is how often rounding changes a decision. Then the bfloat16 episode is played on its own: the paired difference of the
-returns (bfloat16 less float32) with its 95% interval (t distribution over the seeds) is what rounding changes in the
-outcome. The section is written to docs/performance.md (one per model label)::
+is how often rounding changes a decision. CEM's own sampling changes decisions too: the same share for the float32
+planner drawing other candidates (the model loaded with another seed, which seeds its deterministic planning) is the
+scale to read it against. Then the bfloat16 episode is played on its own: the paired difference of the returns
+(bfloat16 less float32) with its 95% interval (t distribution over the seeds) is what rounding changes in the outcome.
+The section is written to docs/performance.md (one per model label)::
 
     python -m benchmarks.bfloat16_quality --algo pets --model logs/.../model.zip --label "PETS, 6k steps" --episodes 20
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +38,21 @@ ACTION_TOLERANCE = 0.05
 SEED_BASE = 50_000
 
 
-def play(model: Any, env: gym.Env, seed: int, other: Any | None = None) -> tuple[float, int, int]:
-    """One MPC episode of ``model`` (deterministic planning, warm-started); with ``other``, also plan with it on every
-    state of the episode and count the steps where its action is more than :data:`ACTION_TOLERANCE` apart.
+def play(model: Any, env: gym.Env, seed: int, others: Sequence[Any] = ()) -> tuple[float, int, list[int]]:
+    """One MPC episode of ``model`` (deterministic planning, warm-started); each of ``others`` also plans on every state
+    of the episode, and the steps where its action is more than :data:`ACTION_TOLERANCE` apart are counted.
 
-    :return: the episode's return, its steps and the steps with a changed action
+    :return: the episode's return, its steps and, per other model, the steps with a changed action
     """
     obs, _ = env.reset(seed=seed)
-    state, start, total, steps, changed = None, np.array([True]), 0.0, 0, 0
-    low, high = env.action_space.low, env.action_space.high
+    state, start, total, steps, changed = None, np.array([True]), 0.0, 0, [0] * len(others)
+    scale = (env.action_space.high - env.action_space.low) / 2.0  # to [-1, 1] units, as the planner sees actions
     done = False
     while not done:
         action, next_state = model.predict(obs, state=state, episode_start=start, deterministic=True)
-        if other is not None:
+        for index, other in enumerate(others):
             other_action, _ = other.predict(obs, state=state, episode_start=start, deterministic=True)
-            # in [-1, 1] units, as the planner sees them
-            scale = (high - low) / 2.0
-            changed += int(np.max(np.abs(action - other_action) / scale) > ACTION_TOLERANCE)
+            changed[index] += int(np.max(np.abs(action - other_action) / scale) > ACTION_TOLERANCE)
         obs, reward, terminated, truncated, _ = env.step(action)
         total += float(reward)
         steps += 1
@@ -64,17 +65,21 @@ def measure(algo: str, path: Path, env_id: str | None, episodes: int) -> dict[st
     """Play the episodes; the returns of both dtypes, their paired difference and the share of changed actions."""
     exact = ALGOS[algo].load(path, device="cpu", planning_dtype="float32")
     rounded = ALGOS[algo].load(path, device="cpu", planning_dtype="bfloat16")
+    # the same float32 planner drawing other candidates: its deterministic plans are seeded from the model's seed
+    resampled = ALGOS[algo].load(path, device="cpu", planning_dtype="float32", seed=(exact.seed or 0) + 1)
     env = gym.make(env_id or exact.task_env_id)
-    float32, bfloat16, steps, changed = [], [], 0, 0
+    float32, bfloat16, steps, changed, resampled_changed = [], [], 0, 0, 0
     for index in range(episodes):
         seed = SEED_BASE + index
-        ret, n, diff = play(exact, env, seed, other=rounded)
+        ret, n, (diff, resampled_diff) = play(exact, env, seed, others=(rounded, resampled))
         float32.append(ret)
         steps += n
         changed += diff
+        resampled_changed += resampled_diff
         bfloat16.append(play(rounded, env, seed)[0])
         print(
-            f"  episode {index + 1}/{episodes}: float32 {ret:8.1f}  bfloat16 {bfloat16[-1]:8.1f}  changed {diff}/{n}",
+            f"  episode {index + 1}/{episodes}: float32 {ret:8.1f}  bfloat16 {bfloat16[-1]:8.1f}  "
+            f"changed {diff}/{n} (other samples: {resampled_diff}/{n})",
             flush=True,
         )
     difference = np.array(bfloat16) - np.array(float32)
@@ -85,6 +90,7 @@ def measure(algo: str, path: Path, env_id: str | None, episodes: int) -> dict[st
         difference=float(difference.mean()),
         interval=(float(difference.mean()) - half, float(difference.mean()) + half),
         changed_share=changed / steps,
+        resampled_share=resampled_changed / steps,
         steps=steps,
     )
 
@@ -98,11 +104,12 @@ def section(label: str, result: dict[str, Any], command: str, minutes: float, lo
         f"end; {minutes:.0f} min. Command: `{command}`*\n\n"
         f"{len(f32)} MPC episodes per dtype from the same seeds, deterministic planning (the model's saved planning "
         'budget), the same model loaded with `planning_dtype="float32"` and `"bfloat16"`.\n\n'
-        "| | float32 | bfloat16 | bfloat16 - float32 (95% interval) | steps whose action moved > 0.05 |\n"
-        "|---|---|---|---|---|\n"
+        "| | float32 | bfloat16 | bfloat16 - float32 (95% interval) | steps whose action moved > 0.05: bfloat16 | "
+        "the same, float32 with other candidates |\n"
+        "|---|---|---|---|---|---|\n"
         f"| return | {f32.mean():.1f} ± {f32.std():.1f} | {b16.mean():.1f} ± {b16.std():.1f} | "
         f"{result['difference']:+.1f} ({low:+.1f} to {high:+.1f}) | {100 * result['changed_share']:.1f}% of "
-        f"{result['steps']:,} |"
+        f"{result['steps']:,} | {100 * result['resampled_share']:.1f}% |"
     )
 
 

@@ -40,6 +40,7 @@ BAD_SHARED: list[tuple[str, Any, str]] = [
     ("cem_noise_table", -1, "cem_noise_table must be >= 0"),
     ("cem_noise_table", 2.5, "cem_noise_table must be an integer"),
     ("cem_truncation", "resample", "cem_truncation must be one of"),
+    ("cem_execute", "median", "cem_execute must be one of"),
     ("dynamics_keep_epoch", "first", "dynamics_keep_epoch must be one of"),
     ("dynamics_ignore_positions", "yes", "dynamics_ignore_positions must be True or False"),
     ("dynamics_processing", 3, "dynamics_processing must be None"),
@@ -223,6 +224,7 @@ NON_DEFAULT: dict[str, Any] = dict(
     n_threads=3,
     planning_dtype="bfloat16",
     cem_truncation="redraw",
+    cem_execute="best",
     dynamics_keep_epoch="last",
     policy_whitening="planned",
     distill_after_warmup=False,
@@ -241,7 +243,7 @@ def test_help_shows_and_the_algorithm_forwards_every_shared_argument(algo: type)
     assert list(own)[:2] == ["policy", "env"] and list(own)[-1] == "_init_setup_model"
     for name, option in shared.items():
         assert name in own, f"{algo.__name__} does not show {name}"
-        expected_default = 1 if (algo is RS and name == "cem_iterations") else option.default
+        expected_default = RS.option_defaults.get(name, option.default) if algo is RS else option.default
         assert own[name].default == expected_default, name
         assert f":param {name}:" in algo.__doc__, f"{algo.__name__}'s docstring does not document {name}"
     for option in algo.own_options:

@@ -196,3 +196,25 @@ def test_the_options_are_saved_with_the_model(tmp_path) -> None:
     np.testing.assert_array_equal(
         loaded.policy.predict(obs, deterministic=True)[0], model.policy.predict(obs, deterministic=True)[0]
     )
+
+
+@pytest.mark.parametrize("execute", ["mean", "best"])
+def test_a_plan_executes_the_final_mean_or_the_best_candidate(execute: str) -> None:
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, cem_execute=execute, **TINY)
+    assert model.planner.return_mean == (execute == "mean")
+    captured = {}
+    optimize = model.planner.cem.optimize
+
+    def watched(*args, **kwargs):
+        captured["result"] = result = optimize(*args, **kwargs)
+        return result
+
+    model.planner.cem.optimize = watched  # type: ignore[method-assign]
+    out = model.plan(np.array([[0.3, -0.9, 0.4]], dtype=np.float32))
+    result = captured["result"]
+    chosen = result.mean if execute == "mean" else result.best
+    th.testing.assert_close(out.mean, chosen)  # what is executed, and warm-starts the next step
+    # the executed noise is the chosen candidate's first step (what AVG averages)
+    th.testing.assert_close(out.executed_noise, chosen[:, : model.planner.step_noise_dim])
+    if execute == "best":
+        assert float(out.predicted_return[0]) == pytest.approx(float(result.elite_returns[0, 0]), rel=1e-4, abs=1e-4)

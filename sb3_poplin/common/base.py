@@ -106,6 +106,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     #: class defaults of options added in 0.2 for zips saved before them (the behaviour those zips were trained with)
     policy_whitening: str = "fit"
     distill_after_warmup: bool = True
+    cem_execute: str = "mean"
     cem_truncation: str = "clamp"
     dynamics_keep_epoch: str = "best"
 
@@ -277,6 +278,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         self.planning_torch_dtype = planning_torch_dtype(self.planning_dtype, self.device)
         self.dynamics.planning_dtype = self.planning_torch_dtype
         self.planner.compute_dtype = self.planning_torch_dtype
+        self.planner.return_mean = self.cem_execute == "mean"
         self.planner.score_plan = True
         #: every executed plan's predicted return against the env's over the same steps (:mod:`.exploitation`)
         self.exploitation = ExploitationMonitor(self.horizon, self.n_envs)

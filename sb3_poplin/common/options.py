@@ -28,6 +28,8 @@ from sb3_poplin.common.validation import check_bool, check_choice, check_float, 
 #: (name, value, the values of the options declared before it) -> the checked value; raises ValueError
 Check = Callable[[str, Any, dict[str, Any]], Any]
 
+#: what a plan executes (``cem_execute``): the final CEM mean, or the best candidate of the last iteration
+CEM_EXECUTES = ("mean", "best")
 #: the values ``model.predict`` can use (``predict_with``)
 PREDICT_MODES = ("mpc", "policy")
 #: where the distillation's (state, action) pairs come from (``distillation_data``)
@@ -220,6 +222,10 @@ PLANNING_OPTIONS: tuple[Option, ...] = (
            "offset (one random integer per candidate instead of horizon x noise-per-step normals; ``1 << 24``, 64 MB, "
            "suits POPLIN-P sep at the paper configuration). See :class:`~sb3_poplin.common.cem.CEMOptimizer`",
            integer(0)),
+    Option("cem_execute", "mean", "str", "what a plan executes: ``mean`` (the final CEM mean: PETS' and POPLIN's rule, "
+           "which does not chase one sample's model error) or ``best`` (the best candidate of the last iteration, as iCEM "
+           "and random shooting). In POPLIN-P's parameter space the mean of the elites' weights is not the policy of any "
+           "elite (docs/performance.md, *Search strength*); random shooting always executes its best", choice(CEM_EXECUTES)),
     Option("cem_truncation", "clamp", "str", "how CEM keeps its samples within 2 standard deviations: ``clamp`` (standard "
            "normals clamped at +-2, the samples' variance 0.92 of the distribution's) or ``redraw`` (the normal "
            "truncated at +-2, variance 0.77 of it: the authors' and PETS' ``tf.truncated_normal``)", choice(TRUNCATIONS)),

@@ -14,7 +14,8 @@ from sb3_poplin.common.rollout import ModelRollout
 class RS(PlanningAlgorithm):
     """Random shooting (RS): ``population_size`` action sequences drawn uniformly in the action bounds, scored through
     the learned ensemble; the best is executed. ``cem_iterations`` (default 1), ``cem_alpha``, ``cem_early_stop_tol``,
-    ``cem_mirrored``, ``cem_noise_table`` and ``init_sigma`` play no role (one uniform draw). At equal budget, compare
+    ``cem_mirrored``, ``cem_noise_table``, ``cem_truncation``, ``cem_execute`` and ``init_sigma`` play no role (one
+    uniform draw, whose best is executed). At equal budget, compare
     it with PETS at ``population_size x cem_iterations`` candidates.
 
     :param policy: ``"MlpPolicy"`` (a placeholder network, as for PETS)
@@ -24,7 +25,7 @@ class RS(PlanningAlgorithm):
     policy_aliases: ClassVar[dict[str, type[POPLINPolicy]]] = {"MlpPolicy": PlannerOnlyPolicy}
     tb_log_name: ClassVar[str] = "RS"
     default_init_sigma: ClassVar[float] = 1.0
-    option_defaults: ClassVar[dict[str, Any]] = {"cem_iterations": 1}
+    option_defaults: ClassVar[dict[str, Any]] = {"cem_iterations": 1, "cem_execute": "best"}
 
     def _make_planner(self, rollout: ModelRollout, cem: CEMOptimizer) -> Planner:
         return RandomShootingPlanner(rollout, cem, self.act_dim, self.init_sigma, return_mean=False)

@@ -60,8 +60,6 @@ def planners(model: PETS, budget: tuple[str, int, int, int, int], states: th.Ten
             policy.fit_obs_normalizer(states)
         cem = CEMOptimizer(population, elites, iterations)
         out[name] = PolicyParameterPlanner(rollout, cem, model.act_dim, 0.1**0.5, policy, "sep")
-    for planner in out.values():
-        planner.score_plan = True
     return out
 
 
@@ -81,8 +79,7 @@ def measure(model_path: Path, buffer_path: Path, n_states: int) -> dict[str, dic
             predicted, best = [], []
             for index, state in enumerate(states):
                 out = planner.plan(state.view(1, -1), None, th.Generator().manual_seed(index))
-                assert out.predicted_return is not None
-                predicted.append(float(out.predicted_return[0]))
+                predicted.append(float(planner.score(state.view(1, -1), out.mean)[0]))
                 best.append(float(out.elite_returns[0, 0]))
             results[budget[0]][name] = (float(np.mean(predicted)), float(np.std(predicted)), float(np.mean(best)))
             print(f"  {budget[0]:20s} {name:55s} executed {np.mean(predicted):8.1f}  best elite {np.mean(best):8.1f}")

@@ -216,5 +216,6 @@ def test_a_plan_executes_the_final_mean_or_the_best_candidate(execute: str) -> N
     th.testing.assert_close(out.mean, chosen)  # what is executed, and warm-starts the next step
     # the executed noise is the chosen candidate's first step (what AVG averages)
     th.testing.assert_close(out.executed_noise, chosen[:, : model.planner.step_noise_dim])
-    if execute == "best":
-        assert float(out.predicted_return[0]) == pytest.approx(float(result.elite_returns[0, 0]), rel=1e-4, abs=1e-4)
+    if execute == "best":  # the executed plan is the best candidate: its score is the best elite's return
+        score = model.planner.score(th.tensor([[0.3, -0.9, 0.4]]), out.mean)
+        assert float(score[0]) == pytest.approx(float(result.elite_returns[0, 0]), rel=1e-4, abs=1e-4)

@@ -107,6 +107,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     policy_whitening: str = "fit"
     distill_after_warmup: bool = True
     cem_execute: str = "mean"
+    exploitation_log_freq: int = 10
     cem_truncation: str = "clamp"
     dynamics_keep_epoch: str = "best"
 
@@ -279,9 +280,9 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         self.dynamics.planning_dtype = self.planning_torch_dtype
         self.planner.compute_dtype = self.planning_torch_dtype
         self.planner.return_mean = self.cem_execute == "mean"
-        self.planner.score_plan = True
-        #: every executed plan's predicted return against the env's over the same steps (:mod:`.exploitation`)
+        #: executed plans' predicted returns against the env's over the same steps (:mod:`.exploitation`)
         self.exploitation = ExploitationMonitor(self.horizon, self.n_envs)
+        self._planned_steps = 0
         cuda_graph = self.cuda_graph
         self.planner.cuda_graph = self.device.type == "cuda" if cuda_graph is None else bool(cuda_graph)
         self.distiller = self._make_distillation()
@@ -344,6 +345,8 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         self.plan_generator.manual_seed(seed)
         self.train_generator = th.Generator()
         self.train_generator.manual_seed(seed + 1)
+        # Scoring executed plans for the log draws from its own stream (sampled propagation), apart from planning's.
+        self._score_generator = th.Generator(device=self.device).manual_seed(seed + 2)
         # Reseeded at every ``predict(..., deterministic=True)``; one object for all calls, so a plan captured in a CUDA
         # graph (which is bound to its generator) is replayed, not captured again, at every deterministic step.
         self._deterministic_plan_generator = th.Generator(device=self.device)
@@ -482,13 +485,21 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
             self._on_plan(raw_obs, out)
             scaled_action = out.action.cpu().numpy().reshape(n_envs, *self.action_space.shape)  # the planner's are flat
             self._last_executed_noise = out.executed_noise.cpu().numpy()
-            if out.predicted_return is not None:
-                self.exploitation.on_plan(out.predicted_return.cpu().numpy())
+            self._score_plan(np.asarray(raw_obs), out)
             self.logger.record_mean("time/plan_ms", 1000.0 * self._plan_times[-1])
             self.logger.record_mean("rollout/cem_iterations", out.cem_iterations)
             self._plan_iterations.append(out.cem_iterations)
         scaled_action = np.clip(scaled_action, -1.0, 1.0).astype(np.float32)
         return self.policy.unscale_action(scaled_action), scaled_action
+
+    def _score_plan(self, raw_obs: np.ndarray, out: PlanOutput) -> None:
+        """Every ``exploitation_log_freq``-th planned step: the model's return of the executed plans, paired later with
+        the env's (:attr:`exploitation`)."""
+        self._planned_steps += 1
+        if self.exploitation_log_freq == 0 or (self._planned_steps - 1) % self.exploitation_log_freq != 0:
+            return
+        obs = th.as_tensor(raw_obs, dtype=th.float32, device=self.device).reshape(-1, self.obs_dim)
+        self.exploitation.on_plan(self.planner.score(obs, out.mean, self._score_generator).cpu().numpy())
 
     def _on_plan(self, raw_obs: np.ndarray, out: PlanOutput) -> None:
         """Called after each planned real step (the policy algorithms keep distillation pairs of it)."""

@@ -61,6 +61,8 @@ class PlanningPersistence(OffPolicyAlgorithm):
             "_last_executed_noise",
             "planning_torch_dtype",
             "exploitation",
+            "_planned_steps",
+            "_score_generator",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:

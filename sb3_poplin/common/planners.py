@@ -37,8 +37,6 @@ class PlanOutput:
     :param imagined_states: with ``imagine_elites > 0``: the best elites' imagined states ``[n_envs, k, H, obs_dim]``
     :param imagined_actions: and the actions taken there ``[n_envs, k, H, act_dim]`` (hallucinated distillation data)
     :param cem_iterations: how many CEM iterations ran (fewer than configured when CEM stopped early)
-    :param predicted_return: with ``score_plan``: the model's return of the executed plan (the chosen mean, or best
-        sample) over the horizon ``[n_envs]`` (see :mod:`sb3_poplin.common.exploitation`)
     """
 
     action: th.Tensor
@@ -50,7 +48,6 @@ class PlanOutput:
     imagined_states: th.Tensor | None = None
     imagined_actions: th.Tensor | None = None
     cem_iterations: int = 0
-    predicted_return: th.Tensor | None = None
 
 
 class Planner(ABC):
@@ -95,8 +92,6 @@ class Planner(ABC):
         self.imagine_elites = 0
         #: how many of the best elites' first actions to output (POPLIN-A's ``bc_elite_actions``); 0 skips the work
         self.elite_actions = 0
-        #: score the executed plan with the model once more (``PlanOutput.predicted_return``): one candidate's rollout
-        self.score_plan = False
         self.cuda_graph = cuda_graph
         self.compute_dtype = compute_dtype
         self._captured: _CapturedPlan | None = None
@@ -172,6 +167,20 @@ class Planner(ABC):
             out = self._plan_or_replay(obs0, mean, generator)
         return type(out)(**{f.name: _clone(getattr(out, f.name)) for f in fields(out)})
 
+    @th.no_grad()
+    def score(self, obs0: th.Tensor, plan: th.Tensor, generator: th.Generator | None = None) -> th.Tensor:
+        """The model's return over the horizon of each env's plan, rolled out as the search scored its candidates (see
+        :mod:`sb3_poplin.common.exploitation`). Eager, outside a captured plan: one candidate's rollout.
+
+        :param obs0: real observations ``[n_envs, obs_dim]``
+        :param plan: the plans ``[n_envs, noise_dim]`` (``PlanOutput.mean``: what is executed)
+        :param generator: random generator for sampled propagation
+        :return: ``[n_envs]``
+        """
+        with th.inference_mode():
+            action_fn = self.action_fn(plan.unsqueeze(1), self.prepare(obs0))
+            return self.rollout.evaluate(obs0, 1, action_fn, generator)[:, 0].clone()
+
     def _plan_or_replay(self, obs0: th.Tensor, mean: th.Tensor | None, generator: th.Generator | None) -> PlanOutput:
         if self.cuda_graph and obs0.is_cuda and self.cem.early_stop_tol > 0:
             # A graph replays a fixed number of iterations; stopping early needs the host to read the shift.
@@ -223,7 +232,7 @@ class Planner(ABC):
 
         result = self.cem.optimize(evaluate, mean, var, lower, upper, generator)
         chosen = result.mean if self.return_mean else result.best
-        return self._output(obs0, chosen, result.elites, result.elite_returns, context, result.iterations, generator)
+        return self._output(obs0, chosen, result.elites, result.elite_returns, context, result.iterations)
 
     def _output(
         self,
@@ -233,12 +242,8 @@ class Planner(ABC):
         elite_returns: th.Tensor,
         context: Any,
         cem_iterations: int = 1,
-        generator: th.Generator | None = None,
     ) -> PlanOutput:
         action = self.first_actions(obs0, chosen.unsqueeze(1), context)[:, 0]
-        predicted_return = None
-        if self.score_plan:
-            predicted_return = self.rollout.evaluate(obs0, 1, self.action_fn(chosen.unsqueeze(1), context), generator)[:, 0]
         # elites are sorted best first
         elite_first_actions = imagined_states = imagined_actions = None
         if self.elite_actions > 0:
@@ -256,7 +261,6 @@ class Planner(ABC):
             imagined_states=imagined_states,
             imagined_actions=imagined_actions,
             cem_iterations=cem_iterations,
-            predicted_return=predicted_return,
         )
 
 
@@ -303,7 +307,7 @@ class RandomShootingPlanner(ActionSequencePlanner):
         )
         elite_returns, elite_idx = th.topk(returns, self.cem.n_elites, dim=1)
         elites = th.gather(candidates, 1, elite_idx.unsqueeze(-1).expand(-1, -1, self.noise_dim))
-        return self._output(obs0, elites[:, 0], elites, elite_returns, None, generator=generator)
+        return self._output(obs0, elites[:, 0], elites, elite_returns, None)
 
 
 class PolicyPlanner(Planner):

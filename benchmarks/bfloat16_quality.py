@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,14 @@ def play(model: Any, env: gym.Env, seed: int, others: Sequence[Any] = ()) -> tup
     return total, steps, changed
 
 
-def measure(algo: str, path: Path, env_id: str | None, episodes: int) -> dict[str, Any]:
-    """Play the episodes; the returns of both dtypes, their paired difference and the share of changed actions."""
+def measure(
+    algo: str, path: Path, env_id: str | None, episodes: int, report: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Play the episodes; the returns of both dtypes, their paired difference and the share of changed actions.
+
+    :param report: called with the results so far after every episode pair from the second on (a long check stopped
+        early still leaves its measured part)
+    """
     exact = ALGOS[algo].load(path, device="cpu", planning_dtype="float32")
     rounded = ALGOS[algo].load(path, device="cpu", planning_dtype="bfloat16")
     # the same float32 planner drawing other candidates: its deterministic plans are seeded from the model's seed
@@ -82,6 +88,13 @@ def measure(algo: str, path: Path, env_id: str | None, episodes: int) -> dict[st
             f"changed {diff}/{n} (other samples: {resampled_diff}/{n})",
             flush=True,
         )
+        if report is not None and index >= 1:
+            report(summarize(float32, bfloat16, changed, resampled_changed, steps))
+    return summarize(float32, bfloat16, changed, resampled_changed, steps)
+
+
+def summarize(float32: list[float], bfloat16: list[float], changed: int, resampled: int, steps: int) -> dict[str, Any]:
+    """The returns of both dtypes, their paired difference with its 95% interval, and the shares of changed actions."""
     difference = np.array(bfloat16) - np.array(float32)
     half = float(stats.t.ppf(0.975, len(difference) - 1) * difference.std(ddof=1) / np.sqrt(len(difference)))
     return dict(
@@ -90,7 +103,7 @@ def measure(algo: str, path: Path, env_id: str | None, episodes: int) -> dict[st
         difference=float(difference.mean()),
         interval=(float(difference.mean()) - half, float(difference.mean()) + half),
         changed_share=changed / steps,
-        resampled_share=resampled_changed / steps,
+        resampled_share=resampled / steps,
         steps=steps,
     )
 
@@ -124,12 +137,16 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
     start, load_start = time.perf_counter(), load_average()
-    result = measure(args.algo, args.model, args.env, args.episodes)
     command = f"{COMMAND} --algo {args.algo} --model <{args.label}> --episodes {args.episodes}"
-    block = section(args.label, result, command, (time.perf_counter() - start) / 60, load_start)
-    print(block)
     slug = "".join(c if c.isalnum() else "-" for c in args.label.lower()).strip("-")
-    write_marked(args.output, f"bfloat16-quality:{slug}", block, "bfloat16-quality:", "## bfloat16: what it changes")
+
+    def write(result: dict[str, Any]) -> None:
+        block = section(args.label, result, command, (time.perf_counter() - start) / 60, load_start)
+        write_marked(args.output, f"bfloat16-quality:{slug}", block, "bfloat16-quality:", "## bfloat16: what it changes")
+
+    result = measure(args.algo, args.model, args.env, args.episodes, report=write)
+    write(result)
+    print(section(args.label, result, command, (time.perf_counter() - start) / 60, load_start))
     print(f"wrote {args.output}")
 
 

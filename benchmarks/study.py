@@ -178,6 +178,24 @@ def _beats(
     return check
 
 
+def _gains_more() -> Callable[[Records], tuple[bool, str] | None]:
+    """Target: POPLIN-P's mean at 10k rises more than PETS' from population 100 to 500 (the paper's Figure 4)."""
+
+    def check(records: Records) -> tuple[bool, str] | None:
+        means = {
+            (algo, population): _mean_eval(records, name, 10_000)
+            for algo in ("poplin_p", "pets")
+            for population, name in ((100, f"{algo}-pop100"), (500, f"{algo}-paper"))
+        }
+        if any(value is None for value in means.values()):
+            return None
+        poplin = means["poplin_p", 500] - means["poplin_p", 100]  # type: ignore[operator]
+        pets = means["pets", 500] - means["pets", 100]  # type: ignore[operator]
+        return poplin > pets, f"POPLIN-P {poplin:+.0f}, PETS {pets:+.0f}"
+
+    return check
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # pets-cheetah
 # ----------------------------------------------------------------------------------------------------------------------
@@ -649,6 +667,10 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
         ("POPLIN-P Sep-AVG >= 1.3x PETS at 30k", _beats("poplin_p-avg", 30_000, "pets", 30_000, 1.3)),
         ("POPLIN-P Sep-AVG at 30k >= SAC at 90k", _beats("poplin_p-avg", 30_000, "sac", 90_000)),
         ("POPLIN-P Sep-AVG at 30k >= TD3 at 90k", _beats("poplin_p-avg", 30_000, "td3", 90_000)),
+        ("paper-size POPLIN-P >= 3,000 at 20k", _at_least("poplin_p-paper", 20_000, 3000)),
+        ("paper-size POPLIN-P >= 1.3x paper-size PETS at 20k", _beats("poplin_p-paper", 20_000, "pets-paper", 20_000, 1.3)),
+        ("POPLIN-P gains more than PETS from population 100 to 500 (at 10k)", _gains_more()),
+        ("paper-size POPLIN-P at 30k >= SAC at 90k", _beats("poplin_p-paper", 30_000, "sac", 90_000)),
     ),
 )
 

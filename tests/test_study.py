@@ -521,3 +521,14 @@ def test_the_exploitation_table_pairs_predicted_and_realized_returns_per_trial()
     assert rows == ["| PETS | 2 | 20 / -5 | 20 / 2 | - | - | - | - |"]
     assert not any(line.startswith("| POPLIN-P") for line in lines)
     assert study.exploitation(study.PETS_CHEETAH_STUDY, records[2:]) == []
+
+
+def test_the_figure_4_target_compares_the_gains_from_population_100_to_500() -> None:
+    def run(entry: str, value: float) -> dict:
+        return dict(entry=entry, seed=0, evals=[(10_000, value)])
+
+    check = study._gains_more()
+    records = [run("poplin_p-pop100", 100.0), run("poplin_p-paper", 900.0), run("pets-pop100", 500.0)]
+    assert check(records) is None  # PETS at population 500 not measured yet
+    assert check([*records, run("pets-paper", 700.0)]) == (True, "POPLIN-P +800, PETS +200")
+    assert check([*records, run("pets-paper", 1400.0)]) == (False, "POPLIN-P +800, PETS +900")

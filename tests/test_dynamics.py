@@ -32,7 +32,7 @@ def test_members_are_different_at_initialisation() -> None:
 def test_fits_a_known_function_and_predicts_calibrated_noise() -> None:
     th.manual_seed(0)
     gen = th.Generator().manual_seed(0)
-    model = ProbabilisticEnsemble(2, 2, n_members=4, n_elites=3, hidden_sizes=(64, 64))
+    model = ProbabilisticEnsemble(2, 2, n_members=4, n_elite_members=3, hidden_sizes=(64, 64))
     x = th.rand(3000, 2, generator=gen) * 4 - 2
     noise_std = 0.05
     y = _target(x) + noise_std * th.randn(3000, 2, generator=gen)
@@ -51,7 +51,7 @@ def test_fits_a_known_function_and_predicts_calibrated_noise() -> None:
 
 def test_elites_are_the_members_with_lowest_holdout_error() -> None:
     th.manual_seed(1)
-    model = ProbabilisticEnsemble(2, 2, n_members=5, n_elites=2, hidden_sizes=(32,))
+    model = ProbabilisticEnsemble(2, 2, n_members=5, n_elite_members=2, hidden_sizes=(32,))
     x = th.randn(800, 2)
     y = _target(x)
     model.fit(x, y, th.optim.Adam(model.parameters(), lr=1e-3), max_epochs=3, batch_size=64)
@@ -88,10 +88,10 @@ def test_logvar_stays_within_learned_bounds() -> None:
 
 
 def test_state_dict_round_trip_keeps_normalizer_and_elites() -> None:
-    model = ProbabilisticEnsemble(2, 2, n_members=3, n_elites=2, hidden_sizes=(8,))
+    model = ProbabilisticEnsemble(2, 2, n_members=3, n_elite_members=2, hidden_sizes=(8,))
     x = th.randn(200, 2) * 3 + 1
     model.fit(x, _target(x), th.optim.Adam(model.parameters()), max_epochs=1)
-    clone = ProbabilisticEnsemble(2, 2, n_members=3, n_elites=2, hidden_sizes=(8,))
+    clone = ProbabilisticEnsemble(2, 2, n_members=3, n_elite_members=2, hidden_sizes=(8,))
     clone.load_state_dict(model.state_dict())
     inputs = th.randn(2, 4, 2)
     assert th.equal(clone.forward_elites(inputs)[0], model.forward_elites(inputs)[0])
@@ -128,7 +128,7 @@ def test_fused_adam_fits_as_the_default_adam() -> None:
     fitted = []
     for fused in (True, False):
         th.manual_seed(0)
-        model = ProbabilisticEnsemble(2, 2, n_members=3, n_elites=2, hidden_sizes=(32, 32))
+        model = ProbabilisticEnsemble(2, 2, n_members=3, n_elite_members=2, hidden_sizes=(32, 32))
         optimizer = make_adam(model.parameters(), lr=1e-3) if fused else th.optim.Adam(model.parameters(), lr=1e-3)
         assert bool(optimizer.defaults["fused"]) is fused
         info = model.fit(x, y, optimizer, max_epochs=5, batch_size=32, generator=th.Generator().manual_seed(2))
@@ -176,7 +176,7 @@ def test_algorithms_train_their_ensemble_with_the_fused_adam_on_cpu(tmp_path) ->
 
 def test_ignored_inputs_are_not_read_by_any_forward_path() -> None:
     th.manual_seed(0)
-    model = ProbabilisticEnsemble(3, 2, n_members=3, n_elites=2, hidden_sizes=(16, 16), ignored_inputs=[1])
+    model = ProbabilisticEnsemble(3, 2, n_members=3, n_elite_members=2, hidden_sizes=(16, 16), ignored_inputs=[1])
     # The ignored input drifts far out of the range of the training data, as an observed position does.
     x = th.randn(300, 3)
     x[:, 1] = th.linspace(0, 50, 300)
@@ -196,7 +196,7 @@ def test_ignored_inputs_are_not_read_by_any_forward_path() -> None:
         other[:, read] += 1.0
         assert not th.allclose(model.forward_elites_mean(other), model.forward_elites_mean(inputs))
     # The mask is not in the state dict: a model saved before the argument existed loads, and reads every input.
-    plain = ProbabilisticEnsemble(3, 2, n_members=3, n_elites=2, hidden_sizes=(16, 16))
+    plain = ProbabilisticEnsemble(3, 2, n_members=3, n_elite_members=2, hidden_sizes=(16, 16))
     plain.load_state_dict(model.state_dict())
     assert "input_mask" not in model.state_dict()
     assert not th.allclose(plain.forward_elites_mean(moved), model.forward_elites_mean(moved))
@@ -211,7 +211,7 @@ def test_reported_holdout_errors_are_those_of_the_restored_weights() -> None:
     x = th.rand(800, 2, generator=gen) * 4 - 2
     y = _target(x) + 0.05 * th.randn(800, 2, generator=gen)
     th.manual_seed(0)
-    model = ProbabilisticEnsemble(2, 2, n_members=4, n_elites=2, hidden_sizes=(16,))
+    model = ProbabilisticEnsemble(2, 2, n_members=4, n_elite_members=2, hidden_sizes=(16,))
     fit_gen = th.Generator().manual_seed(4)
     info = model.fit(x, y, make_adam(model.parameters(), lr=3e-3), max_epochs=8, batch_size=32, generator=fit_gen)
     # The same split as the fit's: its generator's first draw is the permutation of the data.

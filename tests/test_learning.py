@@ -78,7 +78,7 @@ def test_learned_reward_is_accurate_and_good_enough_to_plan() -> None:
         obs = next_obs
     x = th.as_tensor(np.array(inputs), dtype=th.float32)
     with th.no_grad():
-        mean, _ = model.dynamics.forward_elites(x.expand(model.dynamics.n_elites, -1, -1))
+        mean, _ = model.dynamics.forward_elites(x.expand(model.dynamics.n_elite_members, -1, -1))
     predicted = mean.mean(0)[:, -1].numpy()
     rewards = np.array(rewards)
     relative_mse = np.mean((predicted - rewards) ** 2) / np.var(rewards)

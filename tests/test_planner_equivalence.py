@@ -243,7 +243,7 @@ def make_parts(env_id: str, kind: str, variant: str | None, seed: int = 0) -> di
     """A small ensemble (2 elites of 3, whitening with non-trivial mean and std) and a policy, float64."""
     th.manual_seed(seed)
     obs_dim, act_dim = DIMS[env_id]
-    model = ProbabilisticEnsemble(obs_dim + act_dim, obs_dim, n_members=3, hidden_sizes=(8, 8), n_elites=2).to(DTYPE)
+    model = ProbabilisticEnsemble(obs_dim + act_dim, obs_dim, n_members=3, hidden_sizes=(8, 8), n_elite_members=2).to(DTYPE)
     data = th.randn(256, obs_dim + act_dim, dtype=DTYPE) * th.linspace(0.2, 3.0, obs_dim + act_dim, dtype=DTYPE) + 0.7
     model.fit_input_normalizer(data)
     model.elite_idx.copy_(th.tensor([0, 2]))
@@ -367,7 +367,7 @@ def test_reference_detects_a_wrong_member() -> None:
 def test_expectation_fast_path_equals_expanded_forward() -> None:
     """``forward_elites_mean`` is the elites' mean of ``forward_elites`` on the same rows, in float32 too."""
     th.manual_seed(1)
-    model = ProbabilisticEnsemble(7, 5, n_members=4, hidden_sizes=(32, 32, 32), n_elites=3)
+    model = ProbabilisticEnsemble(7, 5, n_members=4, hidden_sizes=(32, 32, 32), n_elite_members=3)
     model.fit_input_normalizer(th.randn(500, 7) * 4.0 + 10.0)
     x = th.randn(300, 7) * 4.0 + 10.0
     expected = model.forward_elites(x.expand(3, -1, -1))[0].mean(dim=0)

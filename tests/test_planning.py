@@ -17,8 +17,8 @@ DT = 0.1
 class PointMassModel:
     """Exact dynamics of a 1-D point mass with the ensemble's planning interface: obs (x, v), action a (force)."""
 
-    def __init__(self, n_elites: int = 1, logvar: float = -30.0) -> None:
-        self.n_elites = n_elites
+    def __init__(self, n_elite_members: int = 1, logvar: float = -30.0) -> None:
+        self.n_elite_members = n_elite_members
         self.out_dim = 2
         self.logvar = logvar
 
@@ -44,7 +44,7 @@ def true_return(obs0: np.ndarray, actions: np.ndarray) -> float:
 
 def make_rollout(horizon: int = 20, **kwargs) -> ModelRollout:
     return ModelRollout(
-        PointMassModel(kwargs.pop("n_elites", 1)),  # type: ignore[arg-type]
+        PointMassModel(kwargs.pop("n_elite_members", 1)),  # type: ignore[arg-type]
         point_mass_reward,
         kwargs.pop("termination_fn", None),
         horizon=horizon,
@@ -116,7 +116,7 @@ def test_termination_stops_reward_accumulation() -> None:
 
 @pytest.mark.parametrize("propagation", ["expectation", "fixed_model", "random_model"])
 def test_propagation_modes_agree_on_a_noiseless_model(propagation: str) -> None:
-    rollout = make_rollout(horizon=6, n_elites=2, propagation=propagation, num_particles=4)
+    rollout = make_rollout(horizon=6, n_elite_members=2, propagation=propagation, num_particles=4)
     obs0 = th.tensor([[0.5, 0.2], [-0.3, 0.1]])
     actions = th.linspace(-1, 1, 6)
     returns = rollout.evaluate(obs0, 3, lambda t, s: actions[t].expand(*s.shape[:-1], 1))
@@ -127,13 +127,13 @@ def test_propagation_modes_agree_on_a_noiseless_model(propagation: str) -> None:
 
 def test_sampled_propagation_needs_particles_per_member() -> None:
     with pytest.raises(ValueError, match="multiple"):
-        make_rollout(n_elites=3, propagation="TSinf", num_particles=4)
+        make_rollout(n_elite_members=3, propagation="TSinf", num_particles=4)
     with pytest.raises(ValueError, match="propagation"):
         make_rollout(propagation="DS")
 
 
 def test_sampled_propagation_spreads_particles() -> None:
-    model = PointMassModel(n_elites=2, logvar=np.log(0.01))
+    model = PointMassModel(n_elite_members=2, logvar=np.log(0.01))
     rollout = ModelRollout(model, point_mass_reward, None, 3, -th.ones(1), th.ones(1), "random_model", num_particles=4)  # type: ignore[arg-type]
     obs = th.zeros(4, 10, 2)
     next_obs, _ = rollout.predict_next(obs, th.zeros(4, 10, 1), th.Generator().manual_seed(0))
@@ -301,7 +301,7 @@ class DisagreeingModel(PointMassModel):
     error that promises a large reward for pushing right from x > 0."""
 
     def __init__(self) -> None:
-        super().__init__(n_elites=2)
+        super().__init__(n_elite_members=2)
 
     def forward_elites(self, inputs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         delta, logvar = super().forward_elites(inputs)  # inputs [2, R, 3]
@@ -352,7 +352,7 @@ def test_pessimism_needs_particles() -> None:
     with pytest.raises(ValueError, match="at least two particles"):
         make_rollout(pessimism=1.0)
     with pytest.raises(ValueError, match="pessimism must be >= 0"):
-        make_rollout(n_elites=2, propagation="fixed_model", num_particles=2, pessimism=-1.0)
+        make_rollout(n_elite_members=2, propagation="fixed_model", num_particles=2, pessimism=-1.0)
 
 
 def test_mirrored_cem_reflects_half_of_each_population_through_the_mean() -> None:

@@ -67,7 +67,7 @@ def test_unknown_dtype_is_refused_with_the_choices() -> None:
 
 def _ensemble(dtype: th.dtype) -> ProbabilisticEnsemble:
     th.manual_seed(0)
-    model = ProbabilisticEnsemble(23, 17, n_members=5, hidden_sizes=(200, 200, 200, 200), n_elites=4)
+    model = ProbabilisticEnsemble(23, 17, n_members=5, hidden_sizes=(200, 200, 200, 200), n_elite_members=4)
     model.fit_input_normalizer(th.randn(2048, 23) * 3.0 + 10.0)
     model.planning_dtype = dtype
     return model.eval()

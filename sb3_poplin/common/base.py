@@ -233,7 +233,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
             hidden_sizes=self.dynamics_net_arch,
             activation=self.dynamics_activation,
             weight_decays=self.dynamics_weight_decay,
-            n_elites=self.n_elite_members,
+            n_elite_members=self.n_elite_members,
             # A processing of the user's decides itself what the model reads.
             ignored_inputs=ignored if self.processing.is_identity else (),
         ).to(self.device)
@@ -612,7 +612,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
                 self.logger.record(f"train/{key}", value)
         if self.learned_reward:
             with th.no_grad():
-                mean, _ = self.dynamics.forward_elites(inputs.unsqueeze(0).expand(self.dynamics.n_elites, -1, -1))
+                mean, _ = self.dynamics.forward_elites(inputs.unsqueeze(0).expand(self.dynamics.n_elite_members, -1, -1))
                 reward_mse = ((mean.mean(0)[:, -1] - targets[:, -1]) ** 2).mean().item()
             self.logger.record("train/reward_mse", reward_mse)
         self._record_model_fit(model_info, time.perf_counter() - start)

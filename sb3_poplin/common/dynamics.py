@@ -125,7 +125,7 @@ class ProbabilisticEnsemble(nn.Module):
     :param init_max_logvar: initial value of the learned upper bound of the log-variance
     :param init_min_logvar: initial value of the learned lower bound of the log-variance
     :param logvar_bound_coef: weight of the penalty that keeps the learned bounds tight
-    :param n_elites: number of members used for prediction, chosen on hold-out loss (default: all)
+    :param n_elite_members: number of members used for prediction, chosen on hold-out loss (default: all)
     :param ignored_inputs: input indices the networks do not read (e.g. absolute positions the dynamics do not depend
         on, :func:`~sb3_poplin.rewards.position_indices`): their whitened value is multiplied by zero
     """
@@ -141,19 +141,19 @@ class ProbabilisticEnsemble(nn.Module):
         init_max_logvar: float = 0.5,
         init_min_logvar: float = -10.0,
         logvar_bound_coef: float = 0.01,
-        n_elites: int | None = None,
+        n_elite_members: int | None = None,
         ignored_inputs: Sequence[int] = (),
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"Unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-        n_elites = n_members if n_elites is None else n_elites
-        if not 1 <= n_elites <= n_members:
-            raise ValueError(f"n_elites must be in [1, n_members={n_members}], got {n_elites}")
+        n_elite_members = n_members if n_elite_members is None else n_elite_members
+        if not 1 <= n_elite_members <= n_members:
+            raise ValueError(f"n_elite_members must be in [1, n_members={n_members}], got {n_elite_members}")
         self.in_dim = in_dim
         self.out_dim = out_dim
         self.n_members = n_members
-        self.n_elites = n_elites
+        self.n_elite_members = n_elite_members
         sizes = [in_dim, *hidden_sizes, 2 * out_dim]
         self.layers = nn.ModuleList(EnsembleLinear(n_members, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.activation = ACTIVATIONS[activation]()
@@ -177,7 +177,7 @@ class ProbabilisticEnsemble(nn.Module):
         # Indices of the elite members, sorted; all members until the first hold-out evaluation. Bookkeeping, not a
         # weight: kept out of the state dict, which holds it as the float ``elite_mask`` (1 for an elite member) so that
         # every saved tensor is a float SB3's get/set_parameters can round-trip (see _save_to_state_dict).
-        self.register_buffer("elite_idx", th.arange(n_elites, dtype=th.long), persistent=False)
+        self.register_buffer("elite_idx", th.arange(n_elite_members, dtype=th.long), persistent=False)
         self.register_buffer("elite_mask", th.zeros(n_members))
         #: dtype of the planning passes' matrix products (:mod:`sb3_poplin.common.precision`); inputs and outputs of
         #: :meth:`forward_elites` and :meth:`forward_elites_mean` stay float32. Set by the algorithm, not saved here.
@@ -238,8 +238,8 @@ class ProbabilisticEnsemble(nn.Module):
     def forward_elites(self, inputs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """Elite members only, for planning (no gradients).
 
-        :param inputs: ``[n_elites, N, in_dim]`` (unnormalised)
-        :return: mean and log-variance, each ``[n_elites, N, out_dim]``
+        :param inputs: ``[n_elite_members, N, in_dim]`` (unnormalised)
+        :return: mean and log-variance, each ``[n_elite_members, N, out_dim]``
         """
         layers = self._elite_layers().layers
         # The 1/std of the whitening is folded into the first layer; only the centring is left to do here (in the
@@ -255,9 +255,9 @@ class ProbabilisticEnsemble(nn.Module):
     def forward_elites_mean(self, inputs: th.Tensor) -> th.Tensor:
         """Mean prediction averaged over the elite members, every member on the same rows (expectation propagation).
 
-        Equal to ``forward_elites(inputs.expand(n_elites, -1, -1))[0].mean(0)`` up to float rounding, but the first layer
-        of all members is one ``[N, in] x [in, n_elites * hidden]`` matmul (no ``[n_elites, N, in]`` copy of the inputs)
-        and neither the log-variance columns nor their bounds are computed.
+        Equal to ``forward_elites(inputs.expand(n_elite_members, -1, -1))[0].mean(0)`` up to float rounding, but the first
+        layer of all members is one ``[N, in] x [in, n_elite_members * hidden]`` matmul (no ``[n_elite_members, N, in]``
+        copy of the inputs) and neither the log-variance columns nor their bounds are computed.
 
         :param inputs: ``[N, in_dim]`` (unnormalised)
         :return: ``[N, out_dim]``
@@ -265,16 +265,16 @@ class ProbabilisticEnsemble(nn.Module):
         cache = self._elite_layers()
         if len(cache.layers) == 1:
             # No hidden layer: the first layer is the output layer, nothing to share.
-            return self.forward_elites(inputs.unsqueeze(0).expand(self.n_elites, -1, -1))[0].mean(dim=0)
+            return self.forward_elites(inputs.unsqueeze(0).expand(self.n_elite_members, -1, -1))[0].mean(dim=0)
         n_rows = inputs.shape[0]
         centred = (inputs - self.input_mean).to(cache.first_weight.dtype)
-        x = th.addmm(cache.first_bias, centred, cache.first_weight)  # [N, n_elites * hidden]
-        # Member-major view of the same memory: [n_elites, N, hidden] with row stride n_elites * hidden (no copy;
+        x = th.addmm(cache.first_bias, centred, cache.first_weight)  # [N, n_elite_members * hidden]
+        # Member-major view of the same memory: [n_elite_members, N, hidden] with row stride n_elite_members * hidden (no copy;
         # batched matmuls take the strided operand as is).
-        x = self.activation(x).view(n_rows, self.n_elites, -1).transpose(0, 1)
+        x = self.activation(x).view(n_rows, self.n_elite_members, -1).transpose(0, 1)
         for weight, bias in cache.layers[1:-1]:
             x = self.activation(th.baddbmm(bias, x, weight))
-        out = th.baddbmm(cache.last_bias_mean, x, cache.last_weight_mean)  # [n_elites, N, out_dim]
+        out = th.baddbmm(cache.last_bias_mean, x, cache.last_weight_mean)  # [n_elite_members, N, out_dim]
         return out.to(inputs.dtype).mean(dim=0)  # averaged over the members in the inputs' precision
 
     def invalidate_cache(self) -> None:
@@ -284,9 +284,9 @@ class ProbabilisticEnsemble(nn.Module):
         self._elite_cache = None
 
     def _elites_of_mask(self) -> th.Tensor:
-        """The ``n_elites`` members with the largest mask values, sorted: any float mask (even a random one, as SB3's
+        """The ``n_elite_members`` members with the largest mask values, sorted: any float mask (even a random one, as SB3's
         parameter tests write) names distinct members."""
-        return th.sort(th.topk(self.elite_mask, self.n_elites).indices).values
+        return th.sort(th.topk(self.elite_mask, self.n_elite_members).indices).values
 
     @th.no_grad()
     def _sync_elite_mask(self) -> None:
@@ -445,7 +445,7 @@ class ProbabilisticEnsemble(nn.Module):
             best = last  # the errors of the weights kept
         # ``best`` already holds each member's hold-out error at the kept weights (the mean prediction does not depend on
         # the shared entries that took their final values): no second scoring pass.
-        self.elite_idx.copy_(th.sort(th.argsort(best)[: self.n_elites]).values)
+        self.elite_idx.copy_(th.sort(th.argsort(best)[: self.n_elite_members]).values)
         self._elite_cache = None
         self.eval()
         return {
@@ -533,12 +533,12 @@ class TerminationClassifier(nn.Module):
 class _PlanningWeights:
     """Elite weights of an ensemble laid out for planning (derived tensors, never trained).
 
-    :param layers: ``(weight [n_elites, in, out], bias [n_elites, 1, out])`` per layer; the first weight is divided by
-        the input std (the whitening folded in; the inputs still need centring)
-    :param first_weight: the first layer of all elites side by side ``[in, n_elites * out_0]`` (member-major columns)
-    :param first_bias: ``[n_elites * out_0]``
-    :param last_weight_mean: the mean columns of the output layer ``[n_elites, hidden, out_dim]``
-    :param last_bias_mean: ``[n_elites, 1, out_dim]``
+    :param layers: ``(weight [n_elite_members, in, out], bias [n_elite_members, 1, out])`` per layer; the first weight is
+        divided by the input std (the whitening folded in; the inputs still need centring)
+    :param first_weight: the first layer of all elites side by side ``[in, n_elite_members * out_0]`` (member-major columns)
+    :param first_bias: ``[n_elite_members * out_0]``
+    :param last_weight_mean: the mean columns of the output layer ``[n_elite_members, hidden, out_dim]``
+    :param last_bias_mean: ``[n_elite_members, 1, out_dim]``
     """
 
     layers: list[tuple[th.Tensor, th.Tensor]]
@@ -556,16 +556,16 @@ class _PlanningWeights:
         # ((x - m) / s) @ W == (x - m) @ (W / s). Only the scale is folded: folding the centring too (x @ W' - m @ W')
         # would cancel catastrophically on dimensions whose mean is large compared with their std.
         # Ignored inputs get zero rows: (x - m) @ (W * mask / s) == ((x - m) / s * mask) @ W, as in forward().
-        first_weight = layers[0][0] * (model.input_mask / model.input_std).view(1, -1, 1)  # [n_elites, in, out_0]
+        first_weight = layers[0][0] * (model.input_mask / model.input_std).view(1, -1, 1)  # [n_elite_members, in, out_0]
         # Folded in the model's precision, then rounded once to the planning dtype.
         layers = [(first_weight.to(dtype), layers[0][1].to(dtype))] + [(w.to(dtype), b.to(dtype)) for w, b in layers[1:]]
         first_weight = layers[0][0]
-        n_elites, in_dim, out_0 = first_weight.shape
+        n_elite_members, in_dim, out_0 = first_weight.shape
         weight, bias = layers[-1]
         return cls(
             layers=layers,
-            first_weight=first_weight.permute(1, 0, 2).reshape(in_dim, n_elites * out_0).contiguous(),
-            first_bias=layers[0][1].reshape(n_elites * out_0).contiguous(),
+            first_weight=first_weight.permute(1, 0, 2).reshape(in_dim, n_elite_members * out_0).contiguous(),
+            first_bias=layers[0][1].reshape(n_elite_members * out_0).contiguous(),
             last_weight_mean=weight[..., : model.out_dim].contiguous(),
             last_bias_mean=bias[..., : model.out_dim].contiguous(),
         )

@@ -82,12 +82,12 @@ class ModelRollout:
         self.learned_reward = learned_reward
         if reward_fn is None and not learned_reward:
             raise ValueError("A rollout needs a reward_fn or learned_reward=True")
-        n_elites = dynamics.n_elites
+        n_elite_members = dynamics.n_elite_members
         if self.propagation == "expectation":
             num_particles = 1
-        elif num_particles % n_elites != 0:
+        elif num_particles % n_elite_members != 0:
             raise ValueError(
-                f"num_particles={num_particles} must be a multiple of the number of elite members ({n_elites}) "
+                f"num_particles={num_particles} must be a multiple of the number of elite members ({n_elite_members}) "
                 f"for {self.propagation!r} propagation"
             )
         if pessimism < 0.0:
@@ -116,8 +116,8 @@ class ModelRollout:
         fast = getattr(self.dynamics, "forward_elites_mean", None)
         if fast is not None:
             return fast(inputs)
-        # Any model with the planning interface (``forward_elites`` and ``n_elites``) works, only slower.
-        mean, _ = self.dynamics.forward_elites(inputs.unsqueeze(0).expand(self.dynamics.n_elites, -1, -1))
+        # Any model with the planning interface (``forward_elites`` and ``n_elite_members``) works, only slower.
+        mean, _ = self.dynamics.forward_elites(inputs.unsqueeze(0).expand(self.dynamics.n_elite_members, -1, -1))
         return mean.mean(dim=0)
 
     @staticmethod
@@ -146,7 +146,7 @@ class ModelRollout:
         :return: next states ``[P, R, obs_dim]`` and the learned reward ``[P, R]`` (None without a reward head)
         """
         n_particles, rows, _ = obs.shape
-        n_elites = self.dynamics.n_elites
+        n_elite_members = self.dynamics.n_elite_members
         inputs = self.model_inputs(obs, action)
         if self.propagation == "expectation":
             # [1, R, in] -> every elite on the same rows, then average their means: [1, R, out]
@@ -156,10 +156,10 @@ class ModelRollout:
                 # A fresh random member per particle and step: permute the flat rows, split them evenly over members.
                 flat = inputs.reshape(n_particles * rows, -1)
                 perm = self._permutation(flat.shape[0], flat.device, generator)
-                member_inputs = flat[perm].view(n_elites, -1, flat.shape[-1])
+                member_inputs = flat[perm].view(n_elite_members, -1, flat.shape[-1])
             else:
                 # Particle p uses member p // (P / E) for the whole horizon: a free view.
-                member_inputs = inputs.view(n_elites, -1, inputs.shape[-1])
+                member_inputs = inputs.view(n_elite_members, -1, inputs.shape[-1])
             mean, logvar = self.dynamics.forward_elites(member_inputs)
             noise = th.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             out = mean + noise * th.exp(0.5 * logvar)

@@ -170,7 +170,7 @@ def model_call_flops(model: Any, phase: str) -> float:
     if phase == "planning":
         rows = model.population_size * model.n_envs
         if model.propagation == "expectation":
-            return mlp_ensemble_flops(rows, dynamics.in_dim, hidden, dynamics.out_dim, dynamics.n_elites)
+            return mlp_ensemble_flops(rows, dynamics.in_dim, hidden, dynamics.out_dim, dynamics.n_elite_members)
         return mlp_ensemble_flops(rows, dynamics.in_dim, hidden, 2 * dynamics.out_dim, model.num_particles)
     if phase == "training":
         return 3 * mlp_ensemble_flops(

@@ -657,8 +657,27 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
   not measured at 30k yet (to try it:
   `--hyperparams dynamics_holdout_ratio:0.1 dynamics_min_updates:1000 dynamics_max_updates:1500`). The default entry is
   the authors' (population 500, 50 elites, 5 iterations, horizon 30, 50k steps), not measured here.
+- **The authors' code does not fix the first trials.** With every difference of the fidelity table at the authors'
+  value (`poplin_p-authors`: their AVG update, a clipped linear policy output with normc initialisation, nothing learnt
+  from the random trial, their whitening, truncated-normal samples, the last epoch of every fit), POPLIN-P's first
+  planned trials are as poor as ours (*The authors' kind of curve*): the gap to PETS' first trials is not in these
+  details.
+- **Why: in parameter space, the CEM mean is not an elite.** On one trained model (PETS' at 6k steps, seed 0) and the
+  same real states, POPLIN-P Sep's best candidate at the paper's budget scores above PETS' best, but the plan it executes,
+  the final CEM mean, scores far below it, where PETS' mean scores as its best (docs/performance.md, *Search strength*):
+  the mean of 50 elite perturbations of 24,180 weights is a policy none of the elites is. At the CPU budget both searches
+  find about as much. `cem_execute="best"` executes the best candidate instead (`poplin_p-authors-best`); the model
+  exploitation table says whether what it finds is real.
+- **The model is not what the first trials exploit.** POPLIN-P's executed plans are predicted to lose over the
+  horizon in its first trials, and the env agrees within a few points (*Model exploitation*): the search finds no plan
+  the model believes in, rather than one the model is wrong about.
+- **bfloat16.** Planning in bfloat16 is about 2x faster for PETS and 1.4-1.6x for POPLIN on this CPU (AVX512-BF16, no
+  AMX; docs/performance.md). On a trained PETS model the actions it executes move by more than 0.05 at fewer steps than
+  the float32 planner's own actions move with other CEM samples (docs/performance.md, *bfloat16: what it changes*); the
+  learning curves in bfloat16 (`-bf16` entries) are not complete, so the default stays float32.
 - **Not run yet:** the initial std 0.1 (`poplin_p-avg-std0.1`), POPLIN-A, seeds 1 and 2 of the authors' AVG
-  update, the longer fitting beyond 10k, and any run at the paper's budget (a GPU's job).
+  update, the longer fitting beyond 10k, the `-bf16` entries to 30k, and the paper's budget (`poplin_p-paper`,
+  `pets-paper`: 5-8 h per 20k-step seed on one core in bfloat16, resumable) and Figure 4 (`-pop100`, `-pop200`).
 """,
     reference_curves={"poplin_p-avg": PAPER_CURVE["POPLIN-P Sep-AVG"], "pets": PAPER_CURVE["PETS"], "sac": PAPER_CURVE["SAC"]},
     targets=(

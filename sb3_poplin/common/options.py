@@ -289,7 +289,7 @@ PLANNING_OPTIONS: tuple[Option, ...] = (
            "(a classifier of the next state); default: the registered one, or learned when the reward is learned",
            _function_spec, attribute="termination_fn_spec"),
     Option("exploitation_log_freq", 10, "int", "every this many planned steps, score the executed plan with the model "
-           "(one candidate's rollout, ~10% of a CPU-budget step) and log it against the env's return over the same steps: "
+           "(one candidate's rollout more) and log it against the env's return over the same steps: "
            "``rollout/predicted_return``, ``rollout/realized_return``, ``rollout/exploitation_gap`` (0: never)",
            integer(0)),
     Option("replay_buffer_class", None, "type[PlanningReplayBuffer] | None", ":class:`~sb3_poplin.common.buffers."

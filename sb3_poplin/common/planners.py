@@ -443,9 +443,9 @@ class PolicyParameterPlanner(PolicyPlanner):
         n_envs, k, _ = noise.shape
         dtype = self._matmul_dtype(noise, dtype)
         if noise.device.type == "cpu":
-            # Every candidate's products are tiny ([C, P, in] @ [C, in, out] with P = 1 under expectation): on a CPU they
-            # run 2.5x slower in bfloat16 than in float32 (measured at the paper config), so the perturbed copies stay in
-            # the noise's dtype there; the ensemble, the bulk of a step, still plans in ``compute_dtype``.
+            # Every candidate's products are tiny ([C, P, in] @ [C, in, out] with P = 1 under expectation): a CPU runs
+            # them slower in bfloat16 than in float32, so the perturbed copies stay in the noise's dtype there; the
+            # ensemble, the bulk of a step, still plans in ``compute_dtype``.
             dtype = noise.dtype
         # theta [n_params] and the noise in the policy's compute dtype: one cast per CEM iteration, not one per step
         theta = context.to(dtype)

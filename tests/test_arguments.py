@@ -13,10 +13,10 @@ import pytest
 import torch as th
 from stable_baselines3.common.buffers import ReplayBuffer
 
+from benchmarks.options_reference import reference_page
 from sb3_poplin import PETS, POPLIN_A, POPLIN_P, RS
 from sb3_poplin.common.base import PlanningAlgorithm, PolicyPlanningAlgorithm
 from sb3_poplin.common.buffers import PlanningReplayBuffer
-from sb3_poplin.common.options_reference import reference_page
 
 ALL_ALGOS = [POPLIN_A, POPLIN_P, PETS, RS]
 #: arguments that are neither numbers nor choices (objects, paths, devices, dicts of other classes' arguments)
@@ -266,9 +266,7 @@ def test_help_shows_and_the_algorithm_forwards_every_shared_argument(algo: type)
 def test_options_page_is_the_code_s() -> None:
     page = Path(__file__).parent.parent / "docs" / "options.md"
     expected = reference_page([POPLIN_P, POPLIN_A, PETS, RS])
-    assert page.read_text() == expected, (
-        "docs/options.md is stale: python -m sb3_poplin.common.options_reference docs/options.md"
-    )
+    assert page.read_text() == expected, "docs/options.md is stale: python -m benchmarks.options_reference docs/options.md"
     for algo in ALL_ALGOS:
         for option in algo.options:
             assert f"`{option.name}`" in expected

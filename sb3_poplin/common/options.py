@@ -5,7 +5,7 @@ the algorithms that train a policy network (:data:`DISTILLATION_OPTIONS`), its o
 and SB3's general ones (:data:`GENERAL_OPTIONS`). From that list :class:`~sb3_poplin.common.base.PlanningAlgorithm`
 builds the class's signature (``inspect.signature(POPLIN_P)``, ``help(POPLIN_P)``), the ``:param:`` lines of its
 docstring, and the checks that run when a model is built, so that a bad value fails at once with its own name.
-``python -m sb3_poplin.common.options_reference docs/options.md`` writes the reference page from the same declarations.
+``python -m benchmarks.options_reference docs/options.md`` writes the reference page from the same declarations.
 """
 
 from __future__ import annotations

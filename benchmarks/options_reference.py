@@ -1,6 +1,6 @@
 """The reference page of every algorithm's options (``docs/options.md``), written from their declarations.
 
-    python -m sb3_poplin.common.options_reference docs/options.md
+    python -m benchmarks.options_reference docs/options.md
 
 ``tests/test_arguments.py`` keeps the committed page equal to what this writes.
 """
@@ -30,7 +30,7 @@ def reference_page(algorithms: Sequence[type]) -> str:
         "# Options",
         "",
         "Every constructor argument of the planning algorithms, with its default. Written by "
-        "`python -m sb3_poplin.common.options_reference docs/options.md` from the declarations in "
+        "`python -m benchmarks.options_reference docs/options.md` from the declarations in "
         "`sb3_poplin/common/options.py` and the algorithms' own modules; a test keeps this page equal to the code. "
         "`help(POPLIN_P)` shows the same.",
         "",
@@ -62,7 +62,7 @@ def reference_page(algorithms: Sequence[type]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m sb3_poplin.common.options_reference [PATH]``: print the reference page, or write it to PATH."""
+    """``python -m benchmarks.options_reference [PATH]``: print the reference page, or write it to PATH."""
     from sb3_poplin import PETS, POPLIN_A, POPLIN_P, RS
 
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -664,7 +664,8 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
   value (`poplin_p-authors`: their AVG update, a clipped linear policy output with normc initialisation, nothing learnt
   from the random trial, their whitening, truncated-normal samples, the last epoch of every fit), POPLIN-P's first
   planned trials are as poor as ours (*The authors' kind of curve*): the gap to PETS' first trials is not in these
-  details.
+  details. By 10k the entry is ahead of ours (the table: two seeds so far, to 10k only), close to PETS there; whether
+  that holds to 30k is not measured.
 - **Why: in parameter space, the CEM mean is not an elite.** On one trained model (PETS' at 6k steps, seed 0) and the
   same real states, POPLIN-P Sep's best candidate at the paper's budget scores above PETS' best, but the plan it executes,
   the final CEM mean, scores far below it, where PETS' mean scores as its best (docs/performance.md, *Search strength*):

@@ -670,8 +670,9 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
   same real states, POPLIN-P Sep's best candidate at the paper's budget scores above PETS' best, but the plan it executes,
   the final CEM mean, scores far below it, where PETS' mean scores as its best (docs/performance.md, *Search strength*):
   the mean of 50 elite perturbations of 24,180 weights is a policy none of the elites is. At the CPU budget both searches
-  find about as much, and executing the best candidate (`cem_execute="best"`, `poplin_p-authors-best`) did no better
-  there on seed 0 (the table); at the paper's budget, where the best candidates are ahead, it is not run yet.
+  find about as much, and executing the best candidate (`cem_execute="best"`, `poplin_p-authors-best`) did worse there
+  than executing the mean (the table, two seeds to 10k); at the paper's budget, where the best candidates are ahead, it
+  is not run yet.
 - **The model is not what the first trials exploit.** POPLIN-P's executed plans are predicted to lose over the
   horizon in its first trials, and the env agrees within a few points (*Model exploitation*): the search finds no plan
   the model believes in, rather than one the model is wrong about.

@@ -27,7 +27,7 @@ import torch as th
 from scipy import stats
 
 import sb3_poplin.envs  # noqa: F401  (registers the sb3_poplin/ ids)
-from benchmarks.machine import cpu_model, load_average, write_marked
+from benchmarks.machine import cpu_model, load_average, write_labelled
 from sb3_poplin import PETS, POPLIN_A, POPLIN_P, RS
 
 COMMAND = "python -m benchmarks.bfloat16_quality"
@@ -138,11 +138,10 @@ def main() -> None:
     th.set_num_threads(1)
     start, load_start = time.perf_counter(), load_average()
     command = f"{COMMAND} --algo {args.algo} --model <{args.label}> --episodes {args.episodes}"
-    slug = "".join(c if c.isalnum() else "-" for c in args.label.lower()).strip("-")
 
     def write(result: dict[str, Any]) -> None:
         block = section(args.label, result, command, (time.perf_counter() - start) / 60, load_start)
-        write_marked(args.output, f"bfloat16-quality:{slug}", block, "bfloat16-quality:", "## bfloat16: what it changes")
+        write_labelled(args.output, "bfloat16-quality:", args.label, block, "## bfloat16: what it changes")
 
     result = measure(args.algo, args.model, args.env, args.episodes, report=write)
     write(result)

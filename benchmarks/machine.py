@@ -26,6 +26,16 @@ def load_average() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def write_labelled(path: Path, group: str, label: str, block: str, heading: str) -> None:
+    """:func:`write_marked` for a section named by a free-text label (a model, a run): its tag is ``group`` and the
+    label's letters and digits.
+
+    :param group: the benchmark's tag prefix, e.g. ``search-strength:``
+    """
+    slug = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
+    write_marked(path, f"{group}{slug}", block, group, heading)
+
+
 def write_marked(path: Path, tag: str, block: str, group: str, heading: str | None = None) -> None:
     """Write ``block`` between the markers ``<!-- benchmark:<tag>:start -->`` and ``<!-- benchmark:<tag>:end -->`` of
     ``path``, replacing what is between them; the hand-written text around is kept.

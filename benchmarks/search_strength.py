@@ -20,7 +20,7 @@ import numpy as np
 import torch as th
 
 import sb3_poplin.envs  # noqa: F401  (registers the sb3_poplin/ ids)
-from benchmarks.machine import cpu_model, load_average, write_marked
+from benchmarks.machine import cpu_model, load_average, write_labelled
 from sb3_poplin import PETS
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.planners import ActionSequencePlanner, Planner, PolicyParameterPlanner
@@ -120,8 +120,7 @@ def main() -> None:
     results = measure(args.model, args.buffer, args.states)
     block = section(args.label, results, (time.perf_counter() - start) / 60, load)
     print(block)
-    slug = "".join(c if c.isalnum() else "-" for c in args.label.lower()).strip("-")
-    write_marked(args.output, f"search-strength:{slug}", block, "search-strength:", "## Search strength on a fixed model")
+    write_labelled(args.output, "search-strength:", args.label, block, "## Search strength on a fixed model")
     print(f"wrote {args.output}")
 
 

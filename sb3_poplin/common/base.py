@@ -101,15 +101,6 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     options: ClassVar[tuple[Option, ...]] = ()
     #: torch threads of planning and training (None: automatic); a class default for zips saved before the argument
     n_threads: int | None = None
-    #: ``planning_dtype`` (:mod:`sb3_poplin.common.precision`); a class default for zips saved before the argument
-    planning_dtype: str = "float32"
-    #: class defaults of options added in 0.2 for zips saved before them (the behaviour those zips were trained with)
-    policy_whitening: str = "fit"
-    distill_after_warmup: bool = True
-    cem_execute: str = "mean"
-    exploitation_log_freq: int = 10
-    cem_truncation: str = "clamp"
-    dynamics_keep_epoch: str = "best"
 
     @classmethod
     def _option_groups(cls) -> tuple[tuple[Option, ...], ...]:
@@ -730,6 +721,7 @@ class PolicyPlanningAlgorithm(PlanningAlgorithm):
             device=self.device,
             window=self.distillation_window,
             best_episodes=self.distillation_best_episodes,
+            with_planned=self.policy_whitening == "planned",
         )
 
     def _distill(self, data: dict[str, np.ndarray]) -> None:

@@ -35,8 +35,7 @@ def standard_normal_(out: th.Tensor, generator: th.Generator | None = None, para
     :param parallel_min: smallest CPU draw that is split
     :return: ``out``
     """
-    if out.device.type != "cpu" or out.numel() < parallel_min or not out.is_contiguous():
-        return th.randn(out.shape, generator=generator, device=out.device, dtype=out.dtype, out=out)
+    # normal_ draws what th.randn(..., out=out) does from the same generator
     return _fill_(out, generator, parallel_min, lambda chunk, gen: chunk.normal_(generator=gen))
 
 

@@ -67,6 +67,7 @@ def select_distillation_data(
     device: th.device,
     window: int | None = None,
     best_episodes: int | None = None,
+    with_planned: bool = False,
 ) -> DistillationData:
     """What a distillation learns from: the real states with the planned actions executed there (the random warm-up
     steps are skipped), the buffer's extra pairs (imagined, or elite actions), and the noise of the steps planned since
@@ -78,6 +79,8 @@ def select_distillation_data(
     :param device: where the tensors go
     :param window: only the planned steps among the last this many (``distillation_window``)
     :param best_episodes: only the planned steps of this many best episodes (``distillation_best_episodes``)
+    :param with_planned: also every planned real state (``DistillationData.planned_states``, for the ``planned``
+        whitening); a copy of them otherwise not made
     """
     planned = data["planned"]  # a view of the buffer: combined into new arrays, never written
     if window is not None:
@@ -88,7 +91,6 @@ def select_distillation_data(
         # Highest return first; among equal returns the older episode (a stable sort of the negated returns).
         best = candidates[np.argsort(-returns[candidates], kind="stable")[:best_episodes]]
         planned = planned & np.isin(episode, best)
-    planned_states = data["observations"][data["planned"]]
     if not planned.any():
         planned = np.ones_like(planned)  # nothing planned yet: use the warm-up data, so the policy sees the states
     obs, actions = data["observations"][planned], data["actions"][planned]
@@ -99,7 +101,9 @@ def select_distillation_data(
         observations=th.as_tensor(obs, dtype=th.float32, device=device),
         actions=th.as_tensor(actions, dtype=th.float32, device=device),
         noises=th.as_tensor(buffer.recent_noises(new_steps), dtype=th.float32, device=device),
-        planned_states=th.as_tensor(planned_states, dtype=th.float32, device=device),
+        planned_states=(
+            th.as_tensor(data["observations"][data["planned"]], dtype=th.float32, device=device) if with_planned else None
+        ),
     )
 
 

@@ -422,12 +422,12 @@ class ProbabilisticEnsemble(nn.Module):
                     break
             scores = last = holdout_scores()
             improved = scores < best - 1e-8 * best.abs()
-            if improved.any() and keep_epoch == "best":
-                # Keep, per member, the parameters of its best epoch (members are independent slices).
-                state = self.state_dict()
-                for key in self._member_keys():
-                    best_state[key][improved] = state[key][improved].clone()
             if improved.any():
+                if keep_epoch == "best":
+                    # Keep, per member, the parameters of its best epoch (members are independent slices).
+                    state = self.state_dict()
+                    for key in self._member_keys():
+                        best_state[key][improved] = state[key][improved].clone()
                 best = th.where(improved, scores, best)
                 epochs_since_improvement = 0
             else:

@@ -347,18 +347,23 @@ class PolicyPlanner(Planner):
         self.policy_net = policy_net
         super().__init__(rollout, cem, act_dim, init_sigma, return_mean, cuda_graph, compute_dtype)
 
-    def policy_actions(self, states: th.Tensor, dtype: th.dtype | None = None) -> th.Tensor:
-        """The policy's actions at imagined states, its matrix products in ``dtype`` (None: :attr:`compute_dtype`).
+    def cast_parameters(self, like: th.Tensor, dtype: th.dtype | None = None) -> th.Tensor | None:
+        """The policy's flat parameters ``[1, n_params]`` in the dtype its planning products run in on data like ``like``
+        (``dtype``, None: :attr:`compute_dtype`), cast once per plan or CEM iteration; None when that is the data's own
+        dtype and the network runs as it is."""
+        dtype = self._matmul_dtype(like, dtype)
+        return None if dtype == like.dtype else self.policy_net.flat_parameters().detach().to(dtype).unsqueeze(0)
+
+    def policy_actions(self, states: th.Tensor, theta: th.Tensor | None) -> th.Tensor:
+        """The policy's actions at imagined states.
 
         :param states: ``[..., obs_dim]``
+        :param theta: :meth:`cast_parameters` (None: the network as it is)
         :return: ``[..., act_dim]`` in [-1, 1], in the states' dtype
         """
-        dtype = self._matmul_dtype(states, dtype)
-        if dtype == states.dtype:
+        if theta is None:
             return self.policy_net(states)
-        # The parameters as one candidate of the batched forward pass, cast once per call (a few thousand numbers).
-        theta = self.policy_net.flat_parameters().detach().to(dtype).unsqueeze(0)  # [1, n_params]
-        flat = states.reshape(1, -1, states.shape[-1])  # [1, rows, obs_dim]
+        flat = states.reshape(1, -1, states.shape[-1])  # [1, rows, obs_dim]: the parameters as one candidate
         return self.policy_net.forward_batched(flat, theta).view(*states.shape[:-1], -1)
 
 
@@ -386,8 +391,10 @@ class PolicyActionPlanner(PolicyPlanner):
         if self.variant == "replan":
             return None
 
+        theta = self.cast_parameters(obs0)
+
         def follow_policy(t: int, states: th.Tensor) -> th.Tensor:
-            return self.policy_actions(states)
+            return self.policy_actions(states, theta)
 
         _, reference = self.rollout.imagine(obs0, follow_policy)  # [n_envs, 1, H, act_dim]
         return reference.reshape(obs0.shape[0], -1)  # [n_envs, H * act_dim]
@@ -406,9 +413,10 @@ class PolicyActionPlanner(PolicyPlanner):
         if context is not None:
             reference = context.view(n_envs, 1, self.horizon, self.act_dim)
             return sequence_action_fn((reference + deltas).clamp(-1.0, 1.0))
+        theta = self.cast_parameters(noise, dtype)
 
         def fn_replan(t: int, states: th.Tensor) -> th.Tensor:
-            return (self.policy_actions(states, dtype) + deltas[:, :, t]).clamp(-1.0, 1.0)
+            return (self.policy_actions(states, theta) + deltas[:, :, t]).clamp(-1.0, 1.0)
 
         return fn_replan
 

@@ -193,9 +193,7 @@ class PolicyNetwork(nn.Module):
         :param obs: ``[N, obs_dim]``
         """
         std = obs.std(dim=0, unbiased=False) if obs.shape[0] > 1 else th.ones_like(obs[0])
-        self.obs_mean.copy_(obs.mean(dim=0))
-        self.obs_std.copy_(th.where(std < min_std, th.ones_like(std), std))
-        self.obs_normalizer_fitted.fill_(1.0)
+        self.set_obs_normalizer(obs.mean(dim=0), th.where(std < min_std, th.ones_like(std), std))
 
     def _whiten(self, obs: th.Tensor) -> th.Tensor:
         x = (obs - self.obs_mean) / self.obs_std

@@ -55,6 +55,7 @@ from benchmarks.study_runs import (
     zoo_command,
     zoo_run_main,
 )
+from sb3_poplin.common.icem import ICEMOptimizer
 
 PETS_CHEETAH = "sb3_poplin/PETSHalfCheetah-v0"
 #: the warm-up of SAC and TD3: POPLIN's one random episode
@@ -519,6 +520,10 @@ AUTHORS_POPLIN_P: dict[str, Any] = dict(
     policy_kwargs=dict(net_arch=[32], output="clip", init="normc"),
 )
 
+#: iCEM at the CPU budget: a first population of 123 shrinking by 1.25 per iteration (123, 98, 78: 299 candidates per
+#: step, CEM's 3 x 100), 3 of the 10 elites kept, and lightly coloured noise (beta 0.25: a running cheetah reverses its
+#: torques every few steps, which strongly coloured noise rarely samples)
+ICEM_CPU: dict[str, Any] = dict(optimizer="icem", population_size=123, icem_noise_beta=0.25)
 PETS_CHEETAH_STUDY = Study(
     envs=(PETS_CHEETAH,),
     title="PETS' Cheetah: POPLIN-P against PETS, SAC and TD3",
@@ -596,6 +601,10 @@ PETS_CHEETAH_STUDY = Study(
             for algo, label, settings in (("poplin_p", "POPLIN-P Sep-AVG", AUTHORS_POPLIN_P), ("pets", "PETS", AUTHORS_PETS))
             for population in (100, 200, 500)
         ),
+        # iCEM (optimizer="icem") at the CPU budget, beside the CEM rows pets and poplin_p-avg: does a better optimizer
+        # recover part of what the paper's larger search buys?
+        Entry("pets-icem", "pets", "PETS, iCEM", 30_000, ICEM_CPU, base="cpu"),
+        Entry("poplin_p-icem", "poplin_p", "POPLIN-P Sep-AVG, iCEM", 30_000, ICEM_CPU, base="cpu"),
         # Planning in bfloat16 (planning_dtype): the same rows as PETS and POPLIN-P Sep-AVG, the ensemble's and the
         # policy's planning passes rounded to bfloat16; do the curves stay within the float32 rows' spread?
         Entry("pets-bf16", "pets", "PETS, planning in bfloat16", 30_000, dict(planning_dtype="bfloat16"), base="cpu"),
@@ -803,6 +812,9 @@ CPU_ENTRY: dict[str, Any] = dict(population_size=100, n_elites=10, horizon=15, c
 #: members' predicted returns less their standard deviation
 PESSIMISM: dict[str, Any] = dict(propagation="fixed_model", num_particles=5, pessimism=1.0)
 BUDGET_STEPS = 10_000
+#: the options iCEM reads besides a study's settings, at their defaults
+ICEM_DEFAULTS: dict[str, Any] = {o.name: o.default for o in ICEMOptimizer.options}
+ICEM_DEFAULTS |= dict(n_elites=50, cem_iterations=5, cem_alpha=0.1)
 
 
 def budget(
@@ -820,7 +832,10 @@ def particles(settings: dict[str, Any]) -> int:
 
 def evaluations_per_step(settings: dict[str, Any], iterations: float | None = None) -> float:
     """Model evaluations per real step: population x horizon x CEM iterations (those run, with early stopping) x
-    particles."""
+    particles; for iCEM, the sum of its shrinking populations x horizon x particles."""
+    if settings.get("optimizer", "cem") == "icem":
+        candidates = sum(ICEMOptimizer.from_options(dict(ICEM_DEFAULTS, **settings), None).populations())
+        return candidates * settings["horizon"] * particles(settings)
     iterations = settings["cem_iterations"] if iterations is None else iterations
     return settings["population_size"] * settings["horizon"] * iterations * particles(settings)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import gymnasium as gym
@@ -265,10 +266,11 @@ def test_zip_from_another_algorithm_or_version_is_refused(tiny_kwargs: dict[str,
     with pytest.raises(ValueError, match="POPLIN_A"):
         POPLIN_P.load(tmp_path / "a.zip")
     model = POPLIN_P("MlpPolicy", "Pendulum-v1", **tiny_kwargs)
-    model.sb3_poplin_version = "0.0.1"
-    model.save(tmp_path / "old.zip")
-    with pytest.raises(ValueError, match=r"0\.0\.1"):
-        POPLIN_P.load(tmp_path / "old.zip")
+    for version in ("0.0.1", "0.3.0", "1.0.0"):  # older than 0.1, and newer than this release
+        model.sb3_poplin_version = version
+        model.save(tmp_path / "other.zip")
+        with pytest.raises(ValueError, match=rf"{re.escape(version)}.*loads zips of 0\.1\.x, 0\.2\.x"):
+            POPLIN_P.load(tmp_path / "other.zip")
 
 
 def test_zip_for_another_env_is_refused(tiny_kwargs: dict[str, Any], tmp_path) -> None:

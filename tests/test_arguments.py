@@ -17,6 +17,7 @@ from benchmarks.options_reference import reference_page
 from sb3_poplin import PETS, POPLIN_A, POPLIN_P, RS
 from sb3_poplin.common.base import PlanningAlgorithm, PolicyPlanningAlgorithm
 from sb3_poplin.common.buffers import PlanningReplayBuffer
+from sb3_poplin.common.optimizers import OPTIMIZERS
 
 ALL_ALGOS = [POPLIN_A, POPLIN_P, PETS, RS]
 #: arguments that are neither numbers nor choices (objects, paths, devices, dicts of other classes' arguments)
@@ -41,6 +42,10 @@ BAD_SHARED: list[tuple[str, Any, str]] = [
     ("cem_noise_table", 2.5, "cem_noise_table must be an integer"),
     ("cem_truncation", "resample", "cem_truncation must be one of"),
     ("cem_execute", "median", "cem_execute must be one of"),
+    ("optimizer", "mppi", r"optimizer must be one of \('cem', 'icem'\)"),
+    ("icem_noise_beta", -1.0, r"icem_noise_beta must be in \[0"),
+    ("icem_keep_elites", 1.5, r"icem_keep_elites must be in \[0"),
+    ("icem_population_decay", 0.5, r"icem_population_decay must be in \[1"),
     ("exploitation_log_freq", -1, "exploitation_log_freq must be >= 0"),
     ("dynamics_keep_epoch", "first", "dynamics_keep_epoch must be one of"),
     ("dynamics_ignore_positions", "yes", "dynamics_ignore_positions must be True or False"),
@@ -226,6 +231,10 @@ NON_DEFAULT: dict[str, Any] = dict(
     planning_dtype="bfloat16",
     cem_truncation="redraw",
     cem_execute="best",
+    optimizer="icem",
+    icem_noise_beta=1.0,
+    icem_keep_elites=0.5,
+    icem_population_decay=1.5,
     exploitation_log_freq=3,
     dynamics_keep_epoch="last",
     policy_whitening="planned",
@@ -254,13 +263,34 @@ def test_help_shows_and_the_algorithm_forwards_every_shared_argument(algo: type)
     assert re.search(r"population_size: '?int'? = 500", text) and ":param horizon:" in text
     # Every value given reaches the algorithm (a forgotten forward would leave the default).
     assert set(NON_DEFAULT) == {option.name for option in PolicyPlanningAlgorithm.options}
-    given = {name: value for name, value in NON_DEFAULT.items() if name in shared}
-    model = algo("MlpPolicy", "Pendulum-v1", _init_setup_model=False, **given)
-    for name, value in given.items():
-        kept = getattr(model, ATTRIBUTE.get(name, name))
-        if name == "device":
-            kept, value = str(kept), str(th.device(value))
-        assert kept == value, f"{algo.__name__} did not forward {name}: {kept!r} != {value!r}"
+    # One model per optimizer: the options of another optimizer than the model's are refused.
+    for optimizer in OPTIMIZERS:
+        others = {o.name for name, other in OPTIMIZERS.items() if name != optimizer for o in other.options}
+        given = {name: value for name, value in NON_DEFAULT.items() if name in shared and name not in others}
+        model = algo("MlpPolicy", "Pendulum-v1", _init_setup_model=False, **{**given, "optimizer": optimizer})
+        for name, value in given.items():
+            kept = getattr(model, ATTRIBUTE.get(name, name))
+            if name == "device":
+                kept, value = str(kept), str(th.device(value))
+            if name == "optimizer":
+                value = optimizer
+            assert kept == value, f"{algo.__name__} did not forward {name}: {kept!r} != {value!r}"
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (dict(icem_noise_beta=1.0), r"icem_noise_beta is an option of optimizer='icem', and this model's optimizer is 'cem'"),
+        (dict(optimizer="icem", cem_mirrored=True), r"cem_mirrored is an option of optimizer='cem'.* is 'icem'"),
+        (dict(optimizer="ICEM", cem_truncation="redraw"), r"cem_truncation is an option of optimizer='cem'"),
+    ],
+)
+def test_an_option_of_another_optimizer_names_the_one_that_takes_it(given: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PETS("MlpPolicy", "Pendulum-v1", _init_setup_model=False, **given)
+    # Its default value is no choice of the user's, and passes (a zoo file may list every option).
+    defaults = {name: value for name, value in given.items() if name == "optimizer"}
+    PETS("MlpPolicy", "Pendulum-v1", _init_setup_model=False, icem_noise_beta=2.0, cem_mirrored=False, **defaults)
 
 
 def test_options_page_is_the_code_s() -> None:

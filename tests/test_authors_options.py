@@ -190,7 +190,7 @@ def test_the_options_are_saved_with_the_model(tmp_path) -> None:
     loaded = POPLIN_P.load(tmp_path / "model", device="cpu")
     for name, value in kwargs.items():
         assert getattr(loaded, name) == value
-    assert loaded.planner.cem.truncation == "redraw" and loaded.distiller.whitening == "planned"
+    assert loaded.planner.optimizer.truncation == "redraw" and loaded.distiller.whitening == "planned"
     assert loaded.policy.actor.output == "clip" and loaded.policy.init == "normc"
     obs = np.array([[0.1, 0.2, 0.3]], dtype=np.float32)
     np.testing.assert_array_equal(
@@ -203,13 +203,13 @@ def test_a_plan_executes_the_final_mean_or_the_best_candidate(execute: str) -> N
     model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, cem_execute=execute, **TINY)
     assert model.planner.return_mean == (execute == "mean")
     captured = {}
-    optimize = model.planner.cem.optimize
+    optimize = model.planner.optimizer.optimize
 
     def watched(*args, **kwargs):
         captured["result"] = result = optimize(*args, **kwargs)
         return result
 
-    model.planner.cem.optimize = watched  # type: ignore[method-assign]
+    model.planner.optimizer.optimize = watched  # type: ignore[method-assign]
     out = model.plan(np.array([[0.3, -0.9, 0.4]], dtype=np.float32))
     result = captured["result"]
     chosen = result.mean if execute == "mean" else result.best

@@ -118,7 +118,7 @@ def test_deterministic_mpc_predict_is_repeatable_and_survives_save_load(
 
 def test_noise_table_plans_are_seeded_and_survive_save_load(tiny_kwargs: dict[str, Any], tmp_path) -> None:
     model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, cem_noise_table=1 << 16, **tiny_kwargs).learn(60)
-    table = model.planner.cem._noise_table
+    table = model.planner.optimizer._noise_table
     assert table is not None and table.numel() == 1 << 16, "the plans of the run read the table"
     obs = np.stack([gym.make("Pendulum-v1").reset(seed=s)[0] for s in range(2)])
     first, _ = model.predict(obs, deterministic=True)
@@ -130,11 +130,11 @@ def test_noise_table_plans_are_seeded_and_survive_save_load(tiny_kwargs: dict[st
     assert np.array_equal(loaded.predict(obs, deterministic=True)[0], first)
     loaded.set_random_seed(3)
     assert np.array_equal(loaded.predict(obs)[0], stochastic)
-    assert th.equal(loaded.planner.cem._noise_table, table), "rebuilt from the saved seed"
+    assert th.equal(loaded.planner.optimizer._noise_table, table), "rebuilt from the saved seed"
     # Another seed, another table; a table smaller than one candidate's noise is refused with what to pass.
     other = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=1, cem_noise_table=1 << 16, **tiny_kwargs)
     other.predict(obs)
-    assert not th.equal(other.planner.cem._noise_table, table)
+    assert not th.equal(other.planner.optimizer._noise_table, table)
     with pytest.raises(ValueError, match=r"cem_noise_table=100 is smaller than one candidate's noise \(\d+ numbers"):
         POPLIN_P("MlpPolicy", "Pendulum-v1", cem_noise_table=100, **tiny_kwargs)
 

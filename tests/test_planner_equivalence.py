@@ -406,9 +406,9 @@ def test_graph_key_changes_exactly_when_a_capture_would_be_stale() -> None:
     planner.init_sigma = 0.2
     assert _CapturedPlan.make_key(planner, obs0, mean0, gen) != key
     planner.init_sigma = sigma
-    planner.cem.n_iterations = 3
+    planner.optimizer.n_iterations = 3
     assert _CapturedPlan.make_key(planner, obs0, mean0, gen) != key
-    planner.cem.n_iterations = ITERATIONS
+    planner.optimizer.n_iterations = ITERATIONS
     assert _CapturedPlan.make_key(planner, obs0, mean0, gen) == key
     # A model update re-derives the planning weights: new tensors (held while the old key is alive, so new addresses).
     old_cache = parts["model"]._elite_layers()
@@ -492,7 +492,7 @@ def test_plan_with_split_sampling_is_reproducible_across_thread_counts() -> None
             th.set_num_threads(n_threads)
             parts = make_parts(env_id, kind, variant)
             planner = make_planner(kind, variant, sigma, propagation, env_id, parts)
-            planner.cem.parallel_sampling_min = 1000  # split even this tiny draw
+            planner.optimizer.parallel_sampling_min = 1000  # split even this tiny draw
             mean0 = th.zeros(N_ENVS, planner.noise_dim, dtype=DTYPE)
             outs.append(planner.plan(obs_for(env_id), mean0, th.Generator().manual_seed(7)))
     finally:

@@ -28,9 +28,11 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import is_vectorized_observation
 
+# The optimizers register themselves by name (sb3_poplin.common.optimizers) when their modules are imported.
+from sb3_poplin.common import cem as _cem
+from sb3_poplin.common import icem as _icem  # noqa: F401
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.callbacks import PolicyControlEvaluation
-from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import BehaviorCloning, Distillation, DistillationData, select_distillation_data
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier, make_adam
 from sb3_poplin.common.env_binding import (
@@ -45,6 +47,7 @@ from sb3_poplin.common.env_binding import (
 )
 from sb3_poplin.common.exploitation import ExploitationMonitor
 from sb3_poplin.common.logs import PlanningLogs
+from sb3_poplin.common.optimizers import Optimizer, check_optimizer_options, optimizer_class, optimizer_options
 from sb3_poplin.common.options import (
     DISTILLATION_OPTIONS,
     GENERAL_OPTIONS,
@@ -105,7 +108,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     @classmethod
     def _option_groups(cls) -> tuple[tuple[Option, ...], ...]:
         """The option groups of the signature, in order."""
-        return PLANNING_OPTIONS, cls.own_options, GENERAL_OPTIONS
+        return PLANNING_OPTIONS, optimizer_options(), cls.own_options, GENERAL_OPTIONS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -135,6 +138,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         # Every value is checked before anything is built, so a bad one fails at once with its own name (and not later,
         # in CEM or the ensemble, under the name of another argument).
         values = resolve(self.options, given)
+        check_optimizer_options(values["optimizer"], given, values)
         if values["init_sigma"] is None:
             values["init_sigma"] = self._default_init_sigma(values)
         if env is not None and not isinstance(env, str):
@@ -252,25 +256,17 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
             pessimism=self.pessimism,
             processing=self.processing,
         )
-        cem = CEMOptimizer(
-            self.population_size,
-            self.n_elites,
-            self.cem_iterations,
-            self.cem_alpha,
-            early_stop_tol=self.cem_early_stop_tol,
-            mirrored=self.cem_mirrored,
-            noise_table_size=self.cem_noise_table,
-            # from the (saved) seed alone: a loaded model reads the same table as the one saved
-            noise_table_seed=((self.seed or 0) * 0x9E3779B1 + 0x7AB1E) % (2**63),
-            truncation=self.cem_truncation,
-        )
-        self.planner = self._make_planner(self.model_rollout, cem)
-        cem.check_noise_table(self.planner.noise_dim, "cem_noise_table")
+        optimizer_type = optimizer_class(self.optimizer)
+        stored = {o.name: getattr(self, o.attribute or o.name) for o in self.options if not o.sb3}
+        optimizer = optimizer_type.from_options(stored, self.seed)
+        self.planner = self._make_planner(self.model_rollout, optimizer)
+        if isinstance(optimizer, _cem.CEMOptimizer):
+            optimizer.check_noise_table(self.planner.noise_dim, "cem_noise_table")
         #: the dtype planning multiplies in, ``planning_dtype`` resolved for this device
         self.planning_torch_dtype = planning_torch_dtype(self.planning_dtype, self.device)
         self.dynamics.planning_dtype = self.planning_torch_dtype
         self.planner.compute_dtype = self.planning_torch_dtype
-        self.planner.return_mean = self.cem_execute == "mean"
+        self.planner.return_mean = (self.cem_execute or optimizer_type.default_execute) == "mean"
         #: executed plans' predicted returns against the env's over the same steps (:mod:`.exploitation`)
         self.exploitation = ExploitationMonitor(self.horizon, self.n_envs)
         self._planned_steps = 0
@@ -312,7 +308,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         self._convert_train_freq()
 
     @abstractmethod
-    def _make_planner(self, rollout: ModelRollout, cem: CEMOptimizer) -> Planner:
+    def _make_planner(self, rollout: ModelRollout, optimizer: Optimizer) -> Planner:
         """The planner of this algorithm."""
 
     def _make_distillation(self) -> Distillation | None:
@@ -446,13 +442,13 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
             mean = th.as_tensor(state[0], dtype=th.float32, device=self.device).reshape(n_envs, -1)
             if episode_start is not None and np.any(episode_start):
                 reset = th.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1), device=self.device)
-                mean = th.where(reset.unsqueeze(1), self.planner.initial_mean(n_envs, self.device), mean)
+                mean = th.where(reset.unsqueeze(1), self.planner.initial_warm_start(n_envs, self.device), mean)
         generator = None
         if deterministic:
             generator = self._seeded_plan_generator(obs, None if state is None else state[0], episode_start)
         out = self.plan(obs, mean, generator)
         action = self.policy.unscale_action(out.action.cpu().numpy().reshape(n_envs, *self.action_space.shape))
-        next_state = (self.planner.warm_start(out.mean).cpu().numpy(),)
+        next_state = (self.planner.warm_start(out.mean, out.carried).cpu().numpy(),)
         if not vectorized:
             action = action[0]
         return action, next_state
@@ -472,7 +468,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
             raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
             assert raw_obs is not None
             out = self.plan(np.asarray(raw_obs), self._rollout_plan_mean)
-            self._rollout_plan_mean = self.planner.warm_start(out.mean)
+            self._rollout_plan_mean = self.planner.warm_start(out.mean, out.carried)
             self._on_plan(raw_obs, out)
             scaled_action = out.action.cpu().numpy().reshape(n_envs, *self.action_space.shape)  # the planner's are flat
             self._last_executed_noise = out.executed_noise.cpu().numpy()
@@ -541,7 +537,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
             self._last_original_obs = next_raw
         if self._rollout_plan_mean is not None and np.any(dones):
             reset = th.as_tensor(np.asarray(dones, dtype=bool), device=self.device).unsqueeze(1)
-            initial = self.planner.initial_mean(len(dones), self.device)
+            initial = self.planner.initial_warm_start(len(dones), self.device)
             self._rollout_plan_mean = th.where(reset, initial, self._rollout_plan_mean)
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
@@ -670,7 +666,7 @@ class PolicyPlanningAlgorithm(PlanningAlgorithm):
         # The distillation's learning rate first, where SB3 algorithms take their learning rate.
         learning_rate = tuple(o for o in DISTILLATION_OPTIONS if o.name == "learning_rate")
         distillation = tuple(o for o in DISTILLATION_OPTIONS if o.name != "learning_rate")
-        return learning_rate, PLANNING_OPTIONS, distillation, cls.own_options, GENERAL_OPTIONS
+        return learning_rate, PLANNING_OPTIONS, optimizer_options(), distillation, cls.own_options, GENERAL_OPTIONS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.policy_control_history: list[tuple[int, float, float]] = []

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import Any
 
 import torch as th
+
+from sb3_poplin.common.optimizers import Evaluate, Optimizer, OptimizerResult, register_optimizer
+from sb3_poplin.common.options import Option, boolean, choice, integer, real
 
 #: Fixed number of sub-streams of a split draw (see :func:`standard_normal_`), so the numbers never depend on the threads.
 SAMPLING_STREAMS = 8
@@ -91,27 +94,8 @@ def _fill_(
     return out
 
 
-@dataclass
-class CEMResult:
-    """Outcome of one CEM optimisation.
-
-    :param mean: final mean of the sampling distribution ``[n_envs, dim]`` (the plan that is executed)
-    :param var: final variance ``[n_envs, dim]``
-    :param best: best sample of the last iteration ``[n_envs, dim]``
-    :param elites: elite samples of the last iteration ``[n_envs, n_elites, dim]``
-    :param elite_returns: their predicted returns ``[n_envs, n_elites]``
-    :param iterations: how many iterations ran (fewer than ``n_iterations`` when stopped early)
-    """
-
-    mean: th.Tensor
-    var: th.Tensor
-    best: th.Tensor
-    elites: th.Tensor
-    elite_returns: th.Tensor
-    iterations: int = 0
-
-
-class CEMOptimizer:
+@register_optimizer
+class CEMOptimizer(Optimizer):
     """Cross-entropy method with PETS' smoothing and truncated sampling.
 
     At every iteration ``population_size`` samples are drawn from a diagonal Gaussian truncated at two standard
@@ -153,6 +137,23 @@ class CEMOptimizer:
         it, as the authors' ``tf.truncated_normal``, which redraws every number beyond the bound
     """
 
+    name = "cem"
+    options = (
+        Option("cem_early_stop_tol", 0.0, "float", "stop CEM once an iteration moved its mean by at most this many "
+               "initial standard deviations (RMS over the noise); 0 always runs ``cem_iterations``", real(0.0)),
+        Option("cem_mirrored", False, "bool", "mirrored sampling: half of each CEM population is drawn, the other half is "
+               "its reflection through the mean, so half the random numbers are drawn (see "
+               ":class:`~sb3_poplin.common.cem.CEMOptimizer`)", boolean),
+        Option("cem_noise_table", 0, "int", "0 (default) draws CEM's standard normals afresh; a positive size keeps a "
+               "table of that many, drawn once from the model's seed, and reads each candidate's normals from it at a "
+               "random offset (one random integer per candidate instead of horizon x noise-per-step normals; ``1 << 24``, "
+               "64 MB, suits POPLIN-P sep at the paper configuration). See :class:`~sb3_poplin.common.cem.CEMOptimizer`",
+               integer(0)),
+        Option("cem_truncation", "clamp", "str", "how CEM keeps its samples within 2 standard deviations: ``clamp`` "
+               "(standard normals clamped at +-2, the samples' variance 0.92 of the distribution's) or ``redraw`` (the "
+               "normal truncated at +-2, variance 0.77 of it: the authors' and PETS' ``tf.truncated_normal``)",
+               choice(TRUNCATIONS)),
+    )  # fmt: skip
     #: CPU draws of at least this many numbers per iteration are split over threads (see :func:`standard_normal_`)
     parallel_sampling_min: int = 1 << 20
 
@@ -169,19 +170,13 @@ class CEMOptimizer:
         noise_table_seed: int = 0,
         truncation: str = "clamp",
     ) -> None:
+        super().__init__(population_size, n_elites, n_iterations)
         if truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {truncation!r}")
-        if not 1 <= n_elites <= population_size:
-            raise ValueError(f"n_elites must be in [1, population_size={population_size}], got {n_elites}")
-        if n_iterations < 1:
-            raise ValueError(f"n_iterations must be >= 1, got {n_iterations}")
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f"alpha must be in [0, 1), got {alpha}")
         if not early_stop_tol >= 0.0:
             raise ValueError(f"early_stop_tol must be >= 0 (0 disables early stopping), got {early_stop_tol}")
-        self.population_size = population_size
-        self.n_elites = n_elites
-        self.n_iterations = n_iterations
         self.alpha = alpha
         self.min_var = min_var
         if noise_table_size < 0:
@@ -193,6 +188,25 @@ class CEMOptimizer:
         self.truncation = truncation
         # [noise_table_size] truncated standard normals, built at the first optimisation (on its device and dtype)
         self._noise_table: th.Tensor | None = None
+
+    @classmethod
+    def from_options(cls, values: dict[str, Any], seed: int | None) -> CEMOptimizer:
+        return cls(
+            values["population_size"],
+            values["n_elites"],
+            values["cem_iterations"],
+            values["cem_alpha"],
+            early_stop_tol=values["cem_early_stop_tol"],
+            mirrored=values["cem_mirrored"],
+            noise_table_size=values["cem_noise_table"],
+            # from the (saved) seed alone: a loaded model reads the same table as the one saved
+            noise_table_seed=((seed or 0) * 0x9E3779B1 + 0x7AB1E) % (2**63),
+            truncation=values["cem_truncation"],
+        )
+
+    @property
+    def capturable(self) -> bool:
+        return self.early_stop_tol == 0  # stopping early reads the mean's shift on the host
 
     def check_noise_table(self, dim: int, name: str = "noise_table_size") -> None:
         """Refuse a noise table too small for one candidate's noise (the algorithms check at construction, not at the
@@ -245,22 +259,17 @@ class CEMOptimizer:
 
     def optimize(
         self,
-        evaluate: Callable[[th.Tensor], th.Tensor],
+        evaluate: Evaluate,
         mean: th.Tensor,
         var: th.Tensor,
         lower: th.Tensor | None = None,
         upper: th.Tensor | None = None,
         generator: th.Generator | None = None,
-    ) -> CEMResult:
-        """Run the CEM iterations.
-
-        :param evaluate: maps candidates ``[n_envs, population, dim]`` to predicted returns ``[n_envs, population]``
-        :param mean: initial mean ``[n_envs, dim]``
-        :param var: initial variance ``[n_envs, dim]``
-        :param lower: lower bound of the samples (broadcastable to ``[n_envs, dim]``), or None for unbounded
-        :param upper: upper bound of the samples, or None for unbounded
-        :param generator: random generator for the samples
-        """
+        steps: int = 1,
+        carried: th.Tensor | None = None,
+    ) -> OptimizerResult:
+        """Run the CEM iterations (see :meth:`Optimizer.optimize`; CEM's samples are independent along ``steps`` and it
+        carries nothing between plans)."""
         n_envs, dim = mean.shape
         samples = mean.new_empty(n_envs, self.population_size, dim)
         # Mirrored sampling: the standard normals of the first ``drawn`` candidates, reflected for the other ``mirrors``.
@@ -317,4 +326,12 @@ class CEMOptimizer:
             if shift_sq is not None and iterations < self.n_iterations and bool((shift_sq <= stop_sq).all()):
                 break
         assert elites is not None and best is not None and elite_returns is not None
-        return CEMResult(mean=mean, var=var, best=best, elites=elites, elite_returns=elite_returns, iterations=iterations)
+        return OptimizerResult(
+            mean=mean,
+            var=var,
+            best=best,
+            elites=elites,
+            elite_returns=elite_returns,
+            iterations=iterations,
+            evaluations=iterations * self.population_size,
+        )

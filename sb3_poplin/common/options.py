@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sb3_poplin.common.buffers import PlanningReplayBuffer
-from sb3_poplin.common.cem import TRUNCATIONS
 from sb3_poplin.common.distillation import POLICY_WHITENINGS
 from sb3_poplin.common.dynamics import ACTIVATIONS, DYNAMICS_KEEP_EPOCHS, check_adam_kwargs
 from sb3_poplin.common.env_binding import LEARNED
+from sb3_poplin.common.optimizers import OPTIMIZERS
 from sb3_poplin.common.precision import PLANNING_DTYPES
 from sb3_poplin.common.processing import check_processing_spec
 from sb3_poplin.common.rollout import PROPAGATIONS, canonical_propagation
@@ -135,6 +135,10 @@ def _propagation(name: str, value: Any, values: dict[str, Any]) -> str:
     return canonical_propagation(value)
 
 
+def _optimizer(name: str, value: Any, values: dict[str, Any]) -> str:
+    return check_choice(name, value, sorted(OPTIMIZERS))
+
+
 def _pessimism(name: str, value: Any, values: dict[str, Any]) -> float:
     value = check_float(name, value, 0.0)
     if value > 0.0 and values["propagation"] == "expectation":
@@ -207,28 +211,22 @@ PLANNING_OPTIONS: tuple[Option, ...] = (
     Option("train_freq", None, "int | tuple[int, str] | None", "train every N steps (int) or ``(N, \"step\"|\"episode\")``; "
            "default: every episode (with several envs: every ``max_episode_steps`` steps)", _train_freq,
            attribute="train_freq_arg"),
-    Option("population_size", 500, "int", "CEM candidates per env and iteration", integer(1)),
+    Option("optimizer", "cem", "str", "the trajectory optimizer: ``cem`` (the cross-entropy method, PETS' and POPLIN's) or "
+           "``icem`` (Pinneri et al., 2020: noise coloured along the horizon, elites kept between iterations and plans, a "
+           "population that shrinks over the iterations, the best candidate executed). Its own options start with its "
+           "name", _optimizer),
+    Option("population_size", 500, "int", "CEM candidates per env and iteration (iCEM: of its first iteration)",
+           integer(1)),
     Option("n_elites", 50, "int", "CEM elites, at most ``population_size``", integer(1, "population_size")),
     Option("cem_iterations", 5, "int", "CEM iterations per real step", integer(1)),
     Option("cem_alpha", 0.1, "float", "weight of the previous distribution in CEM's smoothed update (PETS' alpha), in "
            "[0, 1)", real(0.0, 1.0, strict_maximum=True)),
-    Option("cem_early_stop_tol", 0.0, "float", "stop CEM once an iteration moved its mean by at most this many initial "
-           "standard deviations (RMS over the noise); 0 always runs ``cem_iterations``", real(0.0)),
-    Option("cem_mirrored", False, "bool", "mirrored sampling: half of each CEM population is drawn, the other half is its "
-           "reflection through the mean, so half the random numbers are drawn (see "
-           ":class:`~sb3_poplin.common.cem.CEMOptimizer`)", boolean),
-    Option("cem_noise_table", 0, "int", "0 (default) draws CEM's standard normals afresh; a positive size keeps a table "
-           "of that many, drawn once from the model's seed, and reads each candidate's normals from it at a random "
-           "offset (one random integer per candidate instead of horizon x noise-per-step normals; ``1 << 24``, 64 MB, "
-           "suits POPLIN-P sep at the paper configuration). See :class:`~sb3_poplin.common.cem.CEMOptimizer`",
-           integer(0)),
-    Option("cem_execute", "mean", "str", "what a plan executes: ``mean`` (the final CEM mean: PETS' and POPLIN's rule, "
-           "which does not chase one sample's model error) or ``best`` (the best candidate of the last iteration, as iCEM "
-           "and random shooting). In POPLIN-P's parameter space the mean of the elites' weights is not the policy of any "
-           "elite (docs/performance.md, *Search strength*); random shooting always executes its best", choice(CEM_EXECUTES)),
-    Option("cem_truncation", "clamp", "str", "how CEM keeps its samples within 2 standard deviations: ``clamp`` (standard "
-           "normals clamped at +-2, the samples' variance 0.92 of the distribution's) or ``redraw`` (the normal "
-           "truncated at +-2, variance 0.77 of it: the authors' and PETS' ``tf.truncated_normal``)", choice(TRUNCATIONS)),
+    Option("cem_execute", None, "str | None", "what a plan executes: ``mean`` (the final mean of the search: PETS' and "
+           "POPLIN's rule, which does not chase one sample's model error) or ``best`` (the best candidate: of the last "
+           "iteration for CEM, of every iteration for iCEM); None (default): the optimizer's own rule, ``mean`` for "
+           "``cem`` and ``best`` for ``icem``. In POPLIN-P's parameter space the mean of the elites' weights is not the "
+           "policy of any elite (docs/performance.md, *Search strength*); random shooting always executes its best",
+           optional(choice(CEM_EXECUTES))),
     Option("horizon", 30, "int", "planning horizon (imagined steps)", integer(1)),
     Option("init_sigma", None, "float | None", "initial std of the planning noise (None: the algorithm's default)",
            optional(real(0.0, strict_minimum=True))),

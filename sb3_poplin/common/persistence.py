@@ -30,7 +30,17 @@ OPTION_VALUES_OF_OLDER_ZIPS: dict[str, Any] = {
     "dynamics_optimizer_kwargs": {"fused": False},
     "dynamics_processing": "delta",
     "planning_dtype": "float32",
+    "optimizer": "cem",
 }
+
+
+#: the releases (major.minor) whose zips this version loads and plans with as they did
+LOADABLE_ZIP_VERSIONS: tuple[str, ...] = ("0.1", "0.2")
+
+
+def zip_version_loads(saved_version: str) -> bool:
+    """Whether a zip written by sb3-poplin ``saved_version`` loads here (its release is in :data:`LOADABLE_ZIP_VERSIONS`)."""
+    return ".".join(str(saved_version).split(".")[:2]) in LOADABLE_ZIP_VERSIONS
 
 
 class PlanningPersistence(OffPolicyAlgorithm):
@@ -169,10 +179,10 @@ class PlanningPersistence(OffPolicyAlgorithm):
                 "saved it (for a Stable-Baselines3 SAC zip: stable_baselines3.SAC.load); "
                 f"{cls.__name__}.load reads zips written by {cls.__name__}.save()."
             )
-        if saved_version.split(".")[:2] != __version__.split(".")[:2]:
+        if not zip_version_loads(saved_version):
             raise ValueError(
-                f"{path} was saved by sb3-poplin {saved_version}, this is {__version__}; install "
-                f"sb3-poplin=={saved_version} to load it, or retrain."
+                f"{path} was saved by sb3-poplin {saved_version}, this is {__version__}, which loads zips of "
+                f"{', '.join(LOADABLE_ZIP_VERSIONS)}.x; install sb3-poplin=={saved_version} to load it, or retrain."
             )
         saved_algorithm = data.get("algorithm_name")
         if saved_algorithm != cls.__name__:

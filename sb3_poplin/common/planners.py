@@ -19,7 +19,7 @@ from typing import Any
 import torch as th
 from torch import nn
 
-from sb3_poplin.common.cem import CEMOptimizer
+from sb3_poplin.common.optimizers import Optimizer
 from sb3_poplin.common.policies import PolicyNetwork
 from sb3_poplin.common.rollout import ActionFn, ModelRollout
 
@@ -29,14 +29,17 @@ class PlanOutput:
     """Result of planning one real step for every env.
 
     :param action: action to execute, in [-1, 1], ``[n_envs, act_dim]``
-    :param mean: final CEM mean ``[n_envs, noise_dim]`` (the warm start of the next step)
+    :param mean: the executed plan ``[n_envs, noise_dim]`` (the search's final mean, or its best candidate with
+        ``return_mean=False``): with :attr:`carried`, the warm start of the next step (:meth:`Planner.warm_start`)
     :param executed_noise: the noise of the executed step ``[n_envs, step_noise_dim]`` (stored in the replay buffer)
     :param elite_returns: predicted returns of the last iteration's elites ``[n_envs, n_elites]``, best first
     :param elite_noise: the elite candidates ``[n_envs, n_elites, noise_dim]``
     :param elite_first_actions: with ``elite_actions > 0``: the first actions of the best elites ``[n_envs, k, act_dim]``
     :param imagined_states: with ``imagine_elites > 0``: the best elites' imagined states ``[n_envs, k, H, obs_dim]``
     :param imagined_actions: and the actions taken there ``[n_envs, k, H, act_dim]`` (hallucinated distillation data)
-    :param cem_iterations: how many CEM iterations ran (fewer than configured when CEM stopped early)
+    :param cem_iterations: how many iterations the optimizer ran (fewer than configured when CEM stopped early)
+    :param carried: the candidates the optimizer carries to the next step ``[n_envs, n_carried, noise_dim]`` (iCEM's
+        kept elites; None for CEM)
     """
 
     action: th.Tensor
@@ -48,16 +51,23 @@ class PlanOutput:
     imagined_states: th.Tensor | None = None
     imagined_actions: th.Tensor | None = None
     cem_iterations: int = 0
+    carried: th.Tensor | None = None
 
 
 class Planner(ABC):
-    """CEM planning around a parametrisation of the candidates.
+    """Planning around a parametrisation of the candidates, with a population-based optimizer (CEM, iCEM).
+
+    A plan's warm start (:meth:`warm_start`, :meth:`initial_warm_start`) is one flat tensor per env: the shifted mean
+    ``[noise_dim]``, followed by the optimizer's carried candidates ``[n_carried * noise_dim]`` where it carries some
+    (NaN where there are none yet). The algorithm threads it from step to step, and ``predict`` through its ``state``, so
+    a plan depends on its inputs alone.
 
     :param rollout: evaluates candidates with the learned model
-    :param cem: the optimiser
+    :param optimizer: the trajectory optimizer (:mod:`sb3_poplin.common.optimizers`)
     :param act_dim: action size
     :param init_sigma: initial standard deviation of the noise distribution
-    :param return_mean: execute the CEM mean (True, POPLIN/PETS) or the best sample of the last iteration (random shooting)
+    :param return_mean: execute the search's final mean (True: POPLIN's and PETS' rule) or its best candidate (False:
+        iCEM's and random shooting's); None: the optimizer's own rule
     :param cuda_graph: on a CUDA device, capture the whole plan (every CEM iteration and imagined step) in one CUDA graph
         and replay it, so a planning step costs one launch instead of thousands; ignored on CPU. Random numbers stay
         seeded: the generator is registered with the graph, and a replay draws exactly what the eager plan would.
@@ -75,19 +85,19 @@ class Planner(ABC):
     def __init__(
         self,
         rollout: ModelRollout,
-        cem: CEMOptimizer,
+        optimizer: Optimizer,
         act_dim: int,
         init_sigma: float,
-        return_mean: bool = True,
+        return_mean: bool | None = None,
         cuda_graph: bool = False,
         compute_dtype: th.dtype = th.float32,
     ) -> None:
         self.rollout = rollout
-        self.cem = cem
+        self.optimizer = optimizer
         self.act_dim = act_dim
         self.horizon = rollout.horizon
         self.init_sigma = init_sigma
-        self.return_mean = return_mean
+        self.return_mean = optimizer.default_execute == "mean" if return_mean is None else return_mean
         #: how many of the best elites to roll out once more (mean prediction) for hallucinated distillation data
         self.imagine_elites = 0
         #: how many of the best elites' first actions to output (POPLIN-A's ``bc_elite_actions``); 0 skips the work
@@ -117,12 +127,35 @@ class Planner(ABC):
         """Mean of the noise distribution at the start of an episode ``[n_envs, noise_dim]``."""
         return th.zeros(n_envs, self.noise_dim, device=device)
 
-    def warm_start(self, mean: th.Tensor) -> th.Tensor:
-        """Next step's initial mean from this step's final one: drop the executed step, append a fresh one."""
-        if not self.sequential:
-            return mean
-        fresh = self.initial_mean(mean.shape[0], mean.device)[:, : self.step_noise_dim]
-        return th.cat([mean[:, self.step_noise_dim :], fresh], dim=1)
+    def initial_warm_start(self, n_envs: int, device: th.device) -> th.Tensor:
+        """The warm start of an episode's first plan ``[n_envs, noise_dim * (1 + n_carried)]``: the initial mean, and
+        NaN for the optimizer's carried candidates (none yet)."""
+        mean = self.initial_mean(n_envs, device)
+        carried = mean.new_full((n_envs, self.optimizer.n_carried * self.noise_dim), float("nan"))
+        return th.cat([mean, carried], dim=1)
+
+    def warm_start(self, mean: th.Tensor, carried: th.Tensor | None = None) -> th.Tensor:
+        """Next step's warm start from this step's plan: each of the executed plan and the carried candidates drops the
+        executed step and appends a fresh one (the initial mean's), when the noise is a sequence over the horizon.
+
+        :param mean: ``PlanOutput.mean`` ``[n_envs, noise_dim]``
+        :param carried: ``PlanOutput.carried`` ``[n_envs, n_carried, noise_dim]``, or None
+        :return: ``[n_envs, noise_dim * (1 + n_carried)]``
+        """
+        n_envs = mean.shape[0]
+        plans = mean.unsqueeze(1) if carried is None else th.cat([mean.unsqueeze(1), carried], dim=1)
+        if self.sequential:
+            fresh = self.initial_mean(n_envs, mean.device)[:, None, : self.step_noise_dim].expand(-1, plans.shape[1], -1)
+            plans = th.cat([plans[:, :, self.step_noise_dim :], fresh], dim=2)
+        return plans.reshape(n_envs, -1)
+
+    def split_warm_start(self, warm: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
+        """The mean ``[n_envs, noise_dim]`` and the carried candidates ``[n_envs, n_carried, noise_dim]`` (None: none) of a
+        warm start (a bare mean, without carried candidates, is accepted too)."""
+        mean = warm[:, : self.noise_dim]
+        n_carried = (warm.shape[1] - self.noise_dim) // self.noise_dim
+        carried = warm[:, self.noise_dim :].view(warm.shape[0], n_carried, self.noise_dim) if n_carried > 0 else None
+        return mean, carried
 
     def prepare(self, obs0: th.Tensor) -> Any:
         """Per-step context shared by all candidates and iterations (e.g. a reference action sequence)."""
@@ -157,7 +190,7 @@ class Planner(ABC):
         """Plan one real step for every env.
 
         :param obs0: real observations ``[n_envs, obs_dim]``
-        :param mean: warm-start mean ``[n_envs, noise_dim]`` (already shifted), None at the start of an episode
+        :param mean: warm start (:meth:`warm_start`, already shifted), None at the start of an episode
         :param generator: random generator for CEM samples and sampled propagation
         """
         # Inference mode: no autograd bookkeeping (version counters, view tracking) on the thousands of small ops of a
@@ -182,17 +215,17 @@ class Planner(ABC):
             return self.rollout.evaluate(obs0, 1, action_fn, generator)[:, 0].clone()
 
     def _plan_or_replay(self, obs0: th.Tensor, mean: th.Tensor | None, generator: th.Generator | None) -> PlanOutput:
-        if self.cuda_graph and obs0.is_cuda and self.cem.early_stop_tol > 0:
+        if self.cuda_graph and obs0.is_cuda and not self.optimizer.capturable:
             # A graph replays a fixed number of iterations; stopping early needs the host to read the shift.
             warnings.warn(
-                "cuda_graph needs a fixed number of CEM iterations: with cem_early_stop_tol > 0 the plan runs eagerly "
-                "(set cem_early_stop_tol=0 to capture it)",
+                "cuda_graph needs a fixed number of optimizer iterations: with cem_early_stop_tol > 0 the plan runs "
+                "eagerly (set cem_early_stop_tol=0 to capture it)",
                 stacklevel=3,
             )
             self.cuda_graph = False
         if self.cuda_graph and obs0.is_cuda:
             if mean is None:
-                mean = self.initial_mean(obs0.shape[0], obs0.device)
+                mean = self.initial_warm_start(obs0.shape[0], obs0.device)
             if self._captured is None or not self._captured.matches(self, obs0, mean, generator):
                 self._captured = None  # free the previous graph's memory before capturing the next one
                 self._captured = _CapturedPlan.capture(self, obs0, mean, generator)
@@ -220,19 +253,18 @@ class Planner(ABC):
     def _plan(self, obs0: th.Tensor, mean: th.Tensor | None, generator: th.Generator | None) -> PlanOutput:
         """The plan itself, eager (what :meth:`plan` runs, or captures in a CUDA graph)."""
         n_envs = obs0.shape[0]
-        if mean is None:
-            mean = self.initial_mean(n_envs, obs0.device)
+        mean, carried = self.split_warm_start(self.initial_warm_start(n_envs, obs0.device) if mean is None else mean)
         var = th.full_like(mean, self.init_sigma**2)
         context = self.prepare(obs0)
         lower, upper = self.bounds(obs0, context)
-        population = self.cem.population_size
 
         def evaluate(noise: th.Tensor) -> th.Tensor:
-            return self.rollout.evaluate(obs0, population, self.action_fn(noise, context), generator)
+            return self.rollout.evaluate(obs0, noise.shape[1], self.action_fn(noise, context), generator)
 
-        result = self.cem.optimize(evaluate, mean, var, lower, upper, generator)
+        steps = self.horizon if self.sequential else 1
+        result = self.optimizer.optimize(evaluate, mean, var, lower, upper, generator, steps, carried)
         chosen = result.mean if self.return_mean else result.best
-        return self._output(obs0, chosen, result.elites, result.elite_returns, context, result.iterations)
+        return self._output(obs0, chosen, result.elites, result.elite_returns, context, result.iterations, result.carried)
 
     def _output(
         self,
@@ -242,6 +274,7 @@ class Planner(ABC):
         elite_returns: th.Tensor,
         context: Any,
         cem_iterations: int = 1,
+        carried: th.Tensor | None = None,
     ) -> PlanOutput:
         action = self.first_actions(obs0, chosen.unsqueeze(1), context)[:, 0]
         # elites are sorted best first
@@ -261,6 +294,7 @@ class Planner(ABC):
             imagined_states=imagined_states,
             imagined_actions=imagined_actions,
             cem_iterations=cem_iterations,
+            carried=carried,
         )
 
 
@@ -295,17 +329,14 @@ class RandomShootingPlanner(ActionSequencePlanner):
     One round, no refit and no warm start: the baseline that CEM-based planners must beat at equal budget.
     """
 
-    def warm_start(self, mean: th.Tensor) -> th.Tensor:
-        return mean  # unused: every step draws afresh
-
     def _plan(self, obs0: th.Tensor, mean: th.Tensor | None, generator: th.Generator | None) -> PlanOutput:
         n_envs = obs0.shape[0]
-        population = self.cem.population_size
+        population = self.optimizer.population_size
         candidates = th.rand(n_envs, population, self.noise_dim, generator=generator, device=obs0.device) * 2.0 - 1.0
         returns = th.nan_to_num(
             self.rollout.evaluate(obs0, population, self.action_fn(candidates, None), generator), nan=-th.inf
         )
-        elite_returns, elite_idx = th.topk(returns, self.cem.n_elites, dim=1)
+        elite_returns, elite_idx = th.topk(returns, self.optimizer.n_elites, dim=1)
         elites = th.gather(candidates, 1, elite_idx.unsqueeze(-1).expand(-1, -1, self.noise_dim))
         return self._output(obs0, elites[:, 0], elites, elite_returns, None)
 
@@ -314,7 +345,7 @@ class PolicyPlanner(Planner):
     """A planner around a policy network, in one of its named variants.
 
     :param rollout: evaluates candidates with the learned model
-    :param cem: the optimiser
+    :param optimizer: the trajectory optimizer
     :param act_dim: action size
     :param init_sigma: initial standard deviation of the noise distribution
     :param policy_net: the policy network (read at every planning step, so distillation takes effect at once)
@@ -331,12 +362,12 @@ class PolicyPlanner(Planner):
     def __init__(
         self,
         rollout: ModelRollout,
-        cem: CEMOptimizer,
+        optimizer: Optimizer,
         act_dim: int,
         init_sigma: float,
         policy_net: PolicyNetwork,
         variant: str | None = None,
-        return_mean: bool = True,
+        return_mean: bool | None = None,
         cuda_graph: bool = False,
         compute_dtype: th.dtype = th.float32,
     ) -> None:
@@ -345,7 +376,7 @@ class PolicyPlanner(Planner):
             raise ValueError(f"{self.algorithm} planning variant must be one of {self.variants}, got {variant!r}")
         self.variant = variant
         self.policy_net = policy_net
-        super().__init__(rollout, cem, act_dim, init_sigma, return_mean, cuda_graph, compute_dtype)
+        super().__init__(rollout, optimizer, act_dim, init_sigma, return_mean, cuda_graph, compute_dtype)
 
     def cast_parameters(self, like: th.Tensor, dtype: th.dtype | None = None) -> th.Tensor | None:
         """The policy's flat parameters ``[1, n_params]`` in the dtype its planning products run in on data like ``like``
@@ -536,7 +567,7 @@ class _CapturedPlan:
         tensors = planner._graph_tensors()
         layout = tuple((t.data_ptr(), tuple(t.shape), t.stride(), t.dtype) for t in tensors)
         inputs = (tuple(obs0.shape), obs0.dtype, obs0.device, tuple(mean.shape), mean.dtype)
-        settings = (_settings(planner), _settings(planner.cem), _settings(planner.rollout))
+        settings = (_settings(planner), _settings(planner.optimizer), _settings(planner.rollout))
         return inputs, id(generator), settings, layout
 
     def matches(self, planner: Planner, obs0: th.Tensor, mean: th.Tensor, generator: th.Generator | None) -> bool:

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sb3_poplin.common.base import PolicyPlanningAlgorithm
-from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import Distillation
+from sb3_poplin.common.optimizers import Optimizer
 from sb3_poplin.common.options import Option, choice
 from sb3_poplin.common.planners import Planner, PlanOutput, PolicyActionPlanner
 from sb3_poplin.common.policies import POPLINPolicy
@@ -49,8 +49,10 @@ class POPLIN_A(PolicyPlanningAlgorithm):
                "``extra_pairs_capacity`` pairs", _elite_actions),
     )  # fmt: skip
 
-    def _make_planner(self, rollout: ModelRollout, cem: CEMOptimizer) -> Planner:
-        planner = PolicyActionPlanner(rollout, cem, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant)
+    def _make_planner(self, rollout: ModelRollout, optimizer: Optimizer) -> Planner:
+        planner = PolicyActionPlanner(
+            rollout, optimizer, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant
+        )
         planner.elite_actions = min(max(self.bc_elite_actions, 0), self.n_elites)
         return planner
 

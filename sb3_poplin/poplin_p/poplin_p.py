@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from sb3_poplin.common.base import PolicyPlanningAlgorithm
-from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.distillation import (
     AVG_UPDATES,
     AdversarialDistillation,
@@ -14,6 +13,7 @@ from sb3_poplin.common.distillation import (
     ParameterAverage,
 )
 from sb3_poplin.common.dynamics import make_adam
+from sb3_poplin.common.optimizers import Optimizer
 from sb3_poplin.common.options import Option, choice, integer, real, widths
 from sb3_poplin.common.planners import Planner, PolicyParameterPlanner
 from sb3_poplin.common.policies import POPLINPolicy
@@ -68,8 +68,10 @@ class POPLIN_P(PolicyPlanningAlgorithm):
     def _default_init_sigma(self, values: dict[str, Any]) -> float:
         return DEFAULT_SIGMA_P[values["distillation"]]
 
-    def _make_planner(self, rollout: ModelRollout, cem: CEMOptimizer) -> Planner:
-        return PolicyParameterPlanner(rollout, cem, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant)
+    def _make_planner(self, rollout: ModelRollout, optimizer: Optimizer) -> Planner:
+        return PolicyParameterPlanner(
+            rollout, optimizer, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant
+        )
 
     def _make_distillation(self) -> Distillation:
         if self.distillation == "avg":

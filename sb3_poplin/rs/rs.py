@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from sb3_poplin.common.base import PlanningAlgorithm
-from sb3_poplin.common.cem import CEMOptimizer
+from sb3_poplin.common.optimizers import Optimizer
 from sb3_poplin.common.planners import Planner, RandomShootingPlanner
 from sb3_poplin.common.policies import PlannerOnlyPolicy, POPLINPolicy
 from sb3_poplin.common.rollout import ModelRollout
@@ -13,10 +13,9 @@ from sb3_poplin.common.rollout import ModelRollout
 
 class RS(PlanningAlgorithm):
     """Random shooting (RS): ``population_size`` action sequences drawn uniformly in the action bounds, scored through
-    the learned ensemble; the best is executed. ``cem_iterations`` (default 1), ``cem_alpha``, ``cem_early_stop_tol``,
-    ``cem_mirrored``, ``cem_noise_table``, ``cem_truncation``, ``cem_execute`` and ``init_sigma`` play no role (one
-    uniform draw, whose best is executed). At equal budget, compare
-    it with PETS at ``population_size x cem_iterations`` candidates.
+    the learned ensemble; the best is executed. ``optimizer`` and the options of the optimizers (``cem_iterations``,
+    default 1, ``cem_alpha``, ``cem_execute``, ``init_sigma``, ``cem_*``, ``icem_*``) play no role (one uniform draw, whose
+    best is executed). At equal budget, compare it with PETS at ``population_size x cem_iterations`` candidates.
 
     :param policy: ``"MlpPolicy"`` (a placeholder network, as for PETS)
     :param env: the environment (id, env or VecEnv)
@@ -27,5 +26,5 @@ class RS(PlanningAlgorithm):
     default_init_sigma: ClassVar[float] = 1.0
     option_defaults: ClassVar[dict[str, Any]] = {"cem_iterations": 1, "cem_execute": "best"}
 
-    def _make_planner(self, rollout: ModelRollout, cem: CEMOptimizer) -> Planner:
-        return RandomShootingPlanner(rollout, cem, self.act_dim, self.init_sigma, return_mean=False)
+    def _make_planner(self, rollout: ModelRollout, optimizer: Optimizer) -> Planner:
+        return RandomShootingPlanner(rollout, optimizer, self.act_dim, self.init_sigma, return_mean=False)

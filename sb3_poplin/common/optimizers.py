@@ -1,0 +1,164 @@
+"""The interface every trajectory optimizer of the planners implements, and the registry that names them.
+
+An optimizer searches a flat noise vector per candidate (what the noise means is the planner's business, see
+:mod:`sb3_poplin.common.planners`) for the highest predicted return. The optimizers of the package are CEM
+(:mod:`sb3_poplin.common.cem`) and iCEM (:mod:`sb3_poplin.common.icem`); an algorithm picks one by name with its
+``optimizer`` option. A new optimizer is a subclass of :class:`Optimizer` in its own module, registered with
+:func:`register_optimizer`, whose module is imported where the algorithms are defined (:mod:`sb3_poplin.common.base`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import torch as th
+
+if TYPE_CHECKING:
+    from sb3_poplin.common.options import Option
+
+#: maps candidates ``[n_envs, population, dim]`` to their predicted returns ``[n_envs, population]``
+Evaluate = Callable[[th.Tensor], th.Tensor]
+
+
+@dataclass
+class OptimizerResult:
+    """Outcome of one optimisation.
+
+    :param mean: final mean of the sampling distribution ``[n_envs, dim]`` (warm start of the next plan)
+    :param var: final variance ``[n_envs, dim]``
+    :param best: the best candidate ``[n_envs, dim]`` (CEM: of the last iteration; iCEM: of every iteration)
+    :param elites: elite candidates of the last iteration ``[n_envs, n_elites, dim]``, best first
+    :param elite_returns: their predicted returns ``[n_envs, n_elites]``
+    :param iterations: how many iterations ran (fewer than ``n_iterations`` when stopped early)
+    :param evaluations: how many candidates per env were scored (the search's budget, in model rollouts)
+    :param carried: the candidates the optimizer carries to the next plan ``[n_envs, n_carried, dim]`` (None: none)
+    """
+
+    mean: th.Tensor
+    var: th.Tensor
+    best: th.Tensor
+    elites: th.Tensor
+    elite_returns: th.Tensor
+    iterations: int = 0
+    evaluations: int = 0
+    carried: th.Tensor | None = None
+
+
+class Optimizer(ABC):
+    """A population-based optimizer of the planning noise.
+
+    :param population_size: candidates per environment in the (first) iteration
+    :param n_elites: candidates kept to refit the sampling distribution
+    :param n_iterations: refits per planning step
+    """
+
+    #: the name the ``optimizer`` option gives it
+    name: ClassVar[str] = ""
+    #: the options that only this optimizer takes (declared in its module; the shared ones are in
+    #: :data:`sb3_poplin.common.options.PLANNING_OPTIONS`)
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: what a plan executes when ``cem_execute`` is not given: ``mean`` or ``best``
+    default_execute: ClassVar[str] = "mean"
+
+    def __init__(self, population_size: int, n_elites: int, n_iterations: int) -> None:
+        if not 1 <= n_elites <= population_size:
+            raise ValueError(f"n_elites must be in [1, population_size={population_size}], got {n_elites}")
+        if n_iterations < 1:
+            raise ValueError(f"n_iterations must be >= 1, got {n_iterations}")
+        self.population_size = population_size
+        self.n_elites = n_elites
+        self.n_iterations = n_iterations
+
+    @classmethod
+    @abstractmethod
+    def from_options(cls, values: dict[str, Any], seed: int | None) -> Optimizer:
+        """The optimizer an algorithm's checked option values describe.
+
+        :param values: every option's value, by option name
+        :param seed: the algorithm's seed (for state derived from it, like CEM's noise table)
+        """
+
+    @property
+    def capturable(self) -> bool:
+        """Whether a plan can be captured in a CUDA graph (a fixed number of iterations, read without the host)."""
+        return True
+
+    @property
+    def n_carried(self) -> int:
+        """How many candidates of a plan join the next plan's (shifted by the executed step, as the warm-start mean): the
+        planner keeps them in its warm-start state, so that a plan depends on its inputs alone."""
+        return 0
+
+    @abstractmethod
+    def optimize(
+        self,
+        evaluate: Evaluate,
+        mean: th.Tensor,
+        var: th.Tensor,
+        lower: th.Tensor | None = None,
+        upper: th.Tensor | None = None,
+        generator: th.Generator | None = None,
+        steps: int = 1,
+        carried: th.Tensor | None = None,
+    ) -> OptimizerResult:
+        """Search the noise for the highest predicted return.
+
+        :param evaluate: maps candidates ``[n_envs, population, dim]`` to predicted returns ``[n_envs, population]``
+        :param mean: initial mean ``[n_envs, dim]``
+        :param var: initial variance ``[n_envs, dim]``
+        :param lower: lower bound of the samples (broadcastable to ``[n_envs, dim]``), or None for unbounded
+        :param upper: upper bound of the samples, or None for unbounded
+        :param generator: random generator for the samples
+        :param steps: how many time steps the noise spans: ``dim`` is ``steps`` blocks of ``dim // steps`` numbers, one
+            per imagined step (1: the noise has no time axis)
+        :param carried: the previous plan's :attr:`OptimizerResult.carried`, shifted ``[n_envs, n_carried, dim]``, with
+            rows of NaN where there is none (the start of an episode); None when :attr:`n_carried` is 0
+        """
+
+
+OptimizerType = TypeVar("OptimizerType", bound=type[Optimizer])
+#: every registered optimizer, by name
+OPTIMIZERS: dict[str, type[Optimizer]] = {}
+
+
+def register_optimizer(cls: OptimizerType) -> OptimizerType:
+    """Class decorator: make ``cls`` available as ``optimizer=cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a name to be registered")
+    if cls.name in OPTIMIZERS and OPTIMIZERS[cls.name] is not cls:
+        raise ValueError(f"an optimizer named {cls.name!r} is already registered ({OPTIMIZERS[cls.name].__name__})")
+    OPTIMIZERS[cls.name] = cls
+    return cls
+
+
+def optimizer_options() -> tuple[Option, ...]:
+    """The options of every registered optimizer, in registration order."""
+    return tuple(option for cls in OPTIMIZERS.values() for option in cls.options)
+
+
+def check_optimizer_options(chosen: str, given: dict[str, Any], values: dict[str, Any]) -> None:
+    """Refuse an option of another optimizer than ``chosen`` given with a value other than its default: it would do
+    nothing, silently.
+
+    :param chosen: the ``optimizer`` option's value
+    :param given: the options passed to the constructor
+    :param values: every option's checked value
+    """
+    for name, cls in OPTIMIZERS.items():
+        for option in cls.options if name != chosen else ():
+            if option.name in given and values[option.name] != option.default:
+                raise ValueError(
+                    f"{option.name} is an option of optimizer={name!r}, and this model's optimizer is {chosen!r}: pass "
+                    f"optimizer={name!r} to use it, or leave {option.name} out"
+                )
+
+
+def optimizer_class(name: str) -> type[Optimizer]:
+    """The optimizer registered as ``name`` (case-insensitive); a ValueError names the registered ones."""
+    key = str(name).lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
+    return OPTIMIZERS[key]

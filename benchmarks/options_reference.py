@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sb3_poplin.common.options import DISTILLATION_OPTIONS, GENERAL_OPTIONS, PLANNING_OPTIONS
+from sb3_poplin.common.distillation import DISTILLATION_OPTIONS, DISTILLATIONS
+from sb3_poplin.common.optimizers import OPTIMIZERS
+from sb3_poplin.common.options import GENERAL_OPTIONS, PLANNING_OPTIONS
 
 
 def _markdown_default(value: Any) -> str:
@@ -31,7 +33,8 @@ def reference_page(algorithms: Sequence[type]) -> str:
         "",
         "Every constructor argument of the planning algorithms, with its default. Written by "
         "`python -m benchmarks.options_reference docs/options.md` from the declarations in "
-        "`sb3_poplin/common/options.py` and the algorithms' own modules; a test keeps this page equal to the code. "
+        "`sb3_poplin/common/options.py`, the optimizers', the distillations' and the algorithms' own modules; "
+        "a test keeps this page equal to the code. "
         "`help(POPLIN_P)` shows the same.",
         "",
         "| option | " + " | ".join(cls.__name__ for cls in algorithms) + " |",
@@ -52,6 +55,12 @@ def reference_page(algorithms: Sequence[type]) -> str:
         lines += [f"## {title}", ""]
         lines += [f"- `{o.name}` (`{o.annotation}`): {o.doc}." for group in groups for o in group]
         lines.append("")
+    for kind, parts in (("optimizer", OPTIMIZERS), ("distillation", DISTILLATIONS)):
+        for name, part in parts.items():
+            if part.options:
+                lines += [f'## `{kind}="{name}"` only', ""]
+                lines += [f"- `{o.name}` (`{o.annotation}`): {o.doc}." for o in part.options]
+                lines.append("")
     for cls in algorithms:
         own = cls.own_options
         if own:

@@ -293,6 +293,23 @@ def test_an_option_of_another_optimizer_names_the_one_that_takes_it(given: dict[
     PETS("MlpPolicy", "Pendulum-v1", _init_setup_model=False, icem_noise_beta=2.0, cem_mirrored=False, **defaults)
 
 
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (dict(gan_epochs=3), r"gan_epochs is an option of distillation='gan', and this model's distillation is 'bc'"),
+        (dict(distillation="gan", avg_update="set"), r"avg_update is an option of distillation='avg'.* is 'gan'"),
+        (dict(distillation="ppo"), r"distillation must be one of \('avg', 'bc', 'gan'\), got 'ppo'"),
+    ],
+)
+def test_an_option_of_another_distillation_names_the_one_that_takes_it(given: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        POPLIN_P("MlpPolicy", "Pendulum-v1", _init_setup_model=False, **given)
+    # POPLIN-A distils by behaviour cloning only: the other schemes are not its options at all.
+    with pytest.raises(ValueError, match=r"distillation must be one of \('bc',\), got 'avg'"):
+        POPLIN_A("MlpPolicy", "Pendulum-v1", _init_setup_model=False, distillation="avg")
+    assert "avg_update" not in inspect.signature(POPLIN_A).parameters
+
+
 def test_options_page_is_the_code_s() -> None:
     page = Path(__file__).parent.parent / "docs" / "options.md"
     expected = reference_page([POPLIN_P, POPLIN_A, PETS, RS])

@@ -33,7 +33,15 @@ from sb3_poplin.common import cem as _cem
 from sb3_poplin.common import icem as _icem  # noqa: F401
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.callbacks import PolicyControlEvaluation
-from sb3_poplin.common.distillation import BehaviorCloning, Distillation, DistillationData, select_distillation_data
+from sb3_poplin.common.distillation import (
+    DISTILLATION_OPTIONS,
+    Distillation,
+    DistillationContext,
+    DistillationData,
+    distillation_class,
+    distillations_of,
+    select_distillation_data,
+)
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier, make_adam
 from sb3_poplin.common.env_binding import (
     LEARNED,
@@ -47,12 +55,12 @@ from sb3_poplin.common.env_binding import (
 )
 from sb3_poplin.common.exploitation import ExploitationMonitor
 from sb3_poplin.common.logs import PlanningLogs
-from sb3_poplin.common.optimizers import Optimizer, check_optimizer_options, optimizer_class, optimizer_options
+from sb3_poplin.common.optimizers import OPTIMIZERS, Optimizer, optimizer_class, optimizer_options
 from sb3_poplin.common.options import (
-    DISTILLATION_OPTIONS,
     GENERAL_OPTIONS,
     PLANNING_OPTIONS,
     Option,
+    check_part_options,
     param_lines,
     resolve,
     with_defaults,
@@ -138,7 +146,10 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         # Every value is checked before anything is built, so a bad one fails at once with its own name (and not later,
         # in CEM or the ensemble, under the name of another argument).
         values = resolve(self.options, given)
-        check_optimizer_options(values["optimizer"], given, values)
+        check_part_options("optimizer", values["optimizer"], {n: c.options for n, c in OPTIMIZERS.items()}, given, values)
+        if "distillation" in values:
+            schemes = {n: c.options for n, c in distillations_of(type(self)).items()}
+            check_part_options("distillation", values["distillation"], schemes, given, values)
         if values["init_sigma"] is None:
             values["init_sigma"] = self._default_init_sigma(values)
         if env is not None and not isinstance(env, str):
@@ -656,7 +667,8 @@ class PolicyPlanningAlgorithm(PlanningAlgorithm):
     training of the model (POPLIN-A, POPLIN-P). It takes the distillation options besides the planning ones, and can act
     with the distilled network alone (``predict_with="policy"``, or ``model.policy.predict``).
 
-    Subclasses say how the policy is distilled (:meth:`_make_distillation`).
+    The distillation is the scheme registered under the ``distillation`` option's value
+    (:func:`~sb3_poplin.common.distillation.register_distillation`), with its own options.
     """
 
     uses_policy_network: ClassVar[bool] = True
@@ -666,7 +678,8 @@ class PolicyPlanningAlgorithm(PlanningAlgorithm):
         # The distillation's learning rate first, where SB3 algorithms take their learning rate.
         learning_rate = tuple(o for o in DISTILLATION_OPTIONS if o.name == "learning_rate")
         distillation = tuple(o for o in DISTILLATION_OPTIONS if o.name != "learning_rate")
-        return learning_rate, PLANNING_OPTIONS, optimizer_options(), distillation, cls.own_options, GENERAL_OPTIONS
+        schemes = tuple(o for scheme in distillations_of(cls).values() for o in scheme.options)
+        return learning_rate, PLANNING_OPTIONS, optimizer_options(), distillation, cls.own_options, schemes, GENERAL_OPTIONS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.policy_control_history: list[tuple[int, float, float]] = []
@@ -674,20 +687,28 @@ class PolicyPlanningAlgorithm(PlanningAlgorithm):
         self.distillation_seconds = 0.0
         super().__init__(*args, **kwargs)
 
-    @abstractmethod
     def _make_distillation(self) -> Distillation:
-        """The distillation scheme of this algorithm."""
+        """The scheme of the ``distillation`` option; the modules it saves are kept as attributes of the algorithm (SB3
+        saves and loads state dicts by attribute name)."""
+        values = {o.name: getattr(self, o.attribute or o.name) for o in self.options if not o.sb3}
+        context = DistillationContext(self.obs_dim, self.act_dim, self.device, self.train_generator, self.init_sigma)
+        distiller = distillation_class(self.distillation).from_options(values, context)
+        for name, module in distiller.saved_modules().items():
+            setattr(self, name, module)
+        return distiller
 
-    def _behavior_cloning(self) -> BehaviorCloning:
-        """Behaviour cloning with this algorithm's distillation schedule (``policy_*`` arguments)."""
-        return BehaviorCloning(
-            epochs=self.policy_epochs,
-            batch_size=self.policy_batch_size,
-            holdout_ratio=self.policy_holdout_ratio,
-            patience=self.policy_patience,
-            max_updates=self.policy_max_updates,
-            generator=self.train_generator,
-        )
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), *self._distillation_modules()]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, tensors = super()._get_torch_save_params()
+        for name in self._distillation_modules():
+            state_dicts = [*state_dicts, name, f"{name}.optimizer"]
+        return state_dicts, tensors
+
+    def _distillation_modules(self) -> list[str]:
+        distiller = getattr(self, "distiller", None)
+        return list(distiller.saved_modules()) if distiller is not None else []
 
     def _setup_model(self) -> None:
         super()._setup_model()

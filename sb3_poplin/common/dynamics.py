@@ -17,6 +17,7 @@ import torch as th
 from torch import nn
 from torch.nn import functional as F
 
+from sb3_poplin.common import fitting
 from sb3_poplin.common.validation import check_indices
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -399,41 +400,40 @@ class ProbabilisticEnsemble(nn.Module):
 
         if keep_epoch not in DYNAMICS_KEEP_EPOCHS:
             raise ValueError(f"keep_epoch must be one of {DYNAMICS_KEEP_EPOCHS}, got {keep_epoch!r}")
-        best = last = holdout_scores()
         best_state = {k: v.clone() for k, v in self.state_dict().items()} if keep_epoch == "best" else {}
-        epochs_since_improvement = 0
-        # Summed on the device: a .item() per gradient step would wait for the GPU after every step.
-        loss_sum = th.zeros((), device=device)
-        updates = 0
-        epoch = 0
-        self.train()
-        for epoch in range(1, max_epochs + 1):  # noqa: B007 (epoch is reported)
+
+        def keep_improved_members(improved: th.Tensor) -> None:
+            # Keep, per member, the parameters of its best epoch (members are independent slices).
+            if keep_epoch == "best":
+                state = self.state_dict()
+                for key in self._member_keys():
+                    best_state[key][improved] = state[key][improved].clone()
+
+        def epoch_batches() -> list[th.Tensor]:
             order = th.argsort(th.rand(self.n_members, n_train, generator=generator), dim=1).to(device)
             shuffled = th.gather(member_idx, 1, order)  # [E, n_train], each member its own order
-            for start in range(0, n_train, batch_size):
-                batch = shuffled[:, start : start + batch_size]  # [E, B]
-                loss = self.nll_loss(inputs[batch], targets[batch])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.detach()
-                updates += 1
-                if max_updates is not None and updates >= max_updates:
-                    break
-            scores = last = holdout_scores()
-            improved = scores < best - 1e-8 * best.abs()
-            if improved.any():
-                if keep_epoch == "best":
-                    # Keep, per member, the parameters of its best epoch (members are independent slices).
-                    state = self.state_dict()
-                    for key in self._member_keys():
-                        best_state[key][improved] = state[key][improved].clone()
-                best = th.where(improved, scores, best)
-                epochs_since_improvement = 0
-            else:
-                epochs_since_improvement += 1
-            if epochs_since_improvement >= patience or (max_updates is not None and updates >= max_updates):
-                break
+            return [shuffled[:, start : start + batch_size] for start in range(0, n_train, batch_size)]  # [E, B] each
+
+        def train_step(batch: th.Tensor) -> th.Tensor:
+            loss = self.nll_loss(inputs[batch], targets[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return loss.detach()
+
+        self.train()
+        result = fitting.fit(
+            train_step,
+            epoch_batches,
+            max_epochs,
+            score=holdout_scores,
+            on_improvement=keep_improved_members,
+            patience=patience,
+            max_updates=max_updates,
+            min_relative_improvement=1e-8,
+        )
+        assert result.best is not None and result.last is not None
+        best = result.best
         if keep_epoch == "best":
             # The shared entries (bounds, normaliser) take their final values; per-member ones their best epoch.
             member_keys = set(self._member_keys())
@@ -442,17 +442,17 @@ class ProbabilisticEnsemble(nn.Module):
                     best_state[key] = value
             self.load_state_dict(best_state)
         else:
-            best = last  # the errors of the weights kept
+            best = result.last  # the errors of the weights kept
         # ``best`` already holds each member's hold-out error at the kept weights (the mean prediction does not depend on
         # the shared entries that took their final values): no second scoring pass.
         self.elite_idx.copy_(th.sort(th.argsort(best)[: self.n_elite_members]).values)
         self._elite_cache = None
         self.eval()
         return {
-            "loss": loss_sum.item() / updates if updates else float("nan"),
+            "loss": float(result.mean_loss.item()),
             "holdout_mse": float(best[self.elite_idx].mean().item()),
-            "epochs": float(epoch),
-            "updates": float(updates),
+            "epochs": float(result.epochs),
+            "updates": float(result.updates),
             **{f"holdout_mse_member_{i}": float(score) for i, score in enumerate(best.tolist())},
         }
 
@@ -513,20 +513,23 @@ class TerminationClassifier(nn.Module):
         self.obs_mean.copy_(next_obs.mean(dim=0))
         self.obs_std.copy_(th.where(std < 1e-6, th.ones_like(std), std))
         pos_weight = th.tensor((len(terminated) - n_terminal) / n_terminal, device=next_obs.device)
-        losses = []
-        for _ in range(epochs):
+
+        def epoch_batches() -> list[th.Tensor]:
             order = th.randperm(len(terminated), generator=generator).to(next_obs.device)
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                loss = F.binary_cross_entropy_with_logits(self(next_obs[batch]), terminated[batch], pos_weight=pos_weight)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.item())
+            return list(order.split(batch_size))
+
+        def train_step(batch: th.Tensor) -> th.Tensor:
+            loss = F.binary_cross_entropy_with_logits(self(next_obs[batch]), terminated[batch], pos_weight=pos_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return loss.detach()
+
+        result = fitting.fit(train_step, epoch_batches, epochs)
         self.trained.fill_(1.0)
         with th.no_grad():
             accuracy = ((self(next_obs) > 0).float() == terminated).float().mean().item()
-        return {"termination_loss": float(np.mean(losses)), "termination_accuracy": accuracy}
+        return {"termination_loss": float(result.mean_loss.item()), "termination_accuracy": accuracy}
 
 
 @dataclass

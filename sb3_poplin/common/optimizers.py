@@ -139,23 +139,6 @@ def optimizer_options() -> tuple[Option, ...]:
     return tuple(option for cls in OPTIMIZERS.values() for option in cls.options)
 
 
-def check_optimizer_options(chosen: str, given: dict[str, Any], values: dict[str, Any]) -> None:
-    """Refuse an option of another optimizer than ``chosen`` given with a value other than its default: it would do
-    nothing, silently.
-
-    :param chosen: the ``optimizer`` option's value
-    :param given: the options passed to the constructor
-    :param values: every option's checked value
-    """
-    for name, cls in OPTIMIZERS.items():
-        for option in cls.options if name != chosen else ():
-            if option.name in given and values[option.name] != option.default:
-                raise ValueError(
-                    f"{option.name} is an option of optimizer={name!r}, and this model's optimizer is {chosen!r}: pass "
-                    f"optimizer={name!r} to use it, or leave {option.name} out"
-                )
-
-
 def optimizer_class(name: str) -> type[Optimizer]:
     """The optimizer registered as ``name`` (case-insensitive); a ValueError names the registered ones."""
     key = str(name).lower()

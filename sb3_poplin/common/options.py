@@ -1,8 +1,10 @@
 """Every constructor option of the planning algorithms, declared once: its default, its check and its documentation.
 
-An algorithm's options are the shared model and planner options (:data:`PLANNING_OPTIONS`), the distillation options of
-the algorithms that train a policy network (:data:`DISTILLATION_OPTIONS`), its own (e.g. POPLIN-P's ``avg_update``)
-and SB3's general ones (:data:`GENERAL_OPTIONS`). From that list :class:`~sb3_poplin.common.base.PlanningAlgorithm`
+An algorithm's options are the shared model and planner options (:data:`PLANNING_OPTIONS`), those of every optimizer
+(each declared in its own module: :mod:`sb3_poplin.common.cem`, :mod:`sb3_poplin.common.icem`), the distillation options
+of the algorithms that train a policy network (:data:`sb3_poplin.common.distillation.DISTILLATION_OPTIONS`, and those of
+each distillation scheme), its own (e.g. POPLIN-P's ``planning_variant``) and SB3's general ones
+(:data:`GENERAL_OPTIONS`). From that list :class:`~sb3_poplin.common.base.PlanningAlgorithm`
 builds the class's signature (``inspect.signature(POPLIN_P)``, ``help(POPLIN_P)``), the ``:param:`` lines of its
 docstring, and the checks that run when a model is built, so that a bad value fails at once with its own name.
 ``python -m benchmarks.options_reference docs/options.md`` writes the reference page from the same declarations.
@@ -16,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sb3_poplin.common.buffers import PlanningReplayBuffer
-from sb3_poplin.common.distillation import POLICY_WHITENINGS
 from sb3_poplin.common.dynamics import ACTIVATIONS, DYNAMICS_KEEP_EPOCHS, check_adam_kwargs
 from sb3_poplin.common.env_binding import LEARNED
 from sb3_poplin.common.optimizers import OPTIMIZERS
@@ -30,10 +31,6 @@ Check = Callable[[str, Any, dict[str, Any]], Any]
 
 #: what a plan executes (``cem_execute``): the final CEM mean, or the best candidate of the last iteration
 CEM_EXECUTES = ("mean", "best")
-#: the values ``model.predict`` can use (``predict_with``)
-PREDICT_MODES = ("mpc", "policy")
-#: where the distillation's (state, action) pairs come from (``distillation_data``)
-DISTILLATION_DATA = ("real", "hallucination")
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,8 @@ def widths(name: str, value: Any, values: dict[str, Any]) -> list[int]:
     return check_widths(name, value)
 
 
-def _learning_rate(name: str, value: Any, values: dict[str, Any]) -> Any:
+def learning_rate_or_schedule(name: str, value: Any, values: dict[str, Any]) -> Any:
+    """A positive learning rate, or a schedule (a callable)."""
     return value if callable(value) else check_float(name, value, 0.0, min_inclusive=False)
 
 
@@ -296,49 +294,6 @@ PLANNING_OPTIONS: tuple[Option, ...] = (
            "``noise_dtype=\"float16\"``)", sb3=True),
 )  # fmt: skip
 
-#: training and using the policy network: the algorithms that have one (POPLIN-A, POPLIN-P) take them
-DISTILLATION_OPTIONS: tuple[Option, ...] = (
-    Option("learning_rate", 3e-3, "float | Schedule", "learning rate of the policy distillation (a float or a schedule)",
-           _learning_rate, sb3=True),
-    Option("policy_epochs", 100, "int", "max epochs of each distillation", integer(1)),
-    Option("policy_batch_size", 64, "int", "minibatch size of the distillation", integer(1)),
-    Option("policy_holdout_ratio", 0.2, "float", "hold-out share of the distillation, in [0, 1)",
-           real(0.0, 1.0, strict_maximum=True)),
-    Option("policy_patience", 5, "int", "distillation epochs without hold-out improvement before stopping", integer(1)),
-    Option("policy_max_updates", None, "int | None", "cap on gradient steps per distillation (None: no cap)",
-           integer(1, optional=True)),
-    Option("predict_with", "mpc", "str", "what ``model.predict`` uses: ``mpc`` (plan with the model) or ``policy`` (the "
-           "network alone)", choice(PREDICT_MODES)),
-    Option("distillation_data", "real", "str", "``real`` (distil on real states only) or ``hallucination`` (also on the "
-           "imagined states and actions of the best elite candidates, as in the paper's ablation)",
-           choice(DISTILLATION_DATA)),
-    Option("distillation_window", None, "int | None", "distil on the real states of the last this many steps only (with "
-           "their planned actions), instead of every planned step so far (None, the paper's): the policy then follows "
-           "the current plans rather than the average of all earlier ones, which were made around earlier, worse "
-           "policies (BC and GAN; AVG already moves by the noise of the steps since its last update only)",
-           integer(1, optional=True)),
-    Option("distillation_best_episodes", None, "int | None", "distil on the planned steps of this many episodes only, "
-           "those with the highest returns in the buffer (the episode still running counts with its return so far), "
-           "instead of every planned step (None, the paper's). With ``distillation_window`` too, the best episodes "
-           "among those with steps in the window. BC and GAN only: AVG moves by the noise of the steps since its last "
-           "update", integer(1, optional=True)),
-    Option("policy_whitening", "fit", "str", "how the policy's input whitening is set at each distillation: ``fit`` "
-           "(from the states it is distilled on; AVG's ``add`` update fits it once) or ``planned`` (the authors' code: "
-           "the mean and std of every real state planned so far, with a small prior and a variance floor of 0.01, "
-           "refitted at every distillation)", choice(POLICY_WHITENINGS)),
-    Option("distill_after_warmup", True, "bool", "distil after the random warm-up too (the policy then starts from the "
-           "random actions and their states' whitening); False: the policy is left as initialised until the first "
-           "planned steps are distilled, as in the authors' code, whose first plan runs the initial policy on "
-           "unwhitened observations", boolean),
-    Option("hallucination_elites", 5, "int", "with hallucinated data, how many of the best elites per planned step are "
-           "imagined", integer(1)),
-    Option("extra_pairs_capacity", 50_000, "int", "at most this many extra (state, action) pairs (imagined, or elite "
-           "actions of POPLIN-A) are kept for distillation, newest first", integer(0)),
-    Option("policy_eval_freq", 0, "int", "every this many steps, evaluate the distilled policy alone (policy control) and "
-           "log it as ``eval/policy_control_return`` beside the MPC return of training (0: never)", integer(0)),
-    Option("policy_eval_episodes", 5, "int", "episodes of each policy-control evaluation", integer(1)),
-)  # fmt: skip
-
 #: SB3's own options, and the machine's
 GENERAL_OPTIONS: tuple[Option, ...] = (
     Option("policy_kwargs", None, "dict[str, Any] | None", "arguments of the policy: ``net_arch`` (a list of widths, or "
@@ -379,6 +334,27 @@ def with_defaults(options: Sequence[Option], defaults: dict[str, Any]) -> tuple[
     )
 
 
+def check_part_options(
+    option: str, chosen: str, parts: dict[str, tuple[Option, ...]], given: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Refuse an option of another part than the ``chosen`` one (another optimizer, another distillation) given with a
+    value other than its default: it would do nothing, silently. Its default passes (a zoo file may list every option).
+
+    :param option: the option that chooses the part (``optimizer``, ``distillation``)
+    :param chosen: its value
+    :param parts: the options of every part, by the part's name
+    :param given: the options passed to the constructor
+    :param values: every option's checked value
+    """
+    for name, options in parts.items():
+        for part_option in options if name != chosen else ():
+            if part_option.name in given and values[part_option.name] != part_option.default:
+                raise ValueError(
+                    f"{part_option.name} is an option of {option}={name!r}, and this model's {option} is {chosen!r}: "
+                    f"pass {option}={name!r} to use it, or leave {part_option.name} out"
+                )
+
+
 def resolve(options: Sequence[Option], given: dict[str, Any]) -> dict[str, Any]:
     """The value of every option: the given one or the default, checked in declaration order (a check may read the
     options before it, e.g. ``n_elites`` reads ``population_size``).
@@ -410,11 +386,12 @@ def param_lines(options: Sequence[Option]) -> str:
 
 
 __all__ = [
-    "DISTILLATION_OPTIONS",
     "GENERAL_OPTIONS",
     "LEARNED",
     "PLANNING_OPTIONS",
     "Option",
+    "check_part_options",
+    "learning_rate_or_schedule",
     "param_lines",
     "resolve",
     "with_defaults",

@@ -182,7 +182,8 @@ class PlanningPersistence(OffPolicyAlgorithm):
         if not zip_version_loads(saved_version):
             raise ValueError(
                 f"{path} was saved by sb3-poplin {saved_version}, this is {__version__}, which loads zips of "
-                f"{', '.join(LOADABLE_ZIP_VERSIONS)}.x; install sb3-poplin=={saved_version} to load it, or retrain."
+                f"{', '.join(v + '.x' for v in LOADABLE_ZIP_VERSIONS)}; install sb3-poplin=={saved_version} to load it, "
+                "or retrain."
             )
         saved_algorithm = data.get("algorithm_name")
         if saved_algorithm != cls.__name__:

@@ -7,16 +7,18 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sb3_poplin.common.base import PolicyPlanningAlgorithm
-from sb3_poplin.common.distillation import Distillation
+from sb3_poplin.common.distillation import distillations_of
 from sb3_poplin.common.optimizers import Optimizer
 from sb3_poplin.common.options import Option, choice
 from sb3_poplin.common.planners import Planner, PlanOutput, PolicyActionPlanner
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.rollout import ModelRollout
-from sb3_poplin.common.validation import check_int
+from sb3_poplin.common.validation import check_choice, check_int
 from sb3_poplin.poplin_a.policies import MlpPolicy
 
-DISTILLATIONS_A = ("bc",)
+
+def _distillation(name: str, value: Any, values: dict[str, Any]) -> str:
+    return check_choice(name, value, sorted(distillations_of(POPLIN_A)))
 
 
 def _elite_actions(name: str, value: Any, values: dict[str, Any]) -> int:
@@ -43,7 +45,7 @@ class POPLIN_A(PolicyPlanningAlgorithm):
     default_init_sigma: ClassVar[float] = 0.5
     own_options: ClassVar[tuple[Option, ...]] = (
         Option("planning_variant", "init", "str", "``init`` or ``replan``", choice(PolicyActionPlanner.variants)),
-        Option("distillation", "bc", "str", "``bc`` (behaviour cloning on the planned actions)", choice(DISTILLATIONS_A)),
+        Option("distillation", "bc", "str", "``bc`` (behaviour cloning on the planned actions)", _distillation),
         Option("bc_elite_actions", 0, "int", "also clone the first actions of this many elite candidates per planned step "
                "(the authors' code did so), at most ``n_elites``; 0 clones the executed actions only. Kept up to "
                "``extra_pairs_capacity`` pairs", _elite_actions),
@@ -55,9 +57,6 @@ class POPLIN_A(PolicyPlanningAlgorithm):
         )
         planner.elite_actions = min(max(self.bc_elite_actions, 0), self.n_elites)
         return planner
-
-    def _make_distillation(self) -> Distillation:
-        return self._behavior_cloning()
 
     def _on_plan(self, raw_obs: np.ndarray, out: PlanOutput) -> None:
         super()._on_plan(raw_obs, out)

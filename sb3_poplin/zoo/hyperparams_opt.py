@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import optuna
 
+from sb3_poplin.common.distillation import DISTILLATIONS
+
 #: name -> the planning and model choices of that size (keys: the module-level names they set)
 SEARCH_SPACES: dict[str, dict[str, tuple[int, ...]]] = {
     "cpu": {
@@ -85,8 +87,8 @@ POPLIN_P_INIT_SIGMA: tuple[float, float] = (0.005, 0.3)
 #: POPLIN-P: width of the one hidden layer; kept small because CEM searches over every parameter of the network
 POPLIN_P_POLICY_WIDTHS: tuple[int, ...] = (16, 32, 64)
 POPLIN_P_VARIANTS: tuple[str, ...] = ("sep", "uni")
-#: POPLIN-P's distillation schemes to search over
-POPLIN_P_DISTILLATIONS: tuple[str, ...] = ("bc", "gan", "avg")
+#: POPLIN-P's distillation schemes to search over: every registered one
+POPLIN_P_DISTILLATIONS: tuple[str, ...] = tuple(name for name, cls in DISTILLATIONS.items() if "POPLIN_P" in cls.algorithms)
 #: PETS: (low, high) of the log-uniform initial std of the action sequences in [-1, 1] (PETS' own 0.5 is inside)
 PETS_INIT_SIGMA: tuple[float, float] = (0.1, 1.0)
 

@@ -18,8 +18,8 @@ Pendulum-v1-sized one (3, 1), it measures:
 * dynamics training time per iteration as the data grows, and the replay buffer's memory at 200k steps;
 * peak resident memory of planning and allocation growth over many planning steps.
 
-Planners are built directly from the classes with random (untrained) networks: throughput does not depend on what the
-networks learned. Run from the repository root::
+Planners are built as the algorithms build theirs (``sb3_poplin.common.engine.build_engine``), with random (untrained)
+networks: throughput does not depend on what the networks learned. Run from the repository root::
 
     python -m benchmarks.planner_throughput              # full run (about 15-30 min on 2 cores), writes docs/performance.md
     python -m benchmarks.planner_throughput --quick      # smoke run (about a minute), prints only
@@ -54,18 +54,15 @@ from gymnasium import spaces
 
 from benchmarks.machine import cpu_model, load_average, write_marked
 from benchmarks.roof import Roof
+from sb3_poplin import PETS, POPLIN_A, POPLIN_P
 from sb3_poplin.common.buffers import PlanningReplayBuffer
-from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble, make_adam
-from sb3_poplin.common.planners import (
-    ActionSequencePlanner,
-    Planner,
-    PolicyActionPlanner,
-    PolicyParameterPlanner,
-)
+from sb3_poplin.common.engine import EnvBinding, build_engine
+from sb3_poplin.common.options import resolve
+from sb3_poplin.common.planners import Planner
 from sb3_poplin.common.policies import PolicyNetwork
 from sb3_poplin.common.precision import native_bfloat16
-from sb3_poplin.common.rollout import ModelRollout
+from sb3_poplin.common.processing import DeltaProcessing
 from sb3_poplin.rewards import get_task_fns
 
 COMMAND = "python -m benchmarks.planner_throughput"
@@ -106,6 +103,12 @@ PLANNERS = ("PETS", "POPLIN-A init", "POPLIN-A replan", "POPLIN-P uni", "POPLIN-
 # Policy networks of the algorithms' MlpPolicy defaults; initial noise std of each planner.
 POLICY_ARCH = {"A": [64, 64], "P": [32]}
 SIGMA = {"PETS": 0.5, "A": 0.5, "P": 0.1}
+#: each planner family's algorithm (whose options' defaults it plans with) and registered planner
+ALGORITHMS: dict[str, tuple[type, str]] = {
+    "PETS": (PETS, "actions"),
+    "A": (POPLIN_A, "policy_actions"),
+    "P": (POPLIN_P, "policy_parameters"),
+}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -134,31 +137,45 @@ def median(values: list[float]) -> float:
 def build_planner(
     kind: str, cfg: Config, env_id: str, device: th.device, cuda_graph: bool = False, dtype: th.dtype = th.float32
 ) -> Planner:
-    """A planner of ``kind`` on a random ensemble whose whitening is fitted on synthetic data of the env's size, planning
-    its matrix products in ``dtype``."""
+    """A planner of ``kind``, built as the algorithms build theirs (:func:`~sb3_poplin.common.engine.build_engine`), on a
+    random ensemble whose whitening is fitted on synthetic data of the env's size, planning its matrix products in
+    ``dtype``."""
     obs_dim, act_dim, bound = ENVS[env_id]
     th.manual_seed(0)
-    model = ProbabilisticEnsemble(obs_dim + act_dim, obs_dim, n_members=cfg.members, hidden_sizes=cfg.hidden)
-    model.fit_input_normalizer(th.randn(4096, obs_dim + act_dim) * 2.0 + 0.5)
-    model.eval().to(device)
-    model.planning_dtype = dtype
-    reward_fn, termination_fn = get_task_fns(env_id)
-    rollout = ModelRollout(
-        model,
-        reward_fn,
-        termination_fn,
+    family = "PETS" if kind == "PETS" else kind.split(" ")[0][-1]  # "POPLIN-A init" -> "A"
+    algorithm, planner_name = ALGORITHMS[family]
+    settings: dict[str, Any] = dict(
+        population_size=cfg.population,
+        n_elites=cfg.n_elites,
+        cem_iterations=cfg.iterations,
         horizon=cfg.horizon,
-        action_low=th.full((act_dim,), -bound, device=device),
-        action_high=th.full((act_dim,), bound, device=device),
-        propagation="expectation",
+        ensemble_size=cfg.members,
+        dynamics_net_arch=list(cfg.hidden),
+        init_sigma=SIGMA[family],
+        cuda_graph=cuda_graph,
     )
-    cem = CEMOptimizer(cfg.population, cfg.n_elites, cfg.iterations)
-    if kind == "PETS":
-        return ActionSequencePlanner(rollout, cem, act_dim, SIGMA["PETS"], cuda_graph=cuda_graph, compute_dtype=dtype)
-    family, variant = kind.split(" ")[0][-1], kind.split(" ")[1]  # "POPLIN-A init" -> ("A", "init")
-    policy = PolicyNetwork(obs_dim, act_dim, POLICY_ARCH[family]).to(device)
-    planner_class = PolicyActionPlanner if family == "A" else PolicyParameterPlanner
-    return planner_class(rollout, cem, act_dim, SIGMA[family], policy, variant, cuda_graph=cuda_graph, compute_dtype=dtype)
+    policy = None
+    if family != "PETS":
+        settings["planning_variant"] = kind.split(" ")[1]
+        policy = PolicyNetwork(obs_dim, act_dim, POLICY_ARCH[family]).to(device)
+    reward_fn, termination_fn = get_task_fns(env_id)
+    binding = EnvBinding(
+        obs_dim=obs_dim,
+        act_dim=act_dim,
+        action_low=th.full((act_dim,), -bound),
+        action_high=th.full((act_dim,), bound),
+        reward_fn=reward_fn,
+        termination_fn=termination_fn,
+        processing=DeltaProcessing(),
+        device=device,
+    )
+    engine = build_engine(resolve(algorithm.options, settings), binding, planner_name, policy)
+    engine.dynamics.fit_input_normalizer(th.randn(4096, obs_dim + act_dim, device=device) * 2.0 + 0.5)
+    engine.dynamics.eval()
+    # set here, not through ``planning_dtype``: a benchmark may time bfloat16 where the CPU has no native support
+    engine.dynamics.planning_dtype = dtype
+    engine.planner.compute_dtype = dtype
+    return engine.planner
 
 
 class Probe:

@@ -82,11 +82,11 @@ NOISE_TABLE_SIZE = 1 << 24
 def build_ours(cfg: dict[str, Any]) -> dict[str, Any]:
     """Our PETS and POPLIN-P sep planners for ``cfg``, each with its step function, timer and roof."""
     from benchmarks.roof import CallTimer, Roof
-    from sb3_poplin.common.cem import CEMOptimizer
-    from sb3_poplin.common.dynamics import ProbabilisticEnsemble
-    from sb3_poplin.common.planners import ActionSequencePlanner, PolicyParameterPlanner
+    from sb3_poplin import PETS, POPLIN_P
+    from sb3_poplin.common.engine import EnvBinding, build_engine
+    from sb3_poplin.common.options import resolve
     from sb3_poplin.common.policies import PolicyNetwork
-    from sb3_poplin.common.rollout import ModelRollout
+    from sb3_poplin.common.processing import DeltaProcessing
     from sb3_poplin.rewards import get_task_fns
 
     obs_dim, act_dim, members, hidden = cfg["obs_dim"], cfg["act_dim"], cfg["members"], cfg["hidden"]
@@ -97,33 +97,43 @@ def build_ours(cfg: dict[str, Any]) -> dict[str, Any]:
         # [..]: the same formula as mbrl-lib's side (which sees only the action and the next state)
         return next_obs[..., velocity] - ctrl_cost * action.square().sum(dim=-1)
 
+    binding = EnvBinding(
+        obs_dim=obs_dim,
+        act_dim=act_dim,
+        action_low=-th.ones(act_dim),
+        action_high=th.ones(act_dim),
+        reward_fn=reward_fn,
+        termination_fn=never,
+        processing=DeltaProcessing(),
+    )
     planners = {}
     for name in OURS:
         th.manual_seed(cfg["seed"])
-        model = ProbabilisticEnsemble(obs_dim + act_dim, obs_dim, n_members=members, hidden_sizes=hidden)
-        model.fit_input_normalizer(th.randn(4096, obs_dim + act_dim) * 2.0 + 0.5)
-        model.eval()
-        rollout = ModelRollout(
-            model,
-            reward_fn,
-            never,
+        pets = name.endswith("PETS")
+        settings = dict(
+            population_size=cfg["population"],
+            n_elites=cfg["n_elites"],
+            cem_iterations=cfg["iterations"],
+            cem_alpha=0.1,
+            cem_mirrored=name.endswith("mirrored"),
+            cem_noise_table=NOISE_TABLE_SIZE if name.endswith("noise table") else 0,
             horizon=cfg["horizon"],
-            action_low=-th.ones(act_dim),
-            action_high=th.ones(act_dim),
             propagation=cfg["propagation"],
             num_particles=cfg["particles"],
+            ensemble_size=members,
+            dynamics_net_arch=list(hidden),
+            init_sigma=0.5 if pets else 0.1,
         )
-        mirrored = name.endswith("mirrored")
-        table = NOISE_TABLE_SIZE if name.endswith("noise table") else 0
-        cem = CEMOptimizer(
-            cfg["population"], cfg["n_elites"], cfg["iterations"], alpha=0.1, mirrored=mirrored, noise_table_size=table
+        policy = None if pets else PolicyNetwork(obs_dim, act_dim, [32])
+        if not pets:
+            settings["planning_variant"] = "sep"
+        algorithm = PETS if pets else POPLIN_P
+        engine = build_engine(
+            resolve(algorithm.options, settings), binding, "actions" if pets else "policy_parameters", policy
         )
-        if name.endswith("PETS"):
-            planner: Any = ActionSequencePlanner(rollout, cem, act_dim, 0.5)
-            policy = None
-        else:
-            policy = PolicyNetwork(obs_dim, act_dim, [32])
-            planner = PolicyParameterPlanner(rollout, cem, act_dim, 0.1, policy, "sep")
+        model, planner = engine.dynamics, engine.planner
+        model.fit_input_normalizer(th.randn(4096, obs_dim + act_dim) * 2.0 + 0.5)
+        model.eval()
         generator = th.Generator().manual_seed(cfg["seed"])
         obs = th.randn(1, obs_dim, generator=th.Generator().manual_seed(cfg["seed"]))
         state: dict[str, Any] = {"mean": None}

@@ -120,9 +120,10 @@ def test_model_on_pets_cheetah_trains_on_pets_targets_and_saves_its_processing(t
     assert model.dynamics.in_dim == 18 + 6  # PETS' 24 inputs
     model.learn(30)
     data = model.replay_buffer.all_transitions()
-    inputs, targets = model._dynamics_dataset(data)
     obs = th.as_tensor(data["observations"], dtype=th.float32)
     next_obs = th.as_tensor(data["next_observations"], dtype=th.float32)
+    actions, rewards = (th.as_tensor(data[key], dtype=th.float32) for key in ("actions", "rewards"))
+    inputs, targets = model.engine.dynamics_dataset(obs, actions, next_obs, rewards)
     assert th.equal(targets[:, 0], next_obs[:, 0])
     assert th.equal(targets[:, 1:], next_obs[:, 1:] - obs[:, 1:])
     assert th.equal(inputs[:, :18], model.processing.model_input(obs))

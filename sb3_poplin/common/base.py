@@ -15,8 +15,6 @@ import math
 import time
 import warnings
 import zlib
-from abc import abstractmethod
-from collections import deque
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -28,21 +26,17 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import is_vectorized_observation
 
-# The optimizers register themselves by name (sb3_poplin.common.optimizers) when their modules are imported.
-from sb3_poplin.common import cem as _cem
-from sb3_poplin.common import icem as _icem  # noqa: F401
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.callbacks import PolicyControlEvaluation
 from sb3_poplin.common.distillation import (
     DISTILLATION_OPTIONS,
     Distillation,
-    DistillationContext,
     DistillationData,
-    distillation_class,
     distillations_of,
     select_distillation_data,
 )
-from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier, make_adam
+from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier
+from sb3_poplin.common.engine import EnvBinding, build_engine
 from sb3_poplin.common.env_binding import (
     LEARNED,
     bind_processing,
@@ -55,7 +49,7 @@ from sb3_poplin.common.env_binding import (
 )
 from sb3_poplin.common.exploitation import ExploitationMonitor
 from sb3_poplin.common.logs import PlanningLogs
-from sb3_poplin.common.optimizers import OPTIMIZERS, Optimizer, optimizer_class, optimizer_options
+from sb3_poplin.common.optimizers import OPTIMIZERS, optimizer_options
 from sb3_poplin.common.options import (
     GENERAL_OPTIONS,
     PLANNING_OPTIONS,
@@ -68,7 +62,6 @@ from sb3_poplin.common.options import (
 from sb3_poplin.common.persistence import PlanningPersistence
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
-from sb3_poplin.common.precision import planning_torch_dtype
 from sb3_poplin.common.rollout import ModelRollout
 from sb3_poplin.common.threads import model_threads
 from sb3_poplin.common.validation import check_keyword_names
@@ -90,10 +83,12 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     Loop: act randomly for ``learning_starts`` steps, then plan every step with CEM through the learned model and
     execute the first action; every ``train_freq`` (default: one episode) train the ensemble on all data.
 
-    Subclasses say what the CEM noise means (:meth:`_make_planner`). Their constructor takes the options of
-    :attr:`options` (built from :mod:`sb3_poplin.common.options` and the subclass's :attr:`own_options`): every value is
-    checked when the model is built, and the arguments of model-free algorithms (``batch_size``, ``gamma``,
-    ``action_noise``, ...) and misspelt names are refused with the argument to use instead.
+    The planning machinery is an engine (:mod:`sb3_poplin.common.engine`) built from the option values; subclasses say
+    what the search's noise means by naming a registered planner (:attr:`planner_name`). Their constructor takes the
+    options of :attr:`options` (built from :mod:`sb3_poplin.common.options`, the optimizers' and distillations' modules
+    and the subclass's :attr:`own_options`): every value is checked when the model is built, and the arguments of
+    model-free algorithms (``batch_size``, ``gamma``, ``action_noise``, ...) and misspelt names are refused with the
+    argument to use instead.
     """
 
     policy: POPLINPolicy
@@ -104,6 +99,8 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     default_init_sigma: ClassVar[float] = 0.25
     #: whether the algorithm has a policy network to distil (PETS and random shooting do not)
     uses_policy_network: ClassVar[bool] = False
+    #: the registered planner that says what the search's noise means (:data:`sb3_poplin.common.planners.PLANNERS`)
+    planner_name: ClassVar[str] = ""
     #: this algorithm's own options, declared in its module (shown after the shared ones)
     own_options: ClassVar[tuple[Option, ...]] = ()
     #: this algorithm's defaults of shared options, where they differ
@@ -179,11 +176,11 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         self.sb3_poplin_version = __version__
         self.algorithm_name = type(self).__name__
         self._n_model_updates = 0
-        #: whether the model was built or trained on a VecNormalize env (saved: a model loaded without it warns in predict)
-        self.trained_with_vec_normalize = self._vec_normalize_env is not None
         #: wall time spent fitting the ensemble so far (s), and what the last fit reported (``ProbabilisticEnsemble.fit``)
         self.dynamics_train_seconds = 0.0
         self.last_dynamics_info: dict[str, float] = {}
+        #: whether the model was built or trained on a VecNormalize env (saved: a model loaded without it warns in predict)
+        self.trained_with_vec_normalize = self._vec_normalize_env is not None
         if init_setup_model:
             self._setup_model()
 
@@ -232,58 +229,27 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **policy_kwargs)
         self.policy = self.policy.to(self.device)
 
-        self.dynamics = ProbabilisticEnsemble(
-            in_dim=self.processing.input_dim(self.obs_dim) + self.act_dim,
-            out_dim=self.obs_dim + (1 if self.learned_reward else 0),  # a reward column when it is learned
-            n_members=self.ensemble_size,
-            hidden_sizes=self.dynamics_net_arch,
-            activation=self.dynamics_activation,
-            weight_decays=self.dynamics_weight_decay,
-            n_elite_members=self.n_elite_members,
-            # A processing of the user's decides itself what the model reads.
-            ignored_inputs=ignored if self.processing.is_identity else (),
-        ).to(self.device)
-        self.dynamics.optimizer = make_adam(
-            self.dynamics.parameters(), lr=self.dynamics_learning_rate, **self.dynamics_optimizer_kwargs
-        )
-        self.termination_model: TerminationClassifier | None = None
-        if self.learned_termination:
-            self.termination_model = TerminationClassifier(self.obs_dim).to(self.device)
-            self.termination_model.optimizer = make_adam(self.termination_model.parameters(), lr=1e-3)
-            termination_fn = self.termination_model.termination_fn
-
-        action_low = th.as_tensor(self.action_space.low, dtype=th.float32, device=self.device).reshape(-1)  # type: ignore[attr-defined]
-        action_high = th.as_tensor(self.action_space.high, dtype=th.float32, device=self.device).reshape(-1)  # type: ignore[attr-defined]
-        self.model_rollout = ModelRollout(
-            self.dynamics,
-            reward_fn,
-            termination_fn,
-            horizon=self.horizon,
-            action_low=action_low,
-            action_high=action_high,
-            propagation=self.propagation,
-            num_particles=self.num_particles,
-            learned_reward=self.learned_reward,
-            pessimism=self.pessimism,
+        low, high = self.action_space.low, self.action_space.high  # type: ignore[attr-defined]
+        binding = EnvBinding(
+            obs_dim=self.obs_dim,
+            act_dim=self.act_dim,
+            action_low=th.as_tensor(low, dtype=th.float32),
+            action_high=th.as_tensor(high, dtype=th.float32),
+            reward_fn=reward_fn,
+            termination_fn=termination_fn,
             processing=self.processing,
+            ignored_inputs=ignored,
+            learned_termination=self.learned_termination,
+            device=self.device,
+            n_envs=self.n_envs,
+            seed=self.seed,
         )
-        optimizer_type = optimizer_class(self.optimizer)
-        stored = {o.name: getattr(self, o.attribute or o.name) for o in self.options if not o.sb3}
-        optimizer = optimizer_type.from_options(stored, self.seed)
-        self.planner = self._make_planner(self.model_rollout, optimizer)
-        if isinstance(optimizer, _cem.CEMOptimizer):
-            optimizer.check_noise_table(self.planner.noise_dim, "cem_noise_table")
-        #: the dtype planning multiplies in, ``planning_dtype`` resolved for this device
-        self.planning_torch_dtype = planning_torch_dtype(self.planning_dtype, self.device)
-        self.dynamics.planning_dtype = self.planning_torch_dtype
-        self.planner.compute_dtype = self.planning_torch_dtype
-        self.planner.return_mean = (self.cem_execute or optimizer_type.default_execute) == "mean"
-        #: executed plans' predicted returns against the env's over the same steps (:mod:`.exploitation`)
-        self.exploitation = ExploitationMonitor(self.horizon, self.n_envs)
+        policy_net = self.policy.actor if self.uses_policy_network else None
+        #: the ensemble, rollout, optimizer, planner and distillation, and the statistics of plans and fits
+        self.engine = build_engine(self.option_values(), binding, self.planner_name, policy_net, self.train_generator)
+        for name, module in self.engine.distiller.saved_modules().items() if self.engine.distiller is not None else ():
+            setattr(self, name, module)  # SB3 saves and loads state dicts by attribute name
         self._planned_steps = 0
-        cuda_graph = self.cuda_graph
-        self.planner.cuda_graph = self.device.type == "cuda" if cuda_graph is None else bool(cuda_graph)
-        self.distiller = self._make_distillation()
 
         replay_buffer_kwargs = dict(self.replay_buffer_kwargs)
         replay_buffer_kwargs.setdefault("noise_dim", self._stored_noise_dim())
@@ -297,9 +263,39 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
                 **replay_buffer_kwargs,
             )
         self._reset_plans()
-        self._plan_times: deque[float] = deque(maxlen=1000)
-        #: CEM iterations of the latest training steps (fewer than ``cem_iterations`` when CEM stopped early)
-        self._plan_iterations: deque[int] = deque(maxlen=1000)
+
+    def option_values(self) -> dict[str, Any]:
+        """Every option's current value, by name (SB3's own as SB3 keeps them)."""
+        return {o.name: getattr(self, o.attribute or o.name) for o in self.options if not o.sb3}
+
+    @property
+    def planner(self) -> Planner:
+        return self.engine.planner
+
+    @property
+    def dynamics(self) -> ProbabilisticEnsemble:
+        return self.engine.dynamics
+
+    @property
+    def model_rollout(self) -> ModelRollout:
+        return self.engine.rollout
+
+    @property
+    def termination_model(self) -> TerminationClassifier | None:
+        return self.engine.termination_model
+
+    @property
+    def distiller(self) -> Distillation | None:
+        return self.engine.distiller
+
+    @property
+    def exploitation(self) -> ExploitationMonitor:
+        return self.engine.exploitation
+
+    @property
+    def planning_torch_dtype(self) -> th.dtype:
+        """The dtype planning multiplies in: ``planning_dtype`` resolved for this device."""
+        return self.engine.dynamics.planning_dtype
 
     def _convert_train_freq_arg(self) -> None:
         train_freq = self.train_freq_arg
@@ -317,14 +313,6 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
                 train_freq = (int(max_steps or 1000), "step")
         self.train_freq = train_freq  # type: ignore[assignment]
         self._convert_train_freq()
-
-    @abstractmethod
-    def _make_planner(self, rollout: ModelRollout, optimizer: Optimizer) -> Planner:
-        """The planner of this algorithm."""
-
-    def _make_distillation(self) -> Distillation | None:
-        """The distillation scheme of this algorithm (None: there is no policy network to distil)."""
-        return None
 
     def _stored_noise_dim(self) -> int:
         """Noise the replay buffer keeps per step: the executed step's noise when the distillation reads it (AVG), else
@@ -365,12 +353,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         :return: the planner's :class:`PlanOutput`
         """
         obs = th.as_tensor(observation, dtype=th.float32, device=self.device).reshape(-1, self.obs_dim)
-        start = time.perf_counter()
-        out = self.planner.plan(obs, mean, self.plan_generator if generator is None else generator)
-        if self.device.type == "cuda":
-            th.cuda.synchronize(self.device)
-        self._plan_times.append(time.perf_counter() - start)
-        return out
+        return self.engine.plan(obs, mean, self.plan_generator if generator is None else generator)
 
     def _raw_observation(self, observation: np.ndarray) -> np.ndarray:
         if self._vec_normalize_env is not None:
@@ -484,9 +467,8 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
             scaled_action = out.action.cpu().numpy().reshape(n_envs, *self.action_space.shape)  # the planner's are flat
             self._last_executed_noise = out.executed_noise.cpu().numpy()
             self._score_plan(np.asarray(raw_obs), out)
-            self.logger.record_mean("time/plan_ms", 1000.0 * self._plan_times[-1])
+            self.logger.record_mean("time/plan_ms", 1000.0 * self.engine.plan_times[-1])
             self.logger.record_mean("rollout/cem_iterations", out.cem_iterations)
-            self._plan_iterations.append(out.cem_iterations)
         scaled_action = np.clip(scaled_action, -1.0, 1.0).astype(np.float32)
         return self.policy.unscale_action(scaled_action), scaled_action
 
@@ -567,59 +549,34 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         return out
 
     # ------------------------------------------------------------------ training
-    def _dynamics_dataset(self, data: dict[str, np.ndarray]) -> tuple[th.Tensor, th.Tensor]:
-        """Model inputs ``[N, input_dim + act_dim]`` and targets ``[N, obs_dim (+ 1 with a learned reward)]``."""
-        obs = th.as_tensor(data["observations"], dtype=th.float32, device=self.device)
-        actions = th.as_tensor(data["actions"], dtype=th.float32, device=self.device)
-        next_obs = th.as_tensor(data["next_observations"], dtype=th.float32, device=self.device)
-        targets = self.processing.target(obs, next_obs)
-        if self.learned_reward:
-            rewards = th.as_tensor(data["rewards"], dtype=th.float32, device=self.device).reshape(-1, 1)
-            targets = th.cat([targets, rewards], dim=1)
-        return self.model_rollout.model_inputs(obs, actions), targets
-
     @model_threads("training")
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """Train the ensemble on all data (line 6 of Algorithm 1), then distil the policy where there is one."""
         data = self.replay_buffer.all_transitions()
-        inputs, targets = self._dynamics_dataset(data)
         start = time.perf_counter()
-        model_info = self.dynamics.fit(
-            inputs,
-            targets,
-            self.dynamics.optimizer,
-            max_epochs=self._dynamics_epochs_for(len(inputs)),
+        info = self.engine.fit_model(
+            data,
+            self.train_generator,
+            max_epochs=self._dynamics_epochs_for(len(data["observations"])),
             batch_size=self.dynamics_batch_size,
             holdout_ratio=self.dynamics_holdout_ratio,
             patience=self.dynamics_patience,
             max_updates=self.dynamics_max_updates,
-            generator=self.train_generator,
             keep_epoch=self.dynamics_keep_epoch,
         )
         self._n_model_updates += 1
         self.dynamics_train_seconds += time.perf_counter() - start
-        self.last_dynamics_info = model_info
-        if self.termination_model is not None:
-            termination_info = self.termination_model.fit(
-                th.as_tensor(data["next_observations"], dtype=th.float32, device=self.device),
-                th.as_tensor(data["dones"], dtype=th.float32, device=self.device).reshape(-1),
-                self.termination_model.optimizer,
-                generator=self.train_generator,
-            )
-            for key, value in termination_info.items():
-                self.logger.record(f"train/{key}", value)
-        if self.learned_reward:
-            with th.no_grad():
-                mean, _ = self.dynamics.forward_elites(inputs.unsqueeze(0).expand(self.dynamics.n_elite_members, -1, -1))
-                reward_mse = ((mean.mean(0)[:, -1] - targets[:, -1]) ** 2).mean().item()
-            self.logger.record("train/reward_mse", reward_mse)
-        self._record_model_fit(model_info, time.perf_counter() - start)
+        for key in ("termination_loss", "termination_accuracy", "reward_mse"):
+            if key in info:
+                self.logger.record(f"train/{key}", info.pop(key))
+        self.last_dynamics_info = info
+        self._record_model_fit(info, time.perf_counter() - start)
         self._distill(data)
         self._buffer_adds_at_last_train = self.replay_buffer.n_added
         self._n_updates += 1
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if self._plan_times:
-            self.logger.record("time/plan_ms_median", 1000.0 * float(np.median(self._plan_times)))
+        if self.engine.plan_times:
+            self.logger.record("time/plan_ms_median", 1000.0 * float(np.median(self.engine.plan_times)))
 
     def _distill(self, data: dict[str, np.ndarray]) -> None:
         """Distil the planner into the policy network (the algorithms that have one)."""
@@ -687,16 +644,6 @@ class PolicyPlanningAlgorithm(PlanningAlgorithm):
         self.distillation_seconds = 0.0
         super().__init__(*args, **kwargs)
 
-    def _make_distillation(self) -> Distillation:
-        """The scheme of the ``distillation`` option; the modules it saves are kept as attributes of the algorithm (SB3
-        saves and loads state dicts by attribute name)."""
-        values = {o.name: getattr(self, o.attribute or o.name) for o in self.options if not o.sb3}
-        context = DistillationContext(self.obs_dim, self.act_dim, self.device, self.train_generator, self.init_sigma)
-        distiller = distillation_class(self.distillation).from_options(values, context)
-        for name, module in distiller.saved_modules().items():
-            setattr(self, name, module)
-        return distiller
-
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), *self._distillation_modules()]
 
@@ -709,13 +656,6 @@ class PolicyPlanningAlgorithm(PlanningAlgorithm):
     def _distillation_modules(self) -> list[str]:
         distiller = getattr(self, "distiller", None)
         return list(distiller.saved_modules()) if distiller is not None else []
-
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        assert self.distiller is not None
-        self.distiller.whitening = self.policy_whitening
-        if self.distillation_data == "hallucination":
-            self.planner.imagine_elites = min(self.hallucination_elites, self.n_elites)
 
     def _acts_with_policy(self) -> bool:
         return self.predict_with == "policy"

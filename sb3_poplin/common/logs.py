@@ -51,7 +51,8 @@ class PlanningProgressBar(ProgressBarCallback):
             episodes = [info["episode"] for info in self.locals.get("infos", []) if "episode" in info]
             if episodes:
                 parts.append(f"return {episodes[-1]['r']:.0f}")
-            plan_times = getattr(model, "_plan_times", None)
+            engine = getattr(model, "engine", None)
+            plan_times = engine.plan_times if engine is not None else None
             if plan_times:
                 parts.append(f"plan {1000.0 * float(np.mean(plan_times)):.0f} ms/step")
             fit_seconds = getattr(model, "last_model_fit_s", None)
@@ -65,7 +66,7 @@ class PlanningLogs:
     """Mixin of :class:`~sb3_poplin.common.base.PlanningAlgorithm` (before ``OffPolicyAlgorithm`` in the bases) that
     records the keys listed in this module's docstring and installs :class:`PlanningProgressBar`.
 
-    Reads from the algorithm: ``_last_executed_noise`` (None on a random step), ``_plan_times``, ``logger``.
+    Reads from the algorithm: ``_last_executed_noise`` (None on a random step), ``engine.plan_times``, ``logger``.
     """
 
     #: the seconds of the latest model fit (None before the first)

@@ -55,22 +55,14 @@ class PlanningPersistence(OffPolicyAlgorithm):
         # Rebuilt by _setup_model from the saved options and state dicts (or runtime state).
         return [
             *super()._excluded_save_params(),
-            "dynamics",
+            "engine",
             "processing",
-            "model_rollout",
-            "termination_model",
-            "planner",
-            "distiller",
             "plan_generator",
             "train_generator",
             "_deterministic_plan_generator",
             "_warned_missing_vec_normalize",
             "_rollout_plan_mean",
-            "_plan_times",
-            "_plan_iterations",
             "_last_executed_noise",
-            "planning_torch_dtype",
-            "exploitation",
             "_planned_steps",
             "_score_generator",
         ]

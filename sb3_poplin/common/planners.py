@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import torch as th
 from torch import nn
@@ -22,6 +23,27 @@ from torch import nn
 from sb3_poplin.common.optimizers import Optimizer
 from sb3_poplin.common.policies import PolicyNetwork
 from sb3_poplin.common.rollout import ActionFn, ModelRollout
+
+PlannerType = TypeVar("PlannerType", bound="type[Planner]")
+#: every registered planner, by name
+PLANNERS: dict[str, type[Planner]] = {}
+
+
+def register_planner(cls: PlannerType) -> PlannerType:
+    """Class decorator: make ``cls`` buildable by name (an algorithm's ``planner_name``)."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a name to be registered")
+    if cls.name in PLANNERS and PLANNERS[cls.name] is not cls:
+        raise ValueError(f"a planner named {cls.name!r} is already registered ({PLANNERS[cls.name].__name__})")
+    PLANNERS[cls.name] = cls
+    return cls
+
+
+def planner_class(name: str) -> type[Planner]:
+    """The planner registered as ``name``; a ValueError names the registered ones."""
+    if name not in PLANNERS:
+        raise ValueError(f"planner must be one of {sorted(PLANNERS)}, got {name!r}")
+    return PLANNERS[name]
 
 
 @dataclass
@@ -81,6 +103,8 @@ class Planner(ABC):
 
     #: True when the noise is a sequence over the horizon that is shifted by one step to warm-start the next plan
     sequential: bool = True
+    #: the name an algorithm builds it by (:func:`planner_class`)
+    name: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -105,6 +129,25 @@ class Planner(ABC):
         self.cuda_graph = cuda_graph
         self.compute_dtype = compute_dtype
         self._captured: _CapturedPlan | None = None
+
+    @classmethod
+    def from_options(
+        cls,
+        rollout: ModelRollout,
+        optimizer: Optimizer,
+        act_dim: int,
+        values: Mapping[str, Any],
+        policy_net: PolicyNetwork | None = None,
+    ) -> Planner:
+        """The planner an algorithm's checked option values describe.
+
+        :param rollout: evaluates candidates with the learned model
+        :param optimizer: the trajectory optimizer
+        :param act_dim: action size
+        :param values: every option's value, by name
+        :param policy_net: the policy network (the planners around one)
+        """
+        return cls(rollout, optimizer, act_dim, values["init_sigma"])
 
     def _matmul_dtype(self, data: th.Tensor, dtype: th.dtype | None) -> th.dtype:
         """The dtype of a policy's matrix products on ``data``: ``dtype`` (None: :attr:`compute_dtype`) for float32
@@ -307,8 +350,11 @@ def sequence_action_fn(sequence: th.Tensor) -> ActionFn:
     return fn
 
 
+@register_planner
 class ActionSequencePlanner(Planner):
     """PETS: CEM directly over the action sequence in [-1, 1] (no policy network)."""
+
+    name = "actions"
 
     @property
     def step_noise_dim(self) -> int:
@@ -323,11 +369,14 @@ class ActionSequencePlanner(Planner):
         return sequence_action_fn(noise.view(n_envs, k, self.horizon, self.act_dim))
 
 
+@register_planner
 class RandomShootingPlanner(ActionSequencePlanner):
     """Random shooting: ``population_size`` action sequences drawn uniformly in [-1, 1], the best one is executed.
 
     One round, no refit and no warm start: the baseline that CEM-based planners must beat at equal budget.
     """
+
+    name = "random"
 
     def _plan(self, obs0: th.Tensor, mean: th.Tensor | None, generator: th.Generator | None) -> PlanOutput:
         n_envs = obs0.shape[0]
@@ -378,6 +427,19 @@ class PolicyPlanner(Planner):
         self.policy_net = policy_net
         super().__init__(rollout, optimizer, act_dim, init_sigma, return_mean, cuda_graph, compute_dtype)
 
+    @classmethod
+    def from_options(
+        cls,
+        rollout: ModelRollout,
+        optimizer: Optimizer,
+        act_dim: int,
+        values: Mapping[str, Any],
+        policy_net: PolicyNetwork | None = None,
+    ) -> Planner:
+        if policy_net is None:
+            raise ValueError(f"the {cls.algorithm} planner needs the policy network it plans around")
+        return cls(rollout, optimizer, act_dim, values["init_sigma"], policy_net, values["planning_variant"])
+
     def cast_parameters(self, like: th.Tensor, dtype: th.dtype | None = None) -> th.Tensor | None:
         """The policy's flat parameters ``[1, n_params]`` in the dtype its planning products run in on data like ``like``
         (``dtype``, None: :attr:`compute_dtype`), cast once per plan or CEM iteration; None when that is the data's own
@@ -398,6 +460,7 @@ class PolicyPlanner(Planner):
         return self.policy_net.forward_batched(flat, theta).view(*states.shape[:-1], -1)
 
 
+@register_planner
 class PolicyActionPlanner(PolicyPlanner):
     """POPLIN-A: noise on the policy's actions.
 
@@ -413,6 +476,20 @@ class PolicyActionPlanner(PolicyPlanner):
 
     variants = ("init", "replan")
     algorithm = "POPLIN-A"
+    name = "policy_actions"
+
+    @classmethod
+    def from_options(
+        cls,
+        rollout: ModelRollout,
+        optimizer: Optimizer,
+        act_dim: int,
+        values: Mapping[str, Any],
+        policy_net: PolicyNetwork | None = None,
+    ) -> Planner:
+        planner = super().from_options(rollout, optimizer, act_dim, values, policy_net)
+        planner.elite_actions = min(max(values.get("bc_elite_actions", 0), 0), optimizer.n_elites)
+        return planner
 
     @property
     def step_noise_dim(self) -> int:
@@ -452,6 +529,7 @@ class PolicyActionPlanner(PolicyPlanner):
         return fn_replan
 
 
+@register_planner
 class PolicyParameterPlanner(PolicyPlanner):
     """POPLIN-P: noise on the policy network's parameters.
 
@@ -466,6 +544,7 @@ class PolicyParameterPlanner(PolicyPlanner):
 
     variants = ("sep", "uni")
     algorithm = "POPLIN-P"
+    name = "policy_parameters"
 
     @property
     def sequential(self) -> bool:  # type: ignore[override]

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sb3_poplin.common.base import PlanningAlgorithm
-from sb3_poplin.common.optimizers import Optimizer
-from sb3_poplin.common.planners import ActionSequencePlanner, Planner
 from sb3_poplin.common.policies import PlannerOnlyPolicy, POPLINPolicy
-from sb3_poplin.common.rollout import ModelRollout
 
 
 class PETS(PlanningAlgorithm):
@@ -24,8 +21,6 @@ class PETS(PlanningAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[POPLINPolicy]]] = {"MlpPolicy": PlannerOnlyPolicy}
+    planner_name: ClassVar[str] = "actions"
     tb_log_name: ClassVar[str] = "PETS"
     default_init_sigma: ClassVar[float] = 0.5
-
-    def _make_planner(self, rollout: ModelRollout, optimizer: Optimizer) -> Planner:
-        return ActionSequencePlanner(rollout, optimizer, self.act_dim, self.init_sigma)

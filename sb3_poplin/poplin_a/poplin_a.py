@@ -8,11 +8,9 @@ import numpy as np
 
 from sb3_poplin.common.base import PolicyPlanningAlgorithm
 from sb3_poplin.common.distillation import distillations_of
-from sb3_poplin.common.optimizers import Optimizer
 from sb3_poplin.common.options import Option, choice
-from sb3_poplin.common.planners import Planner, PlanOutput, PolicyActionPlanner
+from sb3_poplin.common.planners import PlanOutput, PolicyActionPlanner
 from sb3_poplin.common.policies import POPLINPolicy
-from sb3_poplin.common.rollout import ModelRollout
 from sb3_poplin.common.validation import check_choice, check_int
 from sb3_poplin.poplin_a.policies import MlpPolicy
 
@@ -41,6 +39,7 @@ class POPLIN_A(PolicyPlanningAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[POPLINPolicy]]] = {"MlpPolicy": MlpPolicy}
+    planner_name: ClassVar[str] = "policy_actions"
     tb_log_name: ClassVar[str] = "POPLIN_A"
     default_init_sigma: ClassVar[float] = 0.5
     own_options: ClassVar[tuple[Option, ...]] = (
@@ -50,13 +49,6 @@ class POPLIN_A(PolicyPlanningAlgorithm):
                "(the authors' code did so), at most ``n_elites``; 0 clones the executed actions only. Kept up to "
                "``extra_pairs_capacity`` pairs", _elite_actions),
     )  # fmt: skip
-
-    def _make_planner(self, rollout: ModelRollout, optimizer: Optimizer) -> Planner:
-        planner = PolicyActionPlanner(
-            rollout, optimizer, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant
-        )
-        planner.elite_actions = min(max(self.bc_elite_actions, 0), self.n_elites)
-        return planner
 
     def _on_plan(self, raw_obs: np.ndarray, out: PlanOutput) -> None:
         super()._on_plan(raw_obs, out)

@@ -6,11 +6,9 @@ from typing import Any, ClassVar
 
 from sb3_poplin.common.base import PolicyPlanningAlgorithm
 from sb3_poplin.common.distillation import distillation_class, distillations_of
-from sb3_poplin.common.optimizers import Optimizer
 from sb3_poplin.common.options import Option, choice
-from sb3_poplin.common.planners import Planner, PolicyParameterPlanner
+from sb3_poplin.common.planners import PolicyParameterPlanner
 from sb3_poplin.common.policies import POPLINPolicy
-from sb3_poplin.common.rollout import ModelRollout
 from sb3_poplin.common.validation import check_choice
 from sb3_poplin.poplin_p.policies import MlpPolicy
 
@@ -44,6 +42,7 @@ class POPLIN_P(PolicyPlanningAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[POPLINPolicy]]] = {"MlpPolicy": MlpPolicy}
+    planner_name: ClassVar[str] = "policy_parameters"
     tb_log_name: ClassVar[str] = "POPLIN_P"
     own_options: ClassVar[tuple[Option, ...]] = (
         Option("planning_variant", "sep", "str", "``sep`` (one parameter noise vector per horizon step) or ``uni`` (one "
@@ -53,8 +52,3 @@ class POPLIN_P(PolicyPlanningAlgorithm):
 
     def _default_init_sigma(self, values: dict[str, Any]) -> float:
         return distillation_class(values["distillation"]).default_init_sigma
-
-    def _make_planner(self, rollout: ModelRollout, optimizer: Optimizer) -> Planner:
-        return PolicyParameterPlanner(
-            rollout, optimizer, self.act_dim, self.init_sigma, self.policy.actor, self.planning_variant
-        )

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from sb3_poplin.common.base import PlanningAlgorithm
-from sb3_poplin.common.optimizers import Optimizer
-from sb3_poplin.common.planners import Planner, RandomShootingPlanner
 from sb3_poplin.common.policies import PlannerOnlyPolicy, POPLINPolicy
-from sb3_poplin.common.rollout import ModelRollout
 
 
 class RS(PlanningAlgorithm):
@@ -22,9 +19,7 @@ class RS(PlanningAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[POPLINPolicy]]] = {"MlpPolicy": PlannerOnlyPolicy}
+    planner_name: ClassVar[str] = "random"
     tb_log_name: ClassVar[str] = "RS"
     default_init_sigma: ClassVar[float] = 1.0
     option_defaults: ClassVar[dict[str, Any]] = {"cem_iterations": 1, "cem_execute": "best"}
-
-    def _make_planner(self, rollout: ModelRollout, optimizer: Optimizer) -> Planner:
-        return RandomShootingPlanner(rollout, optimizer, self.act_dim, self.init_sigma, return_mean=False)

@@ -10,7 +10,6 @@ around and its distillation (POPLIN-A, POPLIN-P). The options of both are declar
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 import warnings
@@ -53,31 +52,21 @@ from sb3_poplin.common.optimizers import OPTIMIZERS, optimizer_options
 from sb3_poplin.common.options import (
     GENERAL_OPTIONS,
     PLANNING_OPTIONS,
+    DeclaredOptions,
     Option,
-    check_part_options,
-    param_lines,
-    resolve,
-    with_defaults,
 )
 from sb3_poplin.common.persistence import PlanningPersistence
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.rollout import ModelRollout
 from sb3_poplin.common.threads import model_threads
-from sb3_poplin.common.validation import check_keyword_names
+from sb3_poplin.common.validation import check_finite_reset, check_finite_step
 from sb3_poplin.version import __version__
 
 SelfPlanningAlgorithm = TypeVar("SelfPlanningAlgorithm", bound="PlanningAlgorithm")
 
-#: the arguments every algorithm takes besides its options
-_POSITIONAL = (
-    inspect.Parameter("policy", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="str | type[POPLINPolicy]"),
-    inspect.Parameter("env", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="GymEnv | str"),
-)
-_INIT_SETUP = inspect.Parameter("_init_setup_model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=True, annotation="bool")
 
-
-class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
+class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     """Model-based RL with a probabilistic ensemble and CEM planning (Algorithm 1 of the POPLIN paper).
 
     Loop: act randomly for ``learning_starts`` steps, then plan every step with CEM through the learned model and
@@ -101,52 +90,20 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     uses_policy_network: ClassVar[bool] = False
     #: the registered planner that says what the search's noise means (:data:`sb3_poplin.common.planners.PLANNERS`)
     planner_name: ClassVar[str] = ""
-    #: this algorithm's own options, declared in its module (shown after the shared ones)
-    own_options: ClassVar[tuple[Option, ...]] = ()
-    #: this algorithm's defaults of shared options, where they differ
-    option_defaults: ClassVar[dict[str, Any]] = {}
-    #: every option of the algorithm, in the order of its signature (built when the class is defined)
-    options: ClassVar[tuple[Option, ...]] = ()
     #: torch threads of planning and training (None: automatic); a class default for zips saved before the argument
     n_threads: int | None = None
 
     @classmethod
     def _option_groups(cls) -> tuple[tuple[Option, ...], ...]:
-        """The option groups of the signature, in order."""
         return PLANNING_OPTIONS, optimizer_options(), cls.own_options, GENERAL_OPTIONS
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._declare_options()
-
     @classmethod
-    def _declare_options(cls) -> None:
-        """Build :attr:`options`, the signature and the ``:param:`` lines of the docstring from the option groups."""
-        cls.options = with_defaults([o for group in cls._option_groups() for o in group], cls.option_defaults)
-        names = [o.name for o in cls.options]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise TypeError(f"{cls.__name__} declares the options {duplicates} more than once")
-        cls.__signature__ = inspect.Signature([*_POSITIONAL, *(o.parameter() for o in cls.options), _INIT_SETUP])  # type: ignore[attr-defined]
-        intro = inspect.cleandoc(cls.__dict__.get("__doc__") or "").split("\n:param ")[0]
-        cls.__doc__ = intro + "\n\n" + inspect.cleandoc(param_lines(cls.options)) if cls.options else intro
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> PlanningAlgorithm:
-        # Python's own error for a misspelt or model-free argument names neither the class nor what to pass instead.
-        check_keyword_names([o.name for o in cls.options] + ["policy", "env", "_init_setup_model"], cls.__name__, kwargs)
-        return super().__new__(cls)
+    def _parts(cls) -> dict[str, dict[str, tuple[Option, ...]]]:
+        return {"optimizer": {name: optimizer.options for name, optimizer in OPTIMIZERS.items()}}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        given = dict(type(self).__signature__.bind(*args, **kwargs).arguments)  # type: ignore[attr-defined]
-        policy, env = given.pop("policy"), given.pop("env")
-        init_setup_model = given.pop("_init_setup_model", True)
-        # Every value is checked before anything is built, so a bad one fails at once with its own name (and not later,
-        # in CEM or the ensemble, under the name of another argument).
-        values = resolve(self.options, given)
-        check_part_options("optimizer", values["optimizer"], {n: c.options for n, c in OPTIMIZERS.items()}, given, values)
-        if "distillation" in values:
-            schemes = {n: c.options for n, c in distillations_of(type(self)).items()}
-            check_part_options("distillation", values["distillation"], schemes, given, values)
+        given, values = self._checked_arguments(args, kwargs)
+        policy, env = given["policy"], given["env"]
         if values["init_sigma"] is None:
             values["init_sigma"] = self._default_init_sigma(values)
         if env is not None and not isinstance(env, str):
@@ -181,7 +138,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         self.last_dynamics_info: dict[str, float] = {}
         #: whether the model was built or trained on a VecNormalize env (saved: a model loaded without it warns in predict)
         self.trained_with_vec_normalize = self._vec_normalize_env is not None
-        if init_setup_model:
+        if given.get("_init_setup_model", True):
             self._setup_model()
 
     def _default_init_sigma(self, values: dict[str, Any]) -> float:
@@ -504,20 +461,7 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
             terminal = infos[i].get("terminal_observation") if done else None
             if terminal is not None:
                 next_obs[i] = self._raw_observation(terminal) if self._vec_normalize_env is not None else terminal
-        # ``next_raw`` holds, for finished episodes, the first observation of the next one (the VecEnv's auto-reset):
-        # it is the next step's obs, so it is checked here too, before anything of this step is stored.
-        finite = [
-            bool(np.all(np.isfinite(next_obs[i])) and np.isfinite(raw_reward[i]) and np.all(np.isfinite(next_raw[i])))
-            for i in range(len(dones))
-        ]
-        if not all(finite):
-            bad = [i for i, ok in enumerate(finite) if not ok]
-            raise ValueError(
-                f"Env(s) {bad} returned NaN or inf in the observation or reward (or, after an episode's end, in the first "
-                f"observation of the next episode) at step {self.num_timesteps}. The transition was not stored; the model "
-                "and the replay buffer are intact (save them with save() and save_replay_buffer()). Fix the env or wrap "
-                "it with stable_baselines3.common.vec_env.VecCheckNan to find the cause."
-            )
+        check_finite_step(next_obs, np.asarray(raw_reward), np.asarray(next_raw), self.num_timesteps)
         assert isinstance(replay_buffer, PlanningReplayBuffer)
         noise = self._last_executed_noise
         replay_buffer.add(self._last_original_obs, next_obs, buffer_action, raw_reward, dones, infos, noise=noise)  # type: ignore[arg-type]
@@ -536,13 +480,8 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
         out = super()._setup_learn(*args, **kwargs)
         raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
-        if raw_obs is not None and not np.all(np.isfinite(raw_obs)):
-            bad = [i for i, obs in enumerate(np.asarray(raw_obs)) if not np.all(np.isfinite(obs))]
-            raise ValueError(
-                f"Env(s) {bad} returned NaN or inf in the first observation of an episode (reset). Nothing was stored "
-                "or trained on it; the model and the replay buffer are as they were. Fix the env or wrap it with "
-                "stable_baselines3.common.vec_env.VecCheckNan to find the cause."
-            )
+        if raw_obs is not None:
+            check_finite_reset(np.asarray(raw_obs))
         self.trained_with_vec_normalize = self._vec_normalize_env is not None
         self._reset_plans()
         self._last_executed_noise = None
@@ -616,9 +555,6 @@ class PlanningAlgorithm(PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
         )
 
 
-PlanningAlgorithm._declare_options()
-
-
 class PolicyPlanningAlgorithm(PlanningAlgorithm):
     """A :class:`PlanningAlgorithm` that plans around a policy network and distils the planner into it after every
     training of the model (POPLIN-A, POPLIN-P). It takes the distillation options besides the planning ones, and can act
@@ -637,6 +573,10 @@ class PolicyPlanningAlgorithm(PlanningAlgorithm):
         distillation = tuple(o for o in DISTILLATION_OPTIONS if o.name != "learning_rate")
         schemes = tuple(o for scheme in distillations_of(cls).values() for o in scheme.options)
         return learning_rate, PLANNING_OPTIONS, optimizer_options(), distillation, cls.own_options, schemes, GENERAL_OPTIONS
+
+    @classmethod
+    def _parts(cls) -> dict[str, dict[str, tuple[Option, ...]]]:
+        return {**super()._parts(), "distillation": {name: d.options for name, d in distillations_of(cls).items()}}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.policy_control_history: list[tuple[int, float, float]] = []

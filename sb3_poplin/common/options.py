@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.dynamics import ACTIVATIONS, DYNAMICS_KEEP_EPOCHS, check_adam_kwargs
@@ -24,7 +24,15 @@ from sb3_poplin.common.optimizers import OPTIMIZERS
 from sb3_poplin.common.precision import PLANNING_DTYPES
 from sb3_poplin.common.processing import check_processing_spec
 from sb3_poplin.common.rollout import PROPAGATIONS, canonical_propagation
-from sb3_poplin.common.validation import check_bool, check_choice, check_float, check_int, check_optional_int, check_widths
+from sb3_poplin.common.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_keyword_names,
+    check_optional_int,
+    check_widths,
+)
 
 #: (name, value, the values of the options declared before it) -> the checked value; raises ValueError
 Check = Callable[[str, Any, dict[str, Any]], Any]
@@ -385,10 +393,74 @@ def param_lines(options: Sequence[Option]) -> str:
     return "\n".join(lines)
 
 
+#: the arguments every algorithm takes besides its options
+_POSITIONAL = (
+    inspect.Parameter("policy", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="str | type[POPLINPolicy]"),
+    inspect.Parameter("env", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="GymEnv | str"),
+)
+_INIT_SETUP = inspect.Parameter("_init_setup_model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=True, annotation="bool")
+
+
+class DeclaredOptions:
+    """A class whose constructor takes declared options: its signature (``inspect.signature``, ``help()``), the
+    ``:param:`` lines of its docstring and the checks of its arguments are built from :attr:`options` when the class is
+    defined. A misspelt argument, or one of a model-free algorithm, is refused with the name to use instead.
+    """
+
+    #: this class's own options, declared in its module (shown after the shared ones)
+    own_options: ClassVar[tuple[Option, ...]] = ()
+    #: this class's defaults of shared options, where they differ
+    option_defaults: ClassVar[dict[str, Any]] = {}
+    #: every option, in the order of the signature (built when the class is defined)
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    @classmethod
+    def _option_groups(cls) -> tuple[tuple[Option, ...], ...]:
+        """The option groups of the signature, in order."""
+        return (cls.own_options,)
+
+    @classmethod
+    def _parts(cls) -> dict[str, dict[str, tuple[Option, ...]]]:
+        """For each option that chooses a part (``optimizer``, ``distillation``): every part's own options, by name."""
+        return {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._declare_options()
+
+    @classmethod
+    def _declare_options(cls) -> None:
+        """Build :attr:`options`, the signature and the ``:param:`` lines of the docstring from the option groups."""
+        cls.options = with_defaults([o for group in cls._option_groups() for o in group], cls.option_defaults)
+        names = [o.name for o in cls.options]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise TypeError(f"{cls.__name__} declares the options {duplicates} more than once")
+        parameters = [*_POSITIONAL, *(o.parameter() for o in cls.options), _INIT_SETUP]
+        cls.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]  # read by inspect.signature
+        intro = inspect.cleandoc(cls.__dict__.get("__doc__") or "").split("\n:param ")[0]
+        cls.__doc__ = intro + "\n\n" + inspect.cleandoc(param_lines(cls.options)) if cls.options else intro
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # Python's own error for a misspelt or model-free argument names neither the class nor what to pass instead.
+        check_keyword_names([o.name for o in cls.options] + ["policy", "env", "_init_setup_model"], cls.__name__, kwargs)
+        return super().__new__(cls)
+
+    def _checked_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The arguments given (by name) and every option's checked value. Every value is checked before anything is
+        built, so a bad one fails at once with its own name (not later, in CEM or the ensemble, under another's)."""
+        given = dict(inspect.signature(type(self)).bind(*args, **kwargs).arguments)
+        values = resolve(self.options, {k: v for k, v in given.items() if k not in ("policy", "env", "_init_setup_model")})
+        for option, parts in self._parts().items():
+            check_part_options(option, values[option], parts, given, values)
+        return given, values
+
+
 __all__ = [
     "GENERAL_OPTIONS",
     "LEARNED",
     "PLANNING_OPTIONS",
+    "DeclaredOptions",
     "Option",
     "check_part_options",
     "learning_rate_or_schedule",

@@ -1,4 +1,5 @@
-"""Checks of constructor arguments: a bad value fails when the model is built, with the name of the argument set."""
+"""Checks of constructor arguments and of what the envs return: a bad value fails at once, with a message that says what
+to do."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import difflib
 import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 #: arguments of Stable-Baselines3's model-free off-policy algorithms (SAC, TD3, DDPG) that POPLIN has no use for, with
 #: what to set instead
@@ -167,3 +170,37 @@ def check_indices(name: str, indices: Iterable[Any], size: int) -> tuple[int, ..
     if any(not 0 <= i < size for i in checked):
         raise ValueError(f"{name} must be indices in [0, {size}), got {list(indices)}")
     return checked
+
+
+def check_finite_step(next_obs: np.ndarray, rewards: np.ndarray, next_first_obs: np.ndarray, step: int) -> None:
+    """Refuse a step whose observation or reward is NaN or inf, before anything of it is stored.
+
+    :param next_obs: the next observations ``[n_envs, ...]`` (the terminal one where an episode ended)
+    :param rewards: ``[n_envs]``
+    :param next_first_obs: what the VecEnv returned, which for a finished episode is the first observation of the next
+        one (its auto-reset): the next step's obs, checked here too
+    :param step: the model's step, for the message
+    """
+    finite = [
+        bool(np.all(np.isfinite(next_obs[i])) and np.isfinite(rewards[i]) and np.all(np.isfinite(next_first_obs[i])))
+        for i in range(len(rewards))
+    ]
+    if not all(finite):
+        bad = [i for i, ok in enumerate(finite) if not ok]
+        raise ValueError(
+            f"Env(s) {bad} returned NaN or inf in the observation or reward (or, after an episode's end, in the first "
+            f"observation of the next episode) at step {step}. The transition was not stored; the model and the replay "
+            "buffer are intact (save them with save() and save_replay_buffer()). Fix the env or wrap it with "
+            "stable_baselines3.common.vec_env.VecCheckNan to find the cause."
+        )
+
+
+def check_finite_reset(first_obs: np.ndarray) -> None:
+    """Refuse first observations of episodes ``[n_envs, ...]`` that hold NaN or inf (nothing is stored yet)."""
+    if not np.all(np.isfinite(first_obs)):
+        bad = [i for i, obs in enumerate(first_obs) if not np.all(np.isfinite(obs))]
+        raise ValueError(
+            f"Env(s) {bad} returned NaN or inf in the first observation of an episode (reset). Nothing was stored or "
+            "trained on it; the model and the replay buffer are as they were. Fix the env or wrap it with "
+            "stable_baselines3.common.vec_env.VecCheckNan to find the cause."
+        )

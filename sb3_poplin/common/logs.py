@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import MaybeCallback
 
 #: where the per-member hold-out errors go: everywhere but the stdout table, which would grow by a row per member
@@ -62,24 +63,27 @@ class PlanningProgressBar(ProgressBarCallback):
         return True
 
 
-class PlanningLogs:
-    """Mixin of :class:`~sb3_poplin.common.base.PlanningAlgorithm` (before ``OffPolicyAlgorithm`` in the bases) that
-    records the keys listed in this module's docstring and installs :class:`PlanningProgressBar`.
+class PlanningLogs(OffPolicyAlgorithm):
+    """The logging half of :class:`~sb3_poplin.common.base.PlanningAlgorithm`: records the keys listed in this module's
+    docstring and installs :class:`PlanningProgressBar`.
 
-    Reads from the algorithm: ``_last_executed_noise`` (None on a random step), ``engine.plan_times``, ``logger``.
+    Reads from the algorithm: ``_last_executed_noise`` (None on a random step), set by its action sampling.
     """
+
+    #: the noise of the step just executed (None on a random step)
+    _last_executed_noise: np.ndarray | None = None
 
     #: the seconds of the latest model fit (None before the first)
     last_model_fit_s: float | None = None
 
     def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> Any:
-        out = super()._setup_learn(total_timesteps, *args, **kwargs)  # type: ignore[misc]
+        out = super()._setup_learn(total_timesteps, *args, **kwargs)
         reset = kwargs.get("reset_num_timesteps", args[1] if len(args) > 1 else True)
         if getattr(self, "mpc_episode_returns", None) is None or reset:
             #: returns of the recent training episodes planned at every step (MPC control)
-            self.mpc_episode_returns: deque[float] = deque(maxlen=self._stats_window_size)  # type: ignore[attr-defined]
+            self.mpc_episode_returns: deque[float] = deque(maxlen=self._stats_window_size)
         # whether every step of each env's current episode was planned; a run starts mid-nothing, so True
-        self._episode_planned = np.ones(self.n_envs, dtype=bool)  # type: ignore[attr-defined]
+        self._episode_planned = np.ones(self.n_envs, dtype=bool)
         return out
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
@@ -92,14 +96,14 @@ class PlanningLogs:
             else:
                 callbacks = [] if callback is None else [ConvertCallback(callback)]
             callback = CallbackList([*callbacks, PlanningProgressBar()])
-        return super()._init_callback(callback, progress_bar=False)  # type: ignore[misc]
+        return super()._init_callback(callback, progress_bar=False)
 
     def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None) -> None:
-        super()._update_info_buffer(infos, dones)  # type: ignore[misc]
+        super()._update_info_buffer(infos, dones)
         if dones is None:
             return
         # The step just taken was planned unless it was a random one (warm-up); see _sample_action.
-        self._episode_planned &= self._last_executed_noise is not None  # type: ignore[attr-defined]
+        self._episode_planned &= self._last_executed_noise is not None
         for i, done in enumerate(dones):
             if not done:
                 continue
@@ -110,7 +114,7 @@ class PlanningLogs:
 
     def _record_model_fit(self, info: dict[str, float], seconds: float) -> None:
         """Log one fit of the ensemble (``info`` as returned by ``ProbabilisticEnsemble.fit``) that took ``seconds``."""
-        logger = self.logger  # type: ignore[attr-defined]
+        logger = self.logger
         logger.record("train/dynamics_loss", info["loss"])
         logger.record("train/dynamics_holdout_mse", info["holdout_mse"])
         logger.record("train/dynamics_epochs", info["epochs"])
@@ -122,16 +126,16 @@ class PlanningLogs:
 
     def dump_logs(self) -> None:
         """SB3's log dump, with the latest episode's return, the return under MPC control and the time left."""
-        if self.ep_info_buffer:  # type: ignore[attr-defined]
-            self.logger.record("rollout/ep_rew_last", float(self.ep_info_buffer[-1]["r"]))  # type: ignore[attr-defined]
+        if self.ep_info_buffer:
+            self.logger.record("rollout/ep_rew_last", float(self.ep_info_buffer[-1]["r"]))
         if self.mpc_episode_returns:
-            self.logger.record("rollout/mpc_ep_rew_mean", float(np.mean(self.mpc_episode_returns)))  # type: ignore[attr-defined]
-        elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)  # type: ignore[attr-defined]
-        steps_per_second = (self.num_timesteps - self._num_timesteps_at_start) / elapsed  # type: ignore[attr-defined]
+            self.logger.record("rollout/mpc_ep_rew_mean", float(np.mean(self.mpc_episode_returns)))
+        elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
+        steps_per_second = (self.num_timesteps - self._num_timesteps_at_start) / elapsed
         if steps_per_second > 0:
-            remaining = max(0, self._total_timesteps - self.num_timesteps)  # type: ignore[attr-defined]
-            self.logger.record("time/eta_s", remaining / steps_per_second)  # type: ignore[attr-defined]
-        super().dump_logs()  # type: ignore[misc]
+            remaining = max(0, self._total_timesteps - self.num_timesteps)
+            self.logger.record("time/eta_s", remaining / steps_per_second)
+        super().dump_logs()
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "mpc_episode_returns", "_episode_planned"]  # type: ignore[misc]
+        return [*super()._excluded_save_params(), "mpc_episode_returns", "_episode_planned"]

@@ -4,32 +4,42 @@ report sections, notes and commands), written from the studies' records.
 
 Cells give the mean ± std over seeds of the evaluation return at a step, with the number of seeds when fewer than the
 study's. The figure of a study is ``results_<study>.png`` beside the page: evaluation return against steps (mean over
-seeds, band from min to max), or, for a study evaluated at one step only, every seed's return per entry.
+seeds, band from min to max), or, for a study evaluated at one step only, every seed's return per entry. The figures
+quoted in a study's prose are templates, filled in from the same records (:func:`render_prose`).
+
+This module knows no particular study. Import graph, each module importing only modules to its right:
+:mod:`benchmarks.study` (the command line) -> :mod:`benchmarks.study_definitions` (every study) ->
+:mod:`benchmarks.study_report` (the page) -> :mod:`benchmarks.study_types` (entries and studies) and
+:mod:`benchmarks.study_runs` (the runs and their records).
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from benchmarks.study_runs import eval_at
-
-if TYPE_CHECKING:
-    from benchmarks.study import Entry, Study
-
-Records = list[dict[str, Any]]
+from benchmarks.study_types import Entry, Records, Study, Target
 
 
-def fmt(values: Sequence[float], n_seeds: int) -> str:
-    """``mean ± std`` of ``values`` (``-`` if none, the value alone if one), with the count when fewer than ``n_seeds``."""
+def fmt(values: Sequence[float], n_seeds: int, decimals: int = 0) -> str:
+    """``mean ± std`` of ``values`` (``-`` if none, the value alone if one), with the count when fewer than ``n_seeds``.
+
+    :param decimals: of the mean and the std
+    """
     if not values:
         return "-"
     # One seed has no spread to show: a "± 0" would read as a measured one.
-    text = f"{values[0]:.0f}" if len(values) == 1 else f"{np.mean(values):.0f} ± {np.std(values):.0f}"
+    if len(values) == 1:
+        text = f"{values[0]:.{decimals}f}"
+    else:
+        text = f"{np.mean(values):.{decimals}f} ± {np.std(values):.{decimals}f}"
     return text if len(values) >= n_seeds else f"{text} ({len(values)} of {n_seeds} seeds)"
 
 
@@ -44,6 +54,69 @@ def fmt_wall(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# Statistics of the records, shared by the studies' targets and sections and the prose's figures
+# ----------------------------------------------------------------------------------------------------------------------
+def mean_eval(records: Records, entry: str, step: int) -> float | None:
+    """The mean over seeds of an entry's evaluation at ``step`` (None until a seed has reached it)."""
+    values = [v for r in records if r["entry"] == entry and (v := eval_at(r, step)) is not None]
+    return float(np.mean(values)) if values else None
+
+
+def at_least(entry: str, step: int, bound: float) -> Target:
+    """Target: the entry's mean at ``step`` is at least ``bound`` (None: not measured yet), with the mean."""
+
+    def check(records: Records) -> tuple[bool, str] | None:
+        value = mean_eval(records, entry, step)
+        return None if value is None else (value >= bound, f"{value:.0f}")
+
+    return check
+
+
+def beats(entry: str, step: int, other: str, other_step: int, factor: float = 1.0) -> Target:
+    """Target: the entry's mean at ``step`` is at least ``factor`` times the other's at ``other_step``, with both."""
+
+    def check(records: Records) -> tuple[bool, str] | None:
+        ours, theirs = mean_eval(records, entry, step), mean_eval(records, other, other_step)
+        if ours is None or theirs is None:
+            return None
+        bar = f"{factor:g} x {theirs:.0f}" if factor != 1.0 else f"{theirs:.0f}"
+        return (ours >= factor * theirs if theirs > 0 else ours >= theirs), f"{ours:.0f} against {bar}"
+
+    return check
+
+
+def curve_runs(records: Records, entry: str) -> Records:
+    """The runs of an entry that make its mean curve: the finished ones, or every run with an evaluation while none has
+    finished (a run still going would cut the curve at its last evaluation)."""
+    runs = [r for r in records if r["entry"] == entry and r["evals"]]
+    finished = [r for r in runs if r["finished"]]
+    return finished or runs
+
+
+def steps_to_reach(records: Records, entry: str, target: float) -> float | None:
+    """The steps at which the mean evaluation curve of an entry's seeds first reaches ``target``, interpolated linearly
+    between evaluations (None if it never does). The curve is taken over the entry's finished runs (all of its runs
+    while none has finished), at the steps every one of them has evaluated."""
+    runs = curve_runs(records, entry)
+    if not runs:
+        return None
+    steps = sorted(set.intersection(*({t for t, _ in r["evals"]} for r in runs)))
+    previous: tuple[float, float] | None = None
+    for step in steps:
+        value = float(np.mean([eval_at(r, step) for r in runs]))
+        if value >= target:
+            if previous is None or value == previous[1]:
+                return float(step)
+            # Linear between the last evaluation below the target and this one.
+            return previous[0] + (step - previous[0]) * (target - previous[1]) / (value - previous[1])
+        previous = (float(step), value)
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# A study's tables, figure and settings
+# ----------------------------------------------------------------------------------------------------------------------
 def steps_of(study: Study) -> list[int]:
     """The steps of a study's table columns."""
     if study.table_steps:
@@ -195,31 +268,329 @@ def settings_line(study: Study) -> str:
     return f"*Env{'s' if len(study.envs) > 1 else ''}: {', '.join(study.envs)}; seeds {seeds}; {evaluation}.*"
 
 
-def study_section(name: str, study: Study, records: Records, command: str) -> list[str]:
-    """The page's section of one study."""
+# ----------------------------------------------------------------------------------------------------------------------
+# The figures of the studies' prose, computed from the records
+# ----------------------------------------------------------------------------------------------------------------------
+#: a figure in a study's prose: ``{kind:reference}``, or ``{kind.N:reference}`` with N decimals (see
+#: :func:`render_prose`); any ``{word:...}`` is one, so that a misspelt kind is refused instead of printed as it is
+TEMPLATE = re.compile(r"\{([A-Za-z][\w-]*)(?:\.(\d))?:([^{}]*)\}")
+#: what a figure is computed from: ``[study/]entry[+entry...][@step[..step]][ on env][ seed n]``
+REFERENCE = re.compile(
+    r"(?:(?P<study>[\w.-]+)/)?(?P<entries>[\w.+-]+?)(?:@(?P<first>\d+)(?:\.\.(?P<last>\d+))?)?"
+    r"(?: on (?P<env>\S+))?(?: seed (?P<seed>\d+))?"
+)
+#: the series of a record a figure reads: the evaluations (MPC for the model-based entries), the distilled policy's
+#: evaluations, and the training episodes (``[step, return]`` each)
+MEASURES = {"eval": "evals", "policy": "policy_evals", "train": "episodes"}
+#: the statistics a measure's kind names after a dash (``eval``, ``eval-mean``, ..., ``train-range``): those of
+#: ``ONE_STEP`` read one step, the others one step or a range of steps
+ONE_STEP = ("", "mean", "values", "means")
+STATISTICS = (*ONE_STEP, "seeds", "range", "highest", "lowest")
+#: the kinds that compare two references, ``{kind:<reference> vs <reference>}``, with their default decimals
+PAIRS = {"ratio": 2, "welch": 1, "effect": 1, "reach": 1, "reach-ratio": 1}
+#: the kinds about the runs' time, whose reference names no step
+TIMES = ("fit", "fit-range", "wall-range", "fit-seconds", "wall-seconds")
+#: every kind, for the error that refuses an unknown one
+KINDS = (
+    *(f"{measure}-{statistic}" if statistic else measure for measure in MEASURES for statistic in STATISTICS),
+    *PAIRS,
+    *TIMES,
+    "unrecorded",
+)
+
+
+class TemplateError(ValueError):
+    """A template of a study's prose that names no figure of the records."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The runs and steps a template's figure is computed from.
+
+    :param study: the study whose records are read (default: the study whose prose it is)
+    :param entries: one entry's name or several, whose runs are read together
+    :param steps: the first and the last step read (the same for one step), or None where the kind reads no step
+    :param env: the env of the runs (needed where the entries have runs on several)
+    :param seed: the one seed read (default: every seed recorded)
+    """
+
+    study: str
+    entries: tuple[str, ...]
+    steps: tuple[int, int] | None
+    env: str | None
+    seed: int | None
+
+    def step(self) -> int:
+        """The step of a reference that reads one step (refused for a range of steps or none)."""
+        if self.steps is None or self.steps[0] != self.steps[1]:
+            raise TemplateError("give one step: <entry>@<step>")
+        return self.steps[0]
+
+
+def _number(value: float, decimals: int) -> str:
+    """A value of a run (or a range's end) as the notes write them, with a thousands separator."""
+    return f"{value:,.{decimals}f}"
+
+
+def _listed(texts: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
+
+
+def _span(low: str, high: str, between: str) -> str:
+    """A range, or its one value where both ends read the same."""
+    return low if low == high else f"{low}{between}{high}"
+
+
+def _hours(seconds: float) -> str:
+    """``5 h 22 min``."""
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+class Prose:
+    """The figures of one study's prose, computed from every study's records (a note may quote another study's runs).
+
+    :param study: the study whose prose it is: the default study of its references
+    :param studies: every study, to check the entries a reference names
+    :param records: every study's records, as the tables read them
+    """
+
+    def __init__(self, study: str, studies: Mapping[str, Study], records: Mapping[str, Records]) -> None:
+        self.study = study
+        self.studies = studies
+        self.records = records
+
+    def render(self, text: str) -> str:
+        """``text`` with every template replaced by its figure."""
+        return TEMPLATE.sub(self.figure, text)
+
+    def figure(self, match: re.Match[str]) -> str:
+        """The figure of one template (:func:`render_prose` lists the kinds)."""
+        kind, digits, argument = match.group(1), match.group(2), match.group(3).strip()
+        decimals = None if digits is None else int(digits)
+        try:
+            if kind == "unrecorded":
+                return argument
+            measure, _, statistic = kind.partition("-")
+            if measure in MEASURES and statistic in STATISTICS:
+                return self.measured(MEASURES[measure], statistic, self.reference(argument), decimals or 0)
+            if kind in PAIRS:
+                return self.compared(kind, argument, PAIRS[kind] if decimals is None else decimals)
+            if kind in TIMES:
+                return self.timed(kind, self.reference(argument), decimals or 0)
+            raise TemplateError(f"unknown kind {kind!r}; the kinds are {', '.join(KINDS)}")
+        except TemplateError as error:
+            raise TemplateError(f"{match.group(0)} in the prose of {self.study}: {error}") from None
+
+    def reference(self, text: str) -> Reference:
+        """The reference written ``text``, its study and entries checked against the studies' definitions."""
+        parsed = REFERENCE.fullmatch(text)
+        if parsed is None:
+            raise TemplateError("a reference reads [study/]entry[+entry...][@step[..step]][ on env][ seed n]")
+        study = parsed["study"] or self.study
+        if study not in self.studies:
+            raise TemplateError(f"no study {study!r}")
+        entries = tuple(parsed["entries"].split("+"))
+        known = {e.name for e in self.studies[study].entries}
+        unknown = [name for name in entries if name not in known]
+        if unknown:
+            raise TemplateError(f"no entry {unknown[0]!r} in {study}")
+        first = None if parsed["first"] is None else int(parsed["first"])
+        last = first if parsed["last"] is None else int(parsed["last"])
+        steps = None if first is None or last is None else (first, last)
+        seed = None if parsed["seed"] is None else int(parsed["seed"])
+        return Reference(study, entries, steps, parsed["env"], seed)
+
+    def runs(self, reference: Reference) -> Records:
+        """The runs a reference names, by entry in its order, then by seed."""
+        runs = [
+            r
+            for r in self.records.get(reference.study, [])
+            if r["entry"] in reference.entries
+            and (reference.env is None or r["env"] == reference.env)
+            and (reference.seed is None or r["seed"] == reference.seed)
+        ]
+        envs = sorted({r["env"] for r in runs})
+        if not runs:
+            raise TemplateError("no runs recorded")
+        if len(envs) > 1:
+            # Their figures would mix envs whose returns are on other scales.
+            raise TemplateError(f"the runs are on {', '.join(envs)}: name one with ' on <env>'")
+        return sorted(runs, key=lambda r: (reference.entries.index(r["entry"]), r["seed"]))
+
+    def values(self, key: str, reference: Reference) -> list[tuple[dict[str, Any], list[float]]]:
+        """Each run's values of the series ``key`` at the reference's steps, for the runs that have got there."""
+        if reference.steps is None:
+            raise TemplateError("give the step: <entry>@<step>")
+        first, last = reference.steps
+        per_run = [(r, [float(v) for t, v in r.get(key) or [] if first <= t <= last]) for r in self.runs(reference)]
+        per_run = [(r, values) for r, values in per_run if values]
+        if not per_run:
+            where = f"step {first}" if first == last else f"steps {first} to {last}"
+            raise TemplateError(f"no run has {key} at {where}")
+        return per_run
+
+    def measured(self, key: str, statistic: str, reference: Reference, decimals: int) -> str:
+        """A statistic of the values of one series (see :func:`render_prose`)."""
+        if statistic in ONE_STEP:
+            reference.step()
+        per_run = self.values(key, reference)
+        ones = [values[0] for _, values in per_run]
+        if statistic == "":
+            # Written as the tables write a cell, so that a note quotes the table as it reads.
+            return fmt(ones, len(ones), decimals)
+        if statistic == "mean":
+            return f"{np.mean(ones):.{decimals}f}"
+        if statistic == "values":
+            return _listed([_number(v, decimals) for v in ones])
+        if statistic == "seeds":
+            return str(len(per_run))  # one run per seed of an entry on an env
+        if statistic in ("highest", "lowest"):
+            pick = max if statistic == "highest" else min
+            return _listed([_number(pick(values), decimals) for _, values in per_run])
+        if statistic == "range":
+            every = [v for _, values in per_run for v in values]
+            return _span(_number(min(every), decimals), _number(max(every), decimals), " to ")
+        # means: the range of the entries' means
+        by_entry: dict[str, list[float]] = {}
+        for (run, _), value in zip(per_run, ones):
+            by_entry.setdefault(run["entry"], []).append(value)
+        means = [float(np.mean(values)) for values in by_entry.values()]
+        return _span(_number(min(means), decimals), _number(max(means), decimals), " to ")
+
+    def compared(self, kind: str, argument: str, decimals: int) -> str:
+        """A figure comparing two references' evaluations (see :func:`render_prose`)."""
+        sides = argument.split(" vs ")
+        if len(sides) != 2:
+            raise TemplateError(f"{kind} compares two references: <reference> vs <reference>")
+        ours, theirs = (self.reference(side.strip()) for side in sides)
+        step = theirs.step()
+        theirs_values = [values[0] for _, values in self.values("evals", theirs)]
+        if kind in ("reach", "reach-ratio"):
+            if ours.steps is not None or len(ours.entries) > 1:
+                raise TemplateError(f"the first reference of {kind} is one entry, without a step")
+            reached = steps_to_reach(self.runs(ours), ours.entries[0], float(np.mean(theirs_values)))
+            if reached is None:
+                raise TemplateError(f"{ours.entries[0]} does not reach the mean of {theirs.entries[0]} at {step}")
+            return f"{reached / 1000:.{decimals}f}k" if kind == "reach" else f"{reached / step:.{decimals}f}"
+        ours.step()
+        ours_values = [values[0] for _, values in self.values("evals", ours)]
+        if kind == "ratio":
+            if np.mean(theirs_values) == 0:
+                raise TemplateError("the second mean is 0")
+            return f"{np.mean(ours_values) / np.mean(theirs_values):.{decimals}f}"
+        if min(len(ours_values), len(theirs_values)) < 2:
+            raise TemplateError(f"{kind} needs two seeds or more on each side")
+        difference = float(np.mean(ours_values) - np.mean(theirs_values))
+        if kind == "welch":
+            # The test's sample variances (ddof 1).
+            scale = np.sqrt(sum(np.var(values, ddof=1) / len(values) for values in (ours_values, theirs_values)))
+        else:
+            # effect: in the standard deviations the page's cells show (ddof 0), pooled, so a reader can redo it from them
+            scale = np.sqrt((np.var(ours_values) + np.var(theirs_values)) / 2)
+        if scale == 0:
+            raise TemplateError("the seeds of both references agree exactly: no spread to compare with")
+        return f"{difference / scale:.{decimals}f}"
+
+    def timed(self, kind: str, reference: Reference, decimals: int) -> str:
+        """The share of the runs' wall time spent fitting (mean or range), the range of their wall times, or each run's
+        seconds of either."""
+        if reference.steps is not None:
+            raise TemplateError(f"{kind} reads whole runs: give no step")
+        runs = self.runs(reference)
+        if kind in ("fit-seconds", "wall-seconds"):
+            key = "fit_s" if kind == "fit-seconds" else "wall_s"
+            seconds = [r[key] for r in runs if r.get(key) is not None]
+            if not seconds:
+                raise TemplateError(f"no run recorded {key}")
+            return _listed([_number(value, decimals) for value in seconds])
+        if kind == "wall-range":
+            walls = [r["wall_s"] for r in runs if r["finished"]]
+            if not walls:
+                raise TemplateError("no finished run")
+            low, high = min(walls), max(walls)
+            if high < 3 * 3600:  # minutes up to 3 h, as the tables' wall times (fmt_wall)
+                return _span(f"{low / 60:.0f}", f"{high / 60:.0f}", "-") + " min"
+            return _span(_hours(low), _hours(high), " to ")
+        shares = [100 * r["fit_s"] / r["wall_s"] for r in runs if r.get("fit_s") is not None and r["wall_s"] > 0]
+        if not shares:
+            raise TemplateError("no run recorded its fitting time")
+        if kind == "fit":
+            return f"{np.mean(shares):.{decimals}f}%"
+        return _span(f"{min(shares):.{decimals}f}", f"{max(shares):.{decimals}f}", "-") + "%"
+
+
+def render_prose(text: str, study: str, studies: Mapping[str, Study], records: Mapping[str, Records]) -> str:
+    """A study's prose (its intro or its notes) with each template replaced by its figure, computed from the records
+    the tables read, so that the prose cannot drift from them.
+
+    A template is ``{kind:reference}``, or ``{kind.N:reference}`` for N decimals (default 0, or the kind's own), and a
+    reference ``[study/]entry[+entry...][@step[..step]][ on env][ seed n]``: the runs of the entry (or of several
+    together), of another study where one is named, on one env (needed where the runs are on several), of one seed;
+    read at one step, or at every step from the first to the last. The kinds:
+
+    * ``eval``, ``policy``, ``train``: the return of the evaluations (MPC for a model-based entry), of the distilled
+      policy's evaluations, or of the training episode that ended at the step: mean ± std over the seeds that got
+      there, as a table's cell writes it (the value alone for one seed). With a suffix, of the same values, a run's
+      own values and the ends of a range written with a thousands separator, as the notes write them: ``-mean`` the
+      mean alone; ``-values`` each run's value (``a, b and c``); ``-seeds`` how many seeds got there; ``-range`` the
+      lowest to the highest value; ``-highest`` and ``-lowest`` each run's; ``-means`` the lowest to the highest of
+      the entries' means.
+    * ``ratio``, ``welch``, ``effect`` (``<reference> vs <reference>``, one step each): the ratio of the two mean
+      evaluations, Welch's t of their difference, and their difference in pooled standard deviations (the cells').
+    * ``reach``, ``reach-ratio`` (``<entry> vs <reference>``): the steps after which the entry's mean evaluation curve
+      reaches the other's mean (:func:`steps_to_reach`), as ``17.7k``, or as a multiple of the other's step.
+    * ``fit``, ``fit-range`` (no step): the share of the wall time the runs spent fitting the model, their mean or
+      range; ``wall-range``: the range of the finished runs' wall times; ``fit-seconds``, ``wall-seconds``: each run's
+      seconds of fitting, of wall time.
+    * ``unrecorded``: its text as it is: a figure that is in no record (the paper's; sweeps that kept their means
+      only), typed on purpose.
+
+    :param text: the prose
+    :param study: the study whose prose it is, whose records a reference reads unless it names another study
+    :param studies: every study
+    :param records: every study's records (an entry sharing another study's runs included)
+    :raises TemplateError: naming the template, for an unknown kind, study, entry or seed, runs on several envs with
+        none named, or a step no run has got to
+    """
+    return Prose(study, studies, records).render(text)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The page, and the README's headline
+# ----------------------------------------------------------------------------------------------------------------------
+def study_section(name: str, studies: Mapping[str, Study], records: Mapping[str, Records], command: str) -> list[str]:
+    """The page's section of one study.
+
+    :param studies: every study (a figure of its prose may quote another's runs)
+    :param records: every study's records
+    """
+    study = studies[name]
+    own = records.get(name, [])
     lines = [f'<a id="{name}"></a>', "", f"## {study.title}", "", f"Study `{name}`. " + settings_line(study), ""]
     if study.intro:
-        lines += [study.intro.strip(), ""]
-    if records:
+        lines += [render_prose(study.intro, name, studies, records).strip(), ""]
+    if own:
         lines += [f"![{name}: learning curves](results_{name}.png)", ""]
     for env in study.envs:
         if len(study.envs) > 1:
             lines += [f"### {env}", ""]
-        lines += [*env_table(study, env, records), ""]
+        lines += [*env_table(study, env, own), ""]
     for section in study.report_sections:
-        text = section(study, records)
+        text = section(study, own)
         lines += [*text, ""] if text else []
     if study.targets:
         lines += ["**Targets** (means over the seeds recorded so far):", ""]
         for text, check in study.targets:
             # A check returns None until the seeds have reached the steps it compares.
-            outcome = check(records) if records else None
+            outcome = check(own) if own else None
             verdict = "not measured yet" if outcome is None else f"{'met' if outcome[0] else 'not met'} ({outcome[1]})"
             lines.append(f"- {text}: {verdict}")
         lines.append("")
     if study.notes:
-        lines += ["**What it shows.**", "", study.notes.strip(), ""]
-    unfinished = [r for r in records if not r["finished"]]
+        lines += ["**What it shows.**", "", render_prose(study.notes, name, studies, records).strip(), ""]
+    unfinished = [r for r in own if not r["finished"]]
     if unfinished:
         lines += ["Runs in progress (they resume from their last checkpoint when the study is run again):", ""]
         lines += [
@@ -254,7 +625,7 @@ def write_page(
         "",
         f"Written by `{command} --report-only all` from the studies' records: `docs/results/<study>.jsonl`, one line "
         "per run, committed (the run folders, under `logs/`, are not). The studies are defined in "
-        "`benchmarks/study.py`, with the notes below. Cells give the mean ± std over seeds of the mean evaluation "
+        "`benchmarks/study_definitions.py`, with the notes below. Cells give the mean ± std over seeds of the mean evaluation "
         "return at a step, with the number of seeds when fewer than the study's; wall time is the mean of the finished "
         "runs, plan ms / step the median over the runs (both measured on whatever machine ran them, often with other "
         "runs on its cores: compare them within a study). A study's runs and this page's section and figure regenerate "
@@ -264,8 +635,8 @@ def write_page(
         *(f"- [{study.title}](#{name}) (`{name}`)" for name, study in studies.items()),
         "",
     ]
-    for name, study in studies.items():
-        lines += study_section(name, study, records.get(name, []), command)
+    for name in studies:
+        lines += study_section(name, studies, records, command)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines).rstrip() + "\n")
     for name in plots:

@@ -340,14 +340,16 @@ def _zoo_run(argv: list[str], checkpoint_freq: int, stop_after_episodes: int | N
 
         def plan_ms(self, length: int) -> float | None:
             """Median planning time of the latest ``length`` planned steps (model-based algorithms; None otherwise)."""
-            times = getattr(self.model, "_plan_times", None)
+            engine = getattr(self.model, "engine", None)
+            times = engine.plan_times if engine is not None else None
             if not times:
                 return None
             return 1000.0 * float(np.median(list(times)[-min(len(times), length) :]))
 
         def cem_iterations(self, length: int) -> float | None:
-            """Mean CEM iterations of the latest ``length`` training steps (model-based algorithms; None otherwise)."""
-            iterations = getattr(self.model, "_plan_iterations", None)
+            """Mean optimizer iterations of the latest ``length`` plans (model-based algorithms; None otherwise)."""
+            engine = getattr(self.model, "engine", None)
+            iterations = engine.plan_iterations if engine is not None else None
             if not iterations:
                 return None
             return float(np.mean(list(iterations)[-min(len(iterations), length) :]))
@@ -585,7 +587,7 @@ def checkpoint_run(conf: dict[str, Any], env_id: str, seed: int, run_folder: Pat
     model = algo("MlpPolicy", env, seed=seed, **conf["hyperparams"])
     start = time.perf_counter()
     model.learn(checkpoints[-1], callback=Checkpoints())
-    plan_times = list(model._plan_times)
+    plan_times = list(model.engine.plan_times)
     record = dict(
         algo=conf["algo"],
         env=env_id,

@@ -5,9 +5,11 @@ settings on Pendulum-v1, everything in tmp folders."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,8 +20,9 @@ import pytest
 import yaml
 
 from benchmarks import study, study_report, study_runs
-from benchmarks.study import Entry, Study
+from benchmarks import study_definitions as definitions
 from benchmarks.study_runs import eval_at
+from benchmarks.study_types import Entry, Study
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_ID = "Pendulum-v1"  # episodes of exactly EPISODE steps (a time limit passed as an env keyword argument)
@@ -260,7 +263,7 @@ def tiny_zoo_study() -> Study:
         ),
         seeds=(0, 1),
         table_steps=(5_000, 10_000, 30_000),
-        report_sections=(study.claim_lines,),
+        report_sections=(definitions.claim_lines,),
         intro="Tiny intro.",
     )
 
@@ -351,7 +354,7 @@ def test_budget_table_counts_model_evaluations_and_the_papers_measure() -> None:
     halfway.update(timesteps=6_000, wall_s=1.0, plan_ms=1000.0, evals=[[5_000, -1318.0]], episodes=[[1000, -200.0]])
     pessimism = dict(halfway, entry="poplin_p-cpu-pessimism", algo="poplin_p", finished=True, timesteps=10_000)
     pessimism.update(evals=[[10_000, 150.0]], episodes=[[t, float(t)] for t in range(1000, 10_001, 1000)])
-    rows = {line.split(" | ")[0][2:]: line for line in study.budget_table(study.BUDGETS_V5, [halfway, pessimism])}
+    rows = {line.split(" | ")[0][2:]: line for line in definitions.budget_table(definitions.BUDGETS_V5, [halfway, pessimism])}
     assert rows["PETS, the paper's search (500 x 30 x 5)"].endswith("| pets | 75,000 | 1.00 | - |")
     assert "| HalfCheetah-v5 | poplin_p | 4,500 | 0.06 | - |" in rows["POPLIN-P, CPU entry (100 x 15 x 3)"]
     # 5 particles per candidate; the training return is the mean of the last 3 training episodes by 10k.
@@ -398,7 +401,7 @@ def test_a_finished_run_is_replanned_with_a_larger_budget(tmp_path: Path, monkey
         "p", "poplin_p", "POPLIN-P", 2 * EPISODE, dict(settings, policy_epochs=2), env_kwargs={"max_episode_steps": EPISODE}
     )
     tiny = Study(envs=(ENV_ID,), title="Tiny zoo study", eval_freq=2 * EPISODE, eval_episodes=1, seeds=(0,), entries=(entry,))
-    tiny = dataclasses.replace(tiny, report_sections=(study.replanned,))
+    tiny = dataclasses.replace(tiny, report_sections=(definitions.replanned,))
     monkeypatch.setattr(study, "STUDIES", {"tiny": tiny})
     wider = dict(population_size=48, n_elites=6, cem_iterations=3, horizon=6)
     monkeypatch.setattr(study, "REPLAN_BUDGETS", {"wider": wider})
@@ -433,13 +436,13 @@ def test_steps_to_reach_interpolates_the_mean_curve_over_the_seeds_every_seed_ha
         {"entry": "a", "seed": 2, "finished": False, "evals": []},
     ]
     # Mean curve at the common steps: 50 at 5k, 200 at 10k (15k has one seed only).
-    assert study.steps_to_reach(records, "a", 50.0) == 5000.0
-    assert study.steps_to_reach(records, "a", 125.0) == 7500.0
-    assert study.steps_to_reach(records, "a", 201.0) is None
-    assert study.steps_to_reach(records, "b", 0.0) is None
+    assert study_report.steps_to_reach(records, "a", 50.0) == 5000.0
+    assert study_report.steps_to_reach(records, "a", 125.0) == 7500.0
+    assert study_report.steps_to_reach(records, "a", 201.0) is None
+    assert study_report.steps_to_reach(records, "b", 0.0) is None
     # Once a run has finished, the curve is its finished runs': one still going does not cut it short.
     records[0]["finished"] = True
-    assert study.steps_to_reach(records, "a", 250.0) == 13750.0  # seed 0 alone: 100 at 10k, 300 at 15k
+    assert study_report.steps_to_reach(records, "a", 250.0) == 13750.0  # seed 0 alone: 100 at 10k, 300 at 15k
 
 
 def test_a_cell_gives_the_mean_and_spread_of_several_seeds_and_one_seed_alone() -> None:
@@ -471,16 +474,16 @@ def test_targets_say_whether_they_are_met_with_the_means_they_compared() -> None
         dict(entry="poplin_p", seed=1, evals=[(10_000, 1200.0)]),  # still running: counts where it has got to
         dict(entry="pets", seed=0, evals=[(30_000, 1200.0)]),
     ]
-    assert study._at_least("poplin_p", 10_000, 1000)(records) == (True, "1100")
-    assert study._at_least("poplin_p", 30_000, 3000)(records) == (False, "1500")
-    assert study._at_least("poplin_p", 50_000, 3000)(records) is None
-    assert study._beats("poplin_p", 30_000, "pets", 30_000)(records) == (True, "1500 against 1200")
-    assert study._beats("poplin_p", 30_000, "pets", 30_000, 1.3)(records) == (False, "1500 against 1.3 x 1200")
-    assert study._beats("poplin_p", 30_000, "sac", 90_000)(records) is None
+    assert study_report.at_least("poplin_p", 10_000, 1000)(records) == (True, "1100")
+    assert study_report.at_least("poplin_p", 30_000, 3000)(records) == (False, "1500")
+    assert study_report.at_least("poplin_p", 50_000, 3000)(records) is None
+    assert study_report.beats("poplin_p", 30_000, "pets", 30_000)(records) == (True, "1500 against 1200")
+    assert study_report.beats("poplin_p", 30_000, "pets", 30_000, 1.3)(records) == (False, "1500 against 1.3 x 1200")
+    assert study_report.beats("poplin_p", 30_000, "sac", 90_000)(records) is None
 
 
 def test_the_headline_says_the_study_is_incomplete_only_while_a_cell_has_fewer_seeds() -> None:
-    tiny = dataclasses.replace(study.PETS_CHEETAH_STUDY, seeds=(0, 1))
+    tiny = dataclasses.replace(definitions.PETS_CHEETAH_STUDY, seeds=(0, 1))
     paper = {"pets": "4,205 ± 789"}
     full = [dict(entry="pets", env=tiny.envs[0], seed=s, evals=[(10_000, 100.0 + s), (30_000, 1500.0)]) for s in (0, 1)]
     caption = " ".join(study_report.headline_table(tiny, full, ["pets"], (10_000, 30_000), paper, "results.md"))
@@ -491,7 +494,8 @@ def test_the_headline_says_the_study_is_incomplete_only_while_a_cell_has_fewer_s
 
 
 def _cheetah_record(entry: str, seed: int, episodes: list[tuple[int, float]], exploitation=None) -> dict:
-    record = dict(entry=entry, algo="poplin_p", env=study.PETS_CHEETAH, seed=seed, evals=[], episodes=episodes, finished=True)
+    record = dict(entry=entry, algo="poplin_p", env=definitions.PETS_CHEETAH, seed=seed, evals=[], episodes=episodes)
+    record["finished"] = True
     return {**record, **({"exploitation": exploitation} if exploitation is not None else {})}
 
 
@@ -500,14 +504,14 @@ def test_the_authors_kind_of_curve_leaves_the_random_trial_out_and_shows_their_f
         _cheetah_record("poplin_p-avg", 0, [(1000, -345.0), (2000, -500.0), (11_000, 800.0), (21_000, 2000.0)]),
         _cheetah_record("poplin_p-avg", 1, [(1000, -300.0), (2000, -300.0), (11_000, 1000.0)]),
     ]
-    lines = study.authors_curve(study.PETS_CHEETAH_STUDY, records)
+    lines = definitions.authors_curve(definitions.PETS_CHEETAH_STUDY, records)
     table = {line.split(" | ")[0]: line.split(" | ")[1:] for line in lines if line.startswith("| ")}
     # their 1k is our trial ending at 2k (the first planned one), their 10k ours at 11k; 20k has one seed of two
     ours = table["| POPLIN-P Sep-AVG"]
     assert ours[0] == "-400 ± 100" and ours[2] == "900 ± 100" and ours[3] == "2000 (1 of 2 seeds)" and ours[4] == "-"
     authors = table["| *POPLIN-P Sep-AVG, authors*"]
     assert authors[2] == "*850*" and authors[3] == "*3,000*" and authors[4] == "*4,000*"
-    assert study.authors_curve(study.PETS_CHEETAH_STUDY, []) == []
+    assert definitions.authors_curve(definitions.PETS_CHEETAH_STUDY, []) == []
 
 
 def test_the_exploitation_table_pairs_predicted_and_realized_returns_per_trial() -> None:
@@ -516,19 +520,141 @@ def test_the_exploitation_table_pairs_predicted_and_realized_returns_per_trial()
         _cheetah_record("pets", 1, [], exploitation=[(2000, 30.0, -6.0)]),
         _cheetah_record("poplin_p-avg", 0, []),  # recorded before the exploitation was: not a row
     ]
-    lines = study.exploitation(study.PETS_CHEETAH_STUDY, records)
+    lines = definitions.exploitation(definitions.PETS_CHEETAH_STUDY, records)
     rows = [line for line in lines if line.startswith("| PETS")]
     assert rows == ["| PETS | 2 | 20 / -5 | 20 / 2 | - | - | - | - |"]
     assert not any(line.startswith("| POPLIN-P") for line in lines)
-    assert study.exploitation(study.PETS_CHEETAH_STUDY, records[2:]) == []
+    assert definitions.exploitation(definitions.PETS_CHEETAH_STUDY, records[2:]) == []
 
 
 def test_the_figure_4_target_compares_the_gains_from_population_100_to_500() -> None:
     def run(entry: str, value: float) -> dict:
         return dict(entry=entry, seed=0, evals=[(10_000, value)])
 
-    check = study._gains_more()
+    check = definitions._gains_more()
     records = [run("poplin_p-pop100", 100.0), run("poplin_p-paper", 900.0), run("pets-pop100", 500.0)]
     assert check(records) is None  # PETS at population 500 not measured yet
     assert check([*records, run("pets-paper", 700.0)]) == (True, "POPLIN-P +800, PETS +200")
     assert check([*records, run("pets-paper", 1400.0)]) == (False, "POPLIN-P +800, PETS +900")
+
+
+def _prose_study() -> Study:
+    entries = (Entry("a", "pets", "A", 20_000, {}), Entry("b", "pets", "B", 20_000, {}))
+    return Study(envs=("HalfCheetah-v5", "Hopper-v5"), title="Prose", entries=entries)
+
+
+def _prose_records() -> dict[str, list[dict]]:
+    """Three seeds of ``a`` (one still short of 20k) and two of ``b`` on HalfCheetah-v5, one run of ``a`` on Hopper-v5,
+    and one run of another study."""
+
+    def run(entry: str, seed: int, evals: list, env: str = "HalfCheetah-v5", **more) -> dict:
+        return dict(entry=entry, env=env, seed=seed, evals=evals, finished=True, wall_s=600.0 * (seed + 1), **more)
+
+    records = [
+        run("a", 0, [(10_000, 100.0), (20_000, 400.0)], episodes=[(1000, -1200.0), (2000, 50.0)], fit_s=30.0),
+        run("a", 1, [(10_000, 200.0), (20_000, 600.0)], episodes=[(1000, -300.0), (2000, -20.0)], fit_s=120.0),
+        run("a", 2, [(10_000, 300.0)], episodes=[(1000, -500.0)], policy_evals=[(10_000, -7.25)]),
+        run("b", 0, [(10_000, 100.0)], policy_evals=[(10_000, 1000.0)]),
+        run("b", 1, [(10_000, 300.0)], policy_evals=[(10_000, 3000.0)]),
+        run("a", 0, [(10_000, 5.0)], env="Hopper-v5"),
+    ]
+    return {"prose": records, "other": [run("x", 0, [(5_000, 42.0)])]}
+
+
+def _render(text: str) -> str:
+    other = Study(envs=("HalfCheetah-v5",), title="Other", entries=(Entry("x", "pets", "X", 5_000, {}),))
+    studies = {"prose": _prose_study(), "other": other}
+    return study_report.render_prose(text, "prose", studies, _prose_records())
+
+
+@pytest.mark.parametrize(
+    ("template", "figure"),
+    [
+        # as a table's cell: mean ± std (ddof 0) over the seeds that got there, the value alone for one seed
+        ("{eval:a@10000 on HalfCheetah-v5}", "200 ± 82"),
+        ("{eval.1:a@10000 on HalfCheetah-v5}", "200.0 ± 81.6"),
+        ("{eval:a@20000 on HalfCheetah-v5}", "500 ± 100"),
+        ("{eval:a@10000 on Hopper-v5}", "5"),
+        ("{eval:b@10000}", "200 ± 100"),  # b runs on one env only: no env to name
+        ("{eval:a@10000 on HalfCheetah-v5 seed 1}", "200"),
+        ("{eval-mean:b@10000}", "200"),
+        ("{eval-values:a@10000 on HalfCheetah-v5}", "100, 200 and 300"),
+        ("{eval-seeds:a@20000 on HalfCheetah-v5}", "2"),
+        ("{eval-values:a+b@10000 on HalfCheetah-v5}", "100, 200, 300, 100 and 300"),
+        ("{policy:b@10000}", "2000 ± 1000"),
+        ("{policy-values.2:a@10000 on HalfCheetah-v5}", "-7.25"),
+        ("{policy-means:a+b@10000 on HalfCheetah-v5}", "-7 to 2,000"),
+        # training episodes: a run's values and a range's ends with a thousands separator
+        ("{train:a@2000 on HalfCheetah-v5}", "15 ± 35"),
+        ("{train-range:a@1000..2000 on HalfCheetah-v5}", "-1,200 to 50"),
+        ("{train-highest:a@1000..2000 on HalfCheetah-v5}", "50, -20 and -500"),
+        ("{train-lowest:a@1000..2000 on HalfCheetah-v5 seed 0}", "-1,200"),
+        ("{ratio:a@20000 on HalfCheetah-v5 vs b@10000}", "2.50"),
+        # 300 apart: 3 pooled standard deviations of the cells (ddof 0: 100 each); Welch's t with ddof 1 (141 for the gap)
+        ("{effect:a@20000 on HalfCheetah-v5 vs b@10000}", "3.0"),
+        ("{welch:a@20000 on HalfCheetah-v5 vs b@10000}", "2.1"),
+        # seed 0 reaches b's mean, 200, a third of the way from its 100 at 10k to its 400 at 20k
+        ("{reach:a on HalfCheetah-v5 seed 0 vs b@10000}", "13.3k"),
+        ("{reach-ratio.2:a on HalfCheetah-v5 seed 0 vs b@10000}", "1.33"),
+        ("{fit:a on HalfCheetah-v5}", "8%"),  # 30 of 600 s and 120 of 1,200 s; seed 2 did not record it
+        ("{fit-range:a on HalfCheetah-v5}", "5-10%"),
+        ("{wall-range:a on HalfCheetah-v5}", "10-30 min"),
+        ("{eval:other/x@5000}", "42"),
+        ("{unrecorded:1,746 ± 839}", "1,746 ± 839"),
+    ],
+)
+def test_a_template_of_the_prose_is_its_figure_computed_from_the_records(template: str, figure: str) -> None:
+    assert _render(f"at 10k: {template}.") == f"at 10k: {figure}."
+
+
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("{eval:nope@10000}", "no entry 'nope' in prose"),
+        ("{eval:a@12345 on HalfCheetah-v5}", "no run has evals at step 12345"),
+        ("{eval:a@10000 on HalfCheetah-v5 seed 7}", "no runs recorded"),
+        ("{eval:a@10000}", "name one with ' on <env>'"),
+        ("{eval:a@5000..10000 on HalfCheetah-v5}", "give one step"),
+        ("{evl:a@10000}", "unknown kind 'evl'"),
+        ("{eval:nowhere/a@10000}", "no study 'nowhere'"),
+        ("{eval:a at 10k}", "a reference reads"),
+        ("{ratio:b@10000}", "ratio compares two references"),
+    ],
+)
+def test_a_template_that_names_no_figure_of_the_records_is_refused_by_name(template: str, error: str) -> None:
+    named = re.escape(f"{template} in the prose of prose: ") + ".*" + re.escape(error)
+    with pytest.raises(study_report.TemplateError, match=named):
+        _render(f"text {template} text")
+
+
+def test_no_note_types_a_figure_with_a_spread_outside_a_template() -> None:
+    # Every "mean ± std" of a study's prose comes from the records (or is marked {unrecorded:...}): none is hand-typed.
+    for name, definition in definitions.STUDIES.items():
+        for prose in (definition.intro, definition.notes):
+            typed = study_report.TEMPLATE.sub("", prose)
+            assert "±" not in typed, f"{name}: a hand-typed figure: " + typed[max(0, typed.find("±") - 40) :][:80]
+
+
+def test_the_study_modules_import_one_another_without_a_cycle() -> None:
+    # Every import counts, those under TYPE_CHECKING or inside a function included.
+    modules = {path.stem: path for path in (REPO_ROOT / "benchmarks").glob("study*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module is not None:
+                imported.add(node.module)
+                imported |= {f"{node.module}.{alias.name}" for alias in node.names}  # from benchmarks import study_x
+        graph[name] = {other for other in modules if f"benchmarks.{other}" in imported and other != name}
+    assert graph["study_types"] == set() and graph["study_runs"] == set()
+    assert graph["study_report"] == {"study_types", "study_runs"}, "the generic page knows no study"
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, "import cycle: " + " -> ".join((*path, name))
+        for other in graph[name]:
+            visit(other, (*path, name))
+
+    for name in graph:
+        visit(name, ())

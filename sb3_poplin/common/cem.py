@@ -28,7 +28,7 @@ def standard_normal_(out: th.Tensor, generator: th.Generator | None = None, para
     """Fill ``out`` with standard normal numbers drawn from ``generator``.
 
     One generator's stream is sequential: on CPU, a draw of POPLIN-P sep's size (population x horizon x |theta| numbers
-    per CEM iteration, ~12M at the paper config) would run on one core and take a fifth of the planning step. A CPU draw
+    per CEM iteration, millions at the paper config) would run on one core while the others wait. A CPU draw
     of at least ``parallel_min`` numbers is therefore split into :data:`SAMPLING_STREAMS` consecutive chunks, each filled
     from its own generator seeded by ``generator``, on up to ``th.get_num_threads()`` threads. The numbers are
     reproducible from the seed and the same whatever the number of threads, but not those of one ``th.randn`` call.
@@ -126,10 +126,10 @@ class CEMOptimizer(Optimizer):
         one random integer per candidate instead of ``dim`` normals (the shared noise table of Salimans et al., 2017,
         "Evolution Strategies as a Scalable Alternative to Reinforcement Learning"). Each candidate's normals are still
         independent standard normals; two candidates whose windows overlap share numbers at shifted coordinates, never
-        at the same one unless their offsets are equal. On a CPU a window copy costs ~1/8 of drawing the numbers, which
-        is what POPLIN-P sep's sampling (population x horizon x |theta| numbers per iteration) spends most of its
-        non-model time on. The size must be at least ``dim``; ``1 << 24`` (64 MB in float32) is ~700 of POPLIN-P sep's
-        candidates at the paper config.
+        at the same one unless their offsets are equal. A window copy is cheaper than drawing the numbers, which is what
+        POPLIN-P sep's sampling (population x horizon x |theta| numbers per iteration) spends most of its non-model time
+        on (docs/performance.md). The size must be at least ``dim``; ``1 << 24`` (64 MB in float32) holds about 700 of
+        POPLIN-P sep's candidates at the paper config.
     :param noise_table_seed: seed of the noise table (the algorithms derive it from their own seed, so a saved and
         loaded model rebuilds the same table)
     :param truncation: ``clamp`` (default): standard normals clamped at +-2, so the samples' variance is 0.92 of the
@@ -311,8 +311,8 @@ class CEMOptimizer(Optimizer):
             # A diverging model can produce NaN returns: rank them last instead of poisoning the elites.
             returns = th.nan_to_num(returns, nan=-th.inf)
             elite_returns, elite_idx = th.topk(returns, self.n_elites, dim=1)  # [n_envs, n_elites], best first
-            # Rows of the flat [n_envs * population, dim] view: index_select copies whole rows, ~10x faster than
-            # gather with an expanded index when dim is large (POPLIN-P sep: H x |theta|).
+            # Rows of the flat [n_envs * population, dim] view: index_select copies whole rows, where gather with an
+            # expanded index reads an index per number (POPLIN-P sep: H x |theta| numbers per row).
             rows = elite_idx + th.arange(n_envs, device=elite_idx.device).unsqueeze(1) * self.population_size
             elites = samples.view(-1, dim).index_select(0, rows.view(-1)).view(n_envs, self.n_elites, dim)
             best = elites[:, 0]

@@ -60,8 +60,7 @@ def make_adam(parameters: Iterable[nn.Parameter], lr: float, **kwargs: Any) -> t
     """Adam with torch's fused kernel on CPU and CUDA, the default implementation on other devices.
 
     The update rule is the same; the fused kernel updates every tensor in one pass instead of a chain of element-wise
-    ops per tensor. For the 5x4x200 ensemble at batch 32 that makes the optimiser step ~3x faster and a gradient step
-    ~20% cheaper on one CPU core (docs/results.md, cheetah-fitting).
+    ops per tensor, which matters for the ensemble's small batches (measured in docs/results.md, *cheetah-fitting*).
 
     :param parameters: the parameters to optimise
     :param lr: learning rate

@@ -256,7 +256,8 @@ PLANNING_OPTIONS: tuple[Option, ...] = (
            real(0.0, strict_minimum=True)),
     Option("dynamics_optimizer_kwargs", None, "dict[str, Any] | None", "further keyword arguments of the ensemble's "
            "``torch.optim.Adam`` (``betas``, ``eps``, ``weight_decay``, ...). By default Adam runs torch's fused kernel "
-           "on CPU and CUDA (same update rule, ~20% cheaper fits); ``{\"fused\": False}`` gives torch's default "
+           "on CPU and CUDA (same update rule, cheaper fits: docs/results.md, *cheetah-fitting*); ``{\"fused\": False}`` "
+           "gives torch's default "
            "implementation (which zips saved before this option keep)",
            lambda name, value, values: check_adam_kwargs(name, value)),
     Option("dynamics_epochs", 5, "int", "max epochs per training of the ensemble", integer(1)),

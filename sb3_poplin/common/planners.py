@@ -237,7 +237,7 @@ class Planner(ABC):
         :param generator: random generator for CEM samples and sampled propagation
         """
         # Inference mode: no autograd bookkeeping (version counters, view tracking) on the thousands of small ops of a
-        # plan, ~15% of a small configuration's step on CPU. The outputs are cloned outside it into normal tensors,
+        # plan, a visible share of a small configuration's step on CPU. The outputs are cloned outside it into normal tensors,
         # which the caller may use anywhere (and which a later graph replay does not overwrite).
         with th.inference_mode():
             out = self._plan_or_replay(obs0, mean, generator)

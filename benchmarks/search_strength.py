@@ -1,7 +1,8 @@
 """
 How well each search does on one trained model, with nothing else changing: the return the model predicts for the plan
 each planner would execute, at real states of a run, for PETS (CEM over action sequences) and POPLIN-P Sep (CEM over
-policy-parameter noise, around a fresh policy as in its first planned trial), at the CPU budget and the paper's.
+policy-parameter noise, around a fresh policy as in its first planned trial), each with CEM and with iCEM at the same
+number of candidates, at the CPU budget and the paper's.
 
 A learning run mixes the search with the data it collects; here the model, the states and the budget are the same for
 every planner, so the predicted returns compare the searches alone. It answers why POPLIN-P's first planned trials on
@@ -23,6 +24,7 @@ import sb3_poplin.envs  # noqa: F401  (registers the sb3_poplin/ ids)
 from benchmarks.machine import cpu_model, load_average, write_labelled
 from sb3_poplin import PETS
 from sb3_poplin.common.cem import CEMOptimizer
+from sb3_poplin.common.icem import ICEMOptimizer, first_population_for
 from sb3_poplin.common.planners import ActionSequencePlanner, Planner, PolicyParameterPlanner
 from sb3_poplin.common.policies import PolicyNetwork
 from sb3_poplin.common.rollout import ModelRollout
@@ -30,6 +32,8 @@ from sb3_poplin.common.rollout import ModelRollout
 COMMAND = "python -m benchmarks.search_strength"
 #: (name, population, elites, iterations, horizon)
 BUDGETS = (("CPU budget", 100, 10, 3, 15), ("the paper's budget", 500, 50, 5, 30))
+#: iCEM's noise exponent here: the pets-cheetah study's iCEM entries' (light colouring)
+ICEM_BETA = 0.25
 #: the POPLIN-P policies searched around: (name, policy network options, whitened on the states)
 POLICIES = (
     ("POPLIN-P Sep, ours (tanh, PyTorch init, whitened)", dict(output="tanh", init="torch"), True),
@@ -50,8 +54,15 @@ def planners(model: PETS, budget: tuple[str, int, int, int, int], states: th.Ten
         action_high=base.action_high,
         processing=model.processing,
     )
+    # iCEM scores as many candidates per step as CEM: a larger first population, shrinking over the iterations.
+    first = first_population_for(population * iterations, elites, iterations)
+
+    def icem() -> ICEMOptimizer:
+        return ICEMOptimizer(first, elites, iterations, beta=ICEM_BETA)
+
     out: dict[str, Planner] = {
-        "PETS": ActionSequencePlanner(rollout, CEMOptimizer(population, elites, iterations), model.act_dim, 0.5)
+        "PETS": ActionSequencePlanner(rollout, CEMOptimizer(population, elites, iterations), model.act_dim, 0.5),
+        "PETS, iCEM": ActionSequencePlanner(rollout, icem(), model.act_dim, 0.5),
     }
     for name, options, whitened in POLICIES:
         th.manual_seed(0)
@@ -60,6 +71,7 @@ def planners(model: PETS, budget: tuple[str, int, int, int, int], states: th.Ten
             policy.fit_obs_normalizer(states)
         cem = CEMOptimizer(population, elites, iterations)
         out[name] = PolicyParameterPlanner(rollout, cem, model.act_dim, 0.1**0.5, policy, "sep")
+        out[f"{name}, iCEM"] = PolicyParameterPlanner(rollout, icem(), model.act_dim, 0.1**0.5, policy, "sep")
     return out
 
 
@@ -93,7 +105,8 @@ def section(label: str, results: dict[str, dict[str, tuple[float, float, float]]
         f"*{cpu_model()}, torch {th.__version__}, one thread; load {load} at start, {load_average()} at end; "
         f"{minutes:.0f} min. Command: `{COMMAND} --label ...` on that run's checkpoint.*",
         "",
-        "The model's predicted return over the horizon of the plan each planner would execute (the final CEM mean), mean "
+        "The model's predicted return over the horizon of the plan each planner would execute (CEM: the final mean; "
+        f"iCEM: its best candidate, the first population sized to score as many candidates, beta {ICEM_BETA}), mean "
         "± std over real states of the run, and of the best elite of the last iteration; POPLIN-P Sep searches around a "
         "fresh policy (its situation in the first planned trial) with std 0.316. Compare within a budget (the horizons "
         "differ).",

@@ -12,7 +12,7 @@ import torch as th
 from sb3_poplin import PETS, POPLIN_A, POPLIN_P
 from sb3_poplin.common import icem
 from sb3_poplin.common.cem import CEMOptimizer
-from sb3_poplin.common.icem import ICEMOptimizer, coloured_normal
+from sb3_poplin.common.icem import ICEMOptimizer, coloured_normal, first_population_for
 from sb3_poplin.common.planners import ActionSequencePlanner, PolicyActionPlanner, PolicyParameterPlanner
 from sb3_poplin.common.policies import PolicyNetwork
 from tests.test_planning import make_rollout, true_return
@@ -46,6 +46,13 @@ def test_populations_shrink_to_twice_the_elites() -> None:
     assert ICEMOptimizer(100, 10, 3).populations() == [100, 80, 64]
     assert ICEMOptimizer(100, 30, 5, decay=2.0).populations() == [100, 60, 60, 60, 60]
     assert ICEMOptimizer(10, 10, 2).populations() == [10, 10]
+
+
+def test_the_first_population_that_matches_cem_s_budget() -> None:
+    assert first_population_for(300, 10, 3) == 123  # 123 + 98 + 78 = 299, CEM's 3 x 100 (124 would score 302)
+    first = first_population_for(2500, 50, 5)
+    totals = {n: sum(ICEMOptimizer(n, 50, 5).populations()) for n in (first - 1, first, first + 1)}
+    assert abs(totals[first] - 2500) <= min(abs(totals[first - 1] - 2500), abs(totals[first + 1] - 2500))
 
 
 def _reference_icem(

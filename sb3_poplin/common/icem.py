@@ -71,6 +71,23 @@ def coloured_normal(
     return coloured.transpose(-1, -2).reshape(shape)
 
 
+def first_population_for(evaluations: int, n_elites: int, n_iterations: int, decay: float = 1.25) -> int:
+    """The first population whose shrinking populations score closest to ``evaluations`` candidates per step (the
+    smaller one on a tie): iCEM at CEM's budget of ``population x iterations``.
+
+    :param evaluations: candidates per env and step to match
+    :param n_elites: the elites (the populations shrink to no fewer than twice them)
+    :param n_iterations: iterations per step
+    :param decay: the population's shrink factor per iteration
+    """
+
+    def total(first: int) -> int:
+        return sum(ICEMOptimizer(first, min(n_elites, first), n_iterations, decay=decay).populations())
+
+    candidates = range(max(1, n_elites), max(n_elites, evaluations) + 1)
+    return min(candidates, key=lambda first: (abs(total(first) - evaluations), first))
+
+
 @register_optimizer
 class ICEMOptimizer(Optimizer):
     """iCEM (Pinneri et al., 2020); see the module's docstring.
@@ -208,4 +225,4 @@ class ICEMOptimizer(Optimizer):
         )
 
 
-__all__ = ["ICEMOptimizer", "coloured_noise_scale", "coloured_normal"]
+__all__ = ["ICEMOptimizer", "coloured_noise_scale", "coloured_normal", "first_population_for"]

@@ -16,10 +16,11 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_poplin import POPLIN_A, POPLIN_P
+from sb3_poplin.common.base import PolicyPlanningAlgorithm
 from sb3_poplin.common.mujoco_warnings import route_mujoco_warnings
 from sb3_poplin.zoo.algorithms import hyperparams_file
 
-ALGOS = {"poplin_p": POPLIN_P, "poplin_a": POPLIN_A}
+ALGOS: dict[str, type[PolicyPlanningAlgorithm]] = {"poplin_p": POPLIN_P, "poplin_a": POPLIN_A}
 
 #: a small configuration that learns Pendulum-v1 in about a minute on 2 CPU cores (the paper's is 5x larger)
 DEFAULT_CONFIG: dict[str, Any] = dict(
@@ -44,14 +45,14 @@ def demo_config(algo: str, env_id: str) -> dict[str, Any]:
     return {**DEFAULT_CONFIG, **{key: entry[key] for key in ZOO_PLANNING_KEYS if key in entry}}
 
 
-def evaluate(model: POPLIN_A | POPLIN_P, env_id: str, mode: str, episodes: int, seed: int) -> tuple[float, float]:
+def evaluate(model: PolicyPlanningAlgorithm, env_id: str, mode: str, episodes: int, seed: int) -> tuple[float, float]:
     """Mean and std of the return over ``episodes`` episodes with ``model.predict`` in ``mode`` (mpc or policy)."""
     previous = model.predict_with
     model.predict_with = mode
     env = make_vec_env(env_id, n_envs=1, seed=seed)
-    mean, std = evaluate_policy(model, env, n_eval_episodes=episodes)
+    mean, std = evaluate_policy(model, env, n_eval_episodes=episodes)  # floats (not asked for the episodes' returns)
     model.predict_with = previous
-    return float(mean), float(std)
+    return float(np.mean(mean)), float(np.mean(std))
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     start = time.perf_counter()
     model.learn(args.steps)
     elapsed = time.perf_counter() - start
-    episodes = [float(info["r"]) for info in model.ep_info_buffer]
+    episodes = [float(info["r"]) for info in model.ep_info_buffer or []]
     print(f"trained for {args.steps} steps in {elapsed:.0f} s; training episode returns: {np.round(episodes).tolist()}")
 
     mpc_mean, mpc_std = evaluate(model, args.env, "mpc", args.eval_episodes, eval_seed)

@@ -127,7 +127,8 @@ class FixedSwimmerEnv(SwimmerEnv):
             velocity = float(self.data.qvel[0] - _SWIMMER_HEAD_OFFSET * math.sin(angle) * angle_velocity)
         return np.concatenate((super()._get_obs(), [velocity]))
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    # MujocoEnv types the reward and info values as numpy float64: ours are Python floats, which gymnasium accepts
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:  # type: ignore[override]
         observation, _, terminated, truncated, info = super().step(action)
         forward_reward = self._forward_reward_weight * self._head_x_velocity
         ctrl_cost = self.control_cost(action)

@@ -42,6 +42,10 @@ class DeployablePolicy(nn.Module):
     :param action_space: the Box action space whose bounds the actions are scaled to
     """
 
+    # buffers (registered in __init__), typed for the checker
+    action_low: th.Tensor
+    action_high: th.Tensor
+
     def __init__(self, network: PolicyNetwork, action_space: spaces.Box) -> None:
         super().__init__()
         self.network = copy.deepcopy(network).to("cpu", th.float32).eval()
@@ -92,7 +96,8 @@ def export_policy(model: Any, path: str | Path, format: str | None = None, opset
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     policy = _policy_of(model)
-    module = DeployablePolicy(policy.actor, policy.action_space)  # type: ignore[arg-type]
+    assert isinstance(policy.action_space, spaces.Box), "the algorithms take Box action spaces only"
+    module = DeployablePolicy(policy.actor, policy.action_space)
     example = th.as_tensor(np.stack([policy.observation_space.sample() for _ in range(2)]), dtype=th.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     if format == "torchscript":

@@ -20,7 +20,7 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import is_vectorized_observation
@@ -148,12 +148,19 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
     # ------------------------------------------------------------------ setup
     @property
     def obs_dim(self) -> int:
-        return int(self.observation_space.shape[0])  # type: ignore[index]
+        shape = self.observation_space.shape
+        assert shape is not None, "a Box observation space (checked when the model is built)"
+        return int(shape[0])
+
+    @property
+    def action_shape(self) -> tuple[int, ...]:
+        """The action space's shape (a Box's)."""
+        return tuple(self.action_space.shape or ())
 
     @property
     def act_dim(self) -> int:
         """Size of the flattened action: a multi-dimensional Box is planned, stored and distilled flat."""
-        return int(np.prod(self.action_space.shape))  # type: ignore[arg-type]
+        return int(np.prod(self.action_shape))
 
     @property
     def learned_reward(self) -> bool:
@@ -183,10 +190,13 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         if ignored and self.uses_policy_network:
             # The policy reads the same observations as the model: the positions are as uninformative to it.
             policy_kwargs.setdefault("ignored_obs", list(ignored))
-        self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **policy_kwargs)
-        self.policy = self.policy.to(self.device)
+        policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **policy_kwargs)
+        if not isinstance(policy, POPLINPolicy):
+            raise TypeError(f"the policy must be a POPLINPolicy (it holds the network planned around), got {type(policy)}")
+        self.policy = policy.to(self.device)
 
-        low, high = self.action_space.low, self.action_space.high  # type: ignore[attr-defined]
+        assert isinstance(self.action_space, spaces.Box), "a Box action space (checked when the model is built)"
+        low, high = self.action_space.low, self.action_space.high
         binding = EnvBinding(
             obs_dim=self.obs_dim,
             act_dim=self.act_dim,
@@ -268,7 +278,7 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
                     spec = self.env.get_attr("spec", indices=[0])[0]
                     max_steps = getattr(spec, "max_episode_steps", None)
                 train_freq = (int(max_steps or 1000), "step")
-        self.train_freq = train_freq  # type: ignore[assignment]
+        self.train_freq = train_freq
         self._convert_train_freq()
 
     def _stored_noise_dim(self) -> int:
@@ -314,7 +324,7 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
 
     def _raw_observation(self, observation: np.ndarray) -> np.ndarray:
         if self._vec_normalize_env is not None:
-            return self._vec_normalize_env.unnormalize_obs(observation)
+            return np.asarray(self._vec_normalize_env.unnormalize_obs(observation))  # a Box observation: an array
         return observation
 
     def _seeded_plan_generator(self, *inputs: np.ndarray | None) -> th.Generator:
@@ -398,7 +408,7 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         if deterministic:
             generator = self._seeded_plan_generator(obs, None if state is None else state[0], episode_start)
         out = self.plan(obs, mean, generator)
-        action = self.policy.unscale_action(out.action.cpu().numpy().reshape(n_envs, *self.action_space.shape))
+        action = self.policy.unscale_action(out.action.cpu().numpy().reshape(n_envs, *self.action_shape))
         next_state = (self.planner.warm_start(out.mean, out.carried).cpu().numpy(),)
         if not vectorized:
             action = action[0]
@@ -420,8 +430,8 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
             assert raw_obs is not None
             out = self.plan(np.asarray(raw_obs), self._rollout_plan_mean)
             self._rollout_plan_mean = self.planner.warm_start(out.mean, out.carried)
-            self._on_plan(raw_obs, out)
-            scaled_action = out.action.cpu().numpy().reshape(n_envs, *self.action_space.shape)  # the planner's are flat
+            self._on_plan(np.asarray(raw_obs), out)
+            scaled_action = out.action.cpu().numpy().reshape(n_envs, *self.action_shape)  # the planner's are flat
             self._last_executed_noise = out.executed_noise.cpu().numpy()
             self._score_plan(np.asarray(raw_obs), out)
             self.logger.record_mean("time/plan_ms", 1000.0 * self.engine.plan_times[-1])
@@ -464,12 +474,13 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         check_finite_step(next_obs, np.asarray(raw_reward), np.asarray(next_raw), self.num_timesteps)
         assert isinstance(replay_buffer, PlanningReplayBuffer)
         noise = self._last_executed_noise
-        replay_buffer.add(self._last_original_obs, next_obs, buffer_action, raw_reward, dones, infos, noise=noise)  # type: ignore[arg-type]
+        last_obs = np.asarray(self._last_original_obs)  # a Box observation: an array
+        replay_buffer.add(last_obs, next_obs, buffer_action, raw_reward, dones, infos, noise=noise)
         for outcome in self.exploitation.on_step(np.asarray(raw_reward), np.asarray(dones), self.num_timesteps):
             self.logger.record_mean("rollout/predicted_return", outcome.predicted)
             self.logger.record_mean("rollout/realized_return", outcome.realized)
             self.logger.record_mean("rollout/exploitation_gap", outcome.gap)
-        self._last_obs = new_obs  # type: ignore[assignment]
+        self._last_obs = new_obs
         if self._vec_normalize_env is not None:
             self._last_original_obs = next_raw
         if self._rollout_plan_mean is not None and np.any(dones):
@@ -544,7 +555,13 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         """Train for ``total_timesteps`` real steps (see SB3's ``learn``); tensorboard runs are named after the class."""
         own = self._learn_callbacks()
         if own:
-            callback = CallbackList([*own, *([callback] if isinstance(callback, BaseCallback) else callback or [])])
+            if isinstance(callback, list):
+                given = list(callback)
+            elif isinstance(callback, BaseCallback):
+                given = [callback]
+            else:  # None, or a function (SB3 wraps one the same way)
+                given = [] if callback is None else [ConvertCallback(callback)]
+            callback = CallbackList([*own, *given])
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
@@ -565,6 +582,8 @@ class PolicyPlanningAlgorithm(PlanningAlgorithm):
     """
 
     uses_policy_network: ClassVar[bool] = True
+    #: what ``predict`` acts with (the ``predict_with`` option, a switch users set on a trained model)
+    predict_with: str
 
     @classmethod
     def _option_groups(cls) -> tuple[tuple[Option, ...], ...]:

@@ -83,7 +83,7 @@ class PlanningReplayBuffer(ReplayBuffer):
         self.extra_pairs: deque[tuple[np.ndarray, np.ndarray]] = deque()
         self.n_extra_pairs = 0
 
-    def add(  # type: ignore[override]
+    def add(
         self,
         obs: np.ndarray,
         next_obs: np.ndarray,

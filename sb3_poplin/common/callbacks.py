@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+
+if TYPE_CHECKING:
+    from sb3_poplin.common.base import PolicyPlanningAlgorithm
 
 
 class PolicyControlEvaluation(BaseCallback):
@@ -25,28 +30,28 @@ class PolicyControlEvaluation(BaseCallback):
         self.n_episodes = n_episodes
 
     def _on_step(self) -> bool:
-        model = self.model
+        model = cast("PolicyPlanningAlgorithm", self.model)  # added by PolicyPlanningAlgorithm.learn only
         if self.n_calls % self.eval_freq != 0:
             return True
-        if model.task_env_id is None:  # type: ignore[attr-defined]
+        if model.task_env_id is None:
             raise ValueError("policy_eval_freq needs an env made from a gymnasium id, to build an evaluation env")
-        env = make_vec_env(model.task_env_id, n_envs=1, seed=model.seed if model.seed is not None else 0)  # type: ignore[attr-defined]
+        env = make_vec_env(model.task_env_id, n_envs=1, seed=model.seed if model.seed is not None else 0)
         returns = []
         for _ in range(self.n_episodes):
             obs = env.reset()
             done, total = False, 0.0
             while not done:
                 # The env gives raw observations, which the policy network expects.
-                action, _ = model.policy.predict(obs, deterministic=True)
+                action, _ = model.policy.predict(np.asarray(obs), deterministic=True)
                 obs, reward, dones, _ = env.step(action)
                 total += float(reward[0])
                 done = bool(dones[0])
             returns.append(total)
         env.close()
         mean, std = float(np.mean(returns)), float(np.std(returns))
-        model.policy_control_history.append((model.num_timesteps, mean, std))  # type: ignore[attr-defined]
+        model.policy_control_history.append((model.num_timesteps, mean, std))
         self.logger.record("eval/policy_control_return", mean)
-        mpc_returns = list(model.mpc_episode_returns)[-self.n_episodes :]  # type: ignore[attr-defined]
+        mpc_returns = list(model.mpc_episode_returns)[-self.n_episodes :]
         if mpc_returns:
             self.logger.record("eval/mpc_control_return", float(np.mean(mpc_returns)))
         return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -190,7 +190,7 @@ class CEMOptimizer(Optimizer):
         self._noise_table: th.Tensor | None = None
 
     @classmethod
-    def from_options(cls, values: dict[str, Any], seed: int | None) -> CEMOptimizer:
+    def from_options(cls, values: Mapping[str, Any], seed: int | None) -> CEMOptimizer:
         return cls(
             values["population_size"],
             values["n_elites"],
@@ -323,7 +323,12 @@ class CEMOptimizer(Optimizer):
             var = self.alpha * var + (1.0 - self.alpha) * elite_var
             shift_sq = (new_mean - mean).square_().sum(dim=1) if stop_sq is not None else None
             mean = new_mean
-            if shift_sq is not None and iterations < self.n_iterations and bool((shift_sq <= stop_sq).all()):
+            if (
+                shift_sq is not None
+                and stop_sq is not None
+                and iterations < self.n_iterations
+                and bool((shift_sq <= stop_sq).all())
+            ):
                 break
         assert elites is not None and best is not None and elite_returns is not None
         return OptimizerResult(

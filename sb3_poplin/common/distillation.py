@@ -6,6 +6,7 @@ A distillation scheme sees a :class:`DistillationData` built by the algorithm an
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -239,7 +240,7 @@ class Distillation(ABC):
 
     @classmethod
     @abstractmethod
-    def from_options(cls, values: dict[str, Any], context: DistillationContext) -> Distillation:
+    def from_options(cls, values: Mapping[str, Any], context: DistillationContext) -> Distillation:
         """The scheme an algorithm's checked option values describe.
 
         :param values: every option's value, by option name
@@ -302,7 +303,7 @@ class BehaviorCloning(Distillation):
         self.generator = generator
 
     @classmethod
-    def from_options(cls, values: dict[str, Any], context: DistillationContext) -> BehaviorCloning:
+    def from_options(cls, values: Mapping[str, Any], context: DistillationContext) -> BehaviorCloning:
         return cls(
             epochs=values["policy_epochs"],
             batch_size=values["policy_batch_size"],
@@ -402,7 +403,7 @@ class ParameterAverage(Distillation):
         self.refits_normalizer = update == "set"
 
     @classmethod
-    def from_options(cls, values: dict[str, Any], context: DistillationContext) -> ParameterAverage:
+    def from_options(cls, values: Mapping[str, Any], context: DistillationContext) -> ParameterAverage:
         return cls(values["avg_update"])
 
     def _whiten_if_needed(self, policy_net: PolicyNetwork, data: DistillationData, refit: bool) -> None:
@@ -430,6 +431,12 @@ class Discriminator(nn.Module):
     :param act_dim: action size
     :param hidden_sizes: hidden widths
     """
+
+    # buffers (registered in __init__), typed for the checker
+    obs_mean: th.Tensor
+    obs_std: th.Tensor
+    #: its optimiser (saved in the zip beside it)
+    optimizer: th.optim.Optimizer
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: list[int] | None = None) -> None:
         super().__init__()
@@ -497,7 +504,7 @@ class AdversarialDistillation(Distillation):
         self.generator = generator
 
     @classmethod
-    def from_options(cls, values: dict[str, Any], context: DistillationContext) -> AdversarialDistillation:
+    def from_options(cls, values: Mapping[str, Any], context: DistillationContext) -> AdversarialDistillation:
         discriminator = Discriminator(context.obs_dim, context.act_dim, values["discriminator_net_arch"]).to(context.device)
         discriminator.optimizer = make_adam(discriminator.parameters(), lr=values["discriminator_learning_rate"])
         return cls(

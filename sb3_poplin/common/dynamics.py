@@ -10,7 +10,7 @@ import inspect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
@@ -130,6 +130,17 @@ class ProbabilisticEnsemble(nn.Module):
         on, :func:`~sb3_poplin.rewards.position_indices`): their whitened value is multiplied by zero
     """
 
+    # buffers (registered in __init__), typed for the checker
+    input_mean: th.Tensor
+    input_std: th.Tensor
+    input_mask: th.Tensor
+    elite_idx: th.Tensor
+    elite_mask: th.Tensor
+    #: the optimiser that fits it, attached by its owner (saved in the zip beside it)
+    optimizer: th.optim.Optimizer
+    #: the dtype of planning's matrix products (the engine sets it from ``planning_dtype``)
+    planning_dtype: th.dtype
+
     def __init__(
         self,
         in_dim: int,
@@ -155,7 +166,10 @@ class ProbabilisticEnsemble(nn.Module):
         self.n_members = n_members
         self.n_elite_members = n_elite_members
         sizes = [in_dim, *hidden_sizes, 2 * out_dim]
-        self.layers = nn.ModuleList(EnsembleLinear(n_members, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        # A ModuleList (registered, state-dict keys ``layers.<i>.*``), read as the list of ensemble layers it is
+        self.layers = cast(
+            list[EnsembleLinear], nn.ModuleList(EnsembleLinear(n_members, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        )
         self.activation = ACTIVATIONS[activation]()
         if weight_decays is None:
             n_layers = len(self.layers)
@@ -465,6 +479,13 @@ class TerminationClassifier(nn.Module):
     :param obs_dim: observation size
     :param hidden_sizes: hidden widths
     """
+
+    # buffers (registered in __init__), typed for the checker
+    obs_mean: th.Tensor
+    obs_std: th.Tensor
+    trained: th.Tensor
+    #: the optimiser that fits it, attached by its owner (saved in the zip beside it)
+    optimizer: th.optim.Optimizer
 
     def __init__(self, obs_dim: int, hidden_sizes: Sequence[int] = (64, 64)) -> None:
         super().__init__()

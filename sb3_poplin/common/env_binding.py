@@ -130,10 +130,10 @@ def registered_task_kwargs(venv: VecEnv, observation_space: spaces.Space, action
         native_action_space = reference.unwrapped.action_space
         reference.close()
     env_id = view.spec.id
+    assert isinstance(action_space, spaces.Box), "a Box action space (checked when the model is built)"
     native = (native_action_space.low, native_action_space.high)
     if native_action_space.shape != action_space.shape or not all(
-        np.allclose(a, b)
-        for a, b in zip(native, (action_space.low, action_space.high))  # type: ignore[attr-defined]
+        np.allclose(a, b) for a, b in zip(native, (action_space.low, action_space.high))
     ):
         raise ValueError(
             f"The action space the model sees, {action_space}, is not {env_id}'s own ({native_action_space}): an action "
@@ -141,6 +141,7 @@ def registered_task_kwargs(venv: VecEnv, observation_space: spaces.Space, action
             "own units. Pass reward_fn= (a function of the wrapped actions, 'module:function', or 'learned'), or remove "
             "the wrapper."
         )
+    # A view is not a gym.Env, but has every attribute the function reads (spec, unwrapped, observation_space)
     return task_kwargs_from_env(view)  # type: ignore[arg-type]
 
 

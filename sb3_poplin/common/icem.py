@@ -15,6 +15,7 @@ Its changes to CEM (:mod:`sb3_poplin.common.cem`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch as th
@@ -144,7 +145,7 @@ class ICEMOptimizer(Optimizer):
         self.min_var = min_var
 
     @classmethod
-    def from_options(cls, values: dict[str, Any], seed: int | None) -> ICEMOptimizer:
+    def from_options(cls, values: Mapping[str, Any], seed: int | None) -> ICEMOptimizer:
         return cls(
             values["population_size"],
             values["n_elites"],

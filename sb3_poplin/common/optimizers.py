@@ -10,7 +10,7 @@ An optimizer searches a flat noise vector per candidate (what the noise means is
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -74,7 +74,7 @@ class Optimizer(ABC):
 
     @classmethod
     @abstractmethod
-    def from_options(cls, values: dict[str, Any], seed: int | None) -> Optimizer:
+    def from_options(cls, values: Mapping[str, Any], seed: int | None) -> Optimizer:
         """The optimizer an algorithm's checked option values describe.
 
         :param values: every option's value, by option name

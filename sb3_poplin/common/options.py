@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.dynamics import ACTIVATIONS, DYNAMICS_KEEP_EPOCHS, check_adam_kwargs
@@ -414,6 +414,12 @@ class DeclaredOptions:
     option_defaults: ClassVar[dict[str, Any]] = {}
     #: every option, in the order of the signature (built when the class is defined)
     options: ClassVar[tuple[Option, ...]] = ()
+
+    if TYPE_CHECKING:
+        # The options' values are attributes set from the declarations when a model is built (``setattr`` by name, and
+        # SB3's ``load``): a type checker cannot see them, and reads each as ``Any`` through this (no such method exists
+        # at run time, so a misspelt attribute still raises AttributeError).
+        def __getattr__(self, name: str) -> Any: ...
 
     @classmethod
     def _option_groups(cls) -> tuple[tuple[Option, ...], ...]:

@@ -10,6 +10,7 @@ import tempfile
 from collections import deque
 from typing import Any, TypeVar
 
+import numpy as np
 import torch as th
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file, save_to_pkl
@@ -91,7 +92,7 @@ class PlanningPersistence(OffPolicyAlgorithm):
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:
-                save_to_pkl(file, self.replay_buffer, self.verbose)  # type: ignore[arg-type]
+                save_to_pkl(file, self.replay_buffer, self.verbose)
             # No fsync: the rename is atomic for a killed process, which is what checkpoints guard against.
             os.replace(temporary, path)
         except BaseException:
@@ -118,7 +119,7 @@ class PlanningPersistence(OffPolicyAlgorithm):
             buffer.drop_noises()
         expected = {
             "observation shape": (self.observation_space.shape, buffer.obs_shape),
-            "action dimension": (self.act_dim, buffer.action_dim),  # type: ignore[attr-defined]
+            "action dimension": (int(np.prod(self.action_space.shape or ())), int(np.prod(buffer.action_space.shape or ()))),
             "planning noise size": (self._stored_noise_dim(), buffer.noise_dim),
             "number of envs": (self.n_envs, buffer.n_envs),
         }
@@ -138,7 +139,7 @@ class PlanningPersistence(OffPolicyAlgorithm):
         self.replay_buffer = buffer
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls: type[SelfPersistent],
         path: Any,
         env: GymEnv | None = None,

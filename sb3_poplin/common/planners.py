@@ -101,8 +101,6 @@ class Planner(ABC):
         perturbed copies stay float32 on a CPU (see :meth:`PolicyParameterPlanner.action_fn`).
     """
 
-    #: True when the noise is a sequence over the horizon that is shifted by one step to warm-start the next plan
-    sequential: bool = True
     #: the name an algorithm builds it by (:func:`planner_class`)
     name: ClassVar[str] = ""
 
@@ -155,6 +153,11 @@ class Planner(ABC):
         if data.dtype != th.float32:
             return data.dtype
         return self.compute_dtype if dtype is None else dtype
+
+    @property
+    def sequential(self) -> bool:
+        """True when the noise is a sequence over the horizon that is shifted by one step to warm-start the next plan."""
+        return True
 
     @property
     @abstractmethod
@@ -547,7 +550,7 @@ class PolicyParameterPlanner(PolicyPlanner):
     name = "policy_parameters"
 
     @property
-    def sequential(self) -> bool:  # type: ignore[override]
+    def sequential(self) -> bool:
         return self.variant == "sep"
 
     @property

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import FlattenExtractor
-from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_poplin.common.dynamics import read_mask
@@ -127,6 +127,12 @@ class PolicyNetwork(nn.Module):
         first policy's actions are near zero)
     """
 
+    # buffers (registered in __init__), typed for the checker
+    obs_mean: th.Tensor
+    obs_std: th.Tensor
+    obs_normalizer_fitted: th.Tensor
+    obs_mask: th.Tensor
+
     def __init__(
         self,
         obs_dim: int,
@@ -145,7 +151,8 @@ class PolicyNetwork(nn.Module):
         if init not in POLICY_INITS:
             raise ValueError(f"Unknown policy init {init!r}; choose one of {POLICY_INITS}")
         sizes = [obs_dim, *hidden_sizes, act_dim]
-        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        # A ModuleList (registered, state-dict keys ``linears.<i>.*``), read as the list of linear layers it is
+        self.linears = cast(list[nn.Linear], nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])))
         self.activation = POLICY_ACTIVATIONS[activation]()
         self.output = output
         if init == "normc":
@@ -331,7 +338,8 @@ class POPLINPolicy(BasePolicy):
         obs_dim = int(spaces.flatdim(observation_space))
         act_dim = int(spaces.flatdim(action_space))
         self.actor = PolicyNetwork(obs_dim, act_dim, self.net_arch, activation, ignored_obs, output, init)
-        self.optimizer = self.optimizer_class(self.actor.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        # SB3 types optimizer_class as torch's Optimizer base, whose constructor takes no lr: hence the ignore
+        self.optimizer = self.optimizer_class(self.actor.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -350,8 +358,9 @@ class POPLINPolicy(BasePolicy):
     def forward(self, obs: th.Tensor, deterministic: bool = True) -> th.Tensor:
         return self._predict(obs, deterministic)
 
-    def _predict(self, observation: th.Tensor, deterministic: bool = True) -> th.Tensor:
+    def _predict(self, observation: PyTorchObs, deterministic: bool = True) -> th.Tensor:
         # The distilled policy is deterministic; exploration comes from planning, not from this network.
+        assert isinstance(observation, th.Tensor), "a Box observation space gives tensors (Dict spaces are refused)"
         return self.actor(observation.float().flatten(start_dim=1))
 
 
@@ -361,10 +370,20 @@ class PlannerOnlyPolicy(POPLINPolicy):
     SB3 algorithms own a policy (it scales actions and anchors the zip's layout); the baselines plan without one, so it
     is kept as small as possible (no hidden layer).
 
-    :param args: see :class:`POPLINPolicy`
+    :param observation_space: see :class:`POPLINPolicy`
+    :param action_space: the action space
+    :param lr_schedule: the learning rate schedule
     :param net_arch: hidden widths (default none)
     :param kwargs: see :class:`POPLINPolicy`
     """
 
-    def __init__(self, *args: Any, net_arch: list[int] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, net_arch=[] if net_arch is None else net_arch, **kwargs)
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        net_arch = [] if net_arch is None else net_arch
+        super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, **kwargs)

@@ -132,7 +132,7 @@ class AngleAndVelocityProcessing(DynamicsProcessing):
         self.__dict__.update(state, _cache={})
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.__getstate__() == other.__getstate__()  # type: ignore[attr-defined]
+        return type(self) is type(other) and self.__getstate__() == other.__getstate__()
 
     def __hash__(self) -> int:
         return hash((type(self), self.angles, self.absolute, self.not_read))

@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch as th
 
@@ -212,6 +212,6 @@ def model_threads(phase: str) -> Callable[[F], F]:
             finally:
                 _callers_counts.pop()
 
-        return with_threads  # type: ignore[return-value]
+        return cast(F, with_threads)
 
     return decorate

@@ -85,7 +85,7 @@ def check_int(name: str, value: Any, minimum: int, maximum: int | None = None, m
     """
     if isinstance(value, numbers.Real) and not isinstance(value, bool) and not _is_integer(value):
         if float(value).is_integer():
-            value = int(value)
+            value = int(float(value))
     if not _is_integer(value):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     value = int(value)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from stable_baselines3.common.policies import BasePolicy
 
 from sb3_poplin.common.base import PolicyPlanningAlgorithm
 from sb3_poplin.common.distillation import distillations_of
 from sb3_poplin.common.options import Option, choice
 from sb3_poplin.common.planners import PlanOutput, PolicyActionPlanner
-from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.validation import check_choice, check_int
 from sb3_poplin.poplin_a.policies import MlpPolicy
 
@@ -38,7 +38,7 @@ class POPLIN_A(PolicyPlanningAlgorithm):
     :param env: the environment (id, env or VecEnv)
     """
 
-    policy_aliases: ClassVar[dict[str, type[POPLINPolicy]]] = {"MlpPolicy": MlpPolicy}
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
     planner_name: ClassVar[str] = "policy_actions"
     tb_log_name: ClassVar[str] = "POPLIN_A"
     default_init_sigma: ClassVar[float] = 0.5

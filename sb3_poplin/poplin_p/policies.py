@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gymnasium import spaces
+from stable_baselines3.common.type_aliases import Schedule
+
 from sb3_poplin.common.policies import POPLINPolicy
 
 
@@ -13,10 +16,20 @@ class MlpPolicy(POPLINPolicy):
     Small on purpose: every CEM candidate perturbs all of its parameters, so the search space is ``|theta|``
     (``H x |theta|`` for the ``sep`` variant).
 
-    :param args: see :class:`~sb3_poplin.common.policies.POPLINPolicy`
+    :param observation_space: see :class:`~sb3_poplin.common.policies.POPLINPolicy`
+    :param action_space: the action space
+    :param lr_schedule: the learning rate schedule
     :param net_arch: hidden widths (default ``[32]``)
     :param kwargs: see :class:`~sb3_poplin.common.policies.POPLINPolicy`
     """
 
-    def __init__(self, *args: Any, net_arch: list[int] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, net_arch=[32] if net_arch is None else net_arch, **kwargs)
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        net_arch = [32] if net_arch is None else net_arch
+        super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, **kwargs)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from stable_baselines3.common.policies import BasePolicy
+
 from sb3_poplin.common.base import PolicyPlanningAlgorithm
 from sb3_poplin.common.distillation import distillation_class, distillations_of
 from sb3_poplin.common.options import Option, choice
 from sb3_poplin.common.planners import PolicyParameterPlanner
-from sb3_poplin.common.policies import POPLINPolicy
 from sb3_poplin.common.validation import check_choice
 from sb3_poplin.poplin_p.policies import MlpPolicy
 
@@ -41,7 +42,7 @@ class POPLIN_P(PolicyPlanningAlgorithm):
     :param env: the environment (id, env or VecEnv)
     """
 
-    policy_aliases: ClassVar[dict[str, type[POPLINPolicy]]] = {"MlpPolicy": MlpPolicy}
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
     planner_name: ClassVar[str] = "policy_parameters"
     tb_log_name: ClassVar[str] = "POPLIN_P"
     own_options: ClassVar[tuple[Option, ...]] = (

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from stable_baselines3.common.policies import BasePolicy
+
 from sb3_poplin.common.base import PlanningAlgorithm
-from sb3_poplin.common.policies import PlannerOnlyPolicy, POPLINPolicy
+from sb3_poplin.common.policies import PlannerOnlyPolicy
 
 
 class RS(PlanningAlgorithm):
@@ -18,7 +20,7 @@ class RS(PlanningAlgorithm):
     :param env: the environment (id, env or VecEnv)
     """
 
-    policy_aliases: ClassVar[dict[str, type[POPLINPolicy]]] = {"MlpPolicy": PlannerOnlyPolicy}
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": PlannerOnlyPolicy}
     planner_name: ClassVar[str] = "random"
     tb_log_name: ClassVar[str] = "RS"
     default_init_sigma: ClassVar[float] = 1.0

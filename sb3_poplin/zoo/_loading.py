@@ -22,9 +22,10 @@ def _inference_loader(algo_class: type[BaseAlgorithm], created_envs: list[VecEnv
     while enjoying, so the replay buffer of the saved size need not be allocated.
     """
 
+    # a subclass of a class chosen at run time (the checker cannot type a dynamic base)
     class InferenceLoader(algo_class):  # type: ignore[valid-type, misc]
         @classmethod
-        def load(cls, path: Any, env: Any = None, **kwargs: Any) -> BaseAlgorithm:  # type: ignore[override]
+        def load(cls, path: Any, env: Any = None, **kwargs: Any) -> BaseAlgorithm:
             if env is None and created_envs:
                 env = created_envs[-1]
             kwargs.setdefault("buffer_size", 1)

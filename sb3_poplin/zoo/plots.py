@@ -48,6 +48,7 @@ def _seaborn_style_stand_in() -> types.ModuleType:
             f"seaborn.{name} is not available: seaborn is not installed (pip install seaborn, or sb3-poplin[plots])"
         )
 
+    # a stand-in module for seaborn, built at run time: the checker cannot know its attributes
     module.set = set_style  # type: ignore[attr-defined]
     module.__getattr__ = missing  # type: ignore[method-assign]
     return module

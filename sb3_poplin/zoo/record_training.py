@@ -63,11 +63,12 @@ def record_video_with_poplin(num_threads: int) -> Iterator[None]:
                 command += ["--num-threads", str(num_threads)]
         return original_call(command, *args, **kwargs)
 
+    # patched for the duration of rl-zoo3's call, and put back below (a function of another signature)
     subprocess.call = call  # type: ignore[assignment]
     try:
         yield
     finally:
-        subprocess.call = original_call  # type: ignore[assignment]
+        subprocess.call = original_call
 
 
 def main() -> None:

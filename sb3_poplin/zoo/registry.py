@@ -45,6 +45,7 @@ def register() -> None:
                 f"rl_zoo3.train.ExperimentManager was already replaced by {current!r}; sb3-poplin replaces it again, "
                 "so that other patch is lost for this process."
             )
+        # rl-zoo3 has no hook for a plugin's manager: its module attribute is replaced (a class assigned to a class name)
         rl_zoo3.train.ExperimentManager = PoplinExperimentManager  # type: ignore[misc]
 
 

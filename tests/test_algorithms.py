@@ -189,6 +189,18 @@ def test_callbacks_progress_bar_and_logger(tiny_kwargs: dict[str, Any], tmp_path
         assert key in header, key
 
 
+def test_a_function_callback_runs_beside_the_policy_evaluation(tiny_kwargs: dict[str, Any]) -> None:
+    calls: list[int] = []
+
+    def count(local_vars: dict[str, Any], global_vars: dict[str, Any]) -> bool:
+        calls.append(1)
+        return True
+
+    model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, policy_eval_freq=50, policy_eval_episodes=1, **tiny_kwargs)
+    model.learn(100, callback=count)
+    assert len(calls) == 100 and len(model.policy_control_history) == 2
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_tensorboard_run_is_named_after_the_algorithm(algo: type, tiny_kwargs: dict[str, Any], tmp_path) -> None:
     pytest.importorskip("tensorboard")

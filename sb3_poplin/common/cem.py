@@ -9,7 +9,7 @@ from typing import Any
 
 import torch as th
 
-from sb3_poplin.common.optimizers import Evaluate, Optimizer, OptimizerResult, register_optimizer
+from sb3_poplin.common.optimizers import Evaluate, Optimizer, OptimizerResult, register_optimizer, select_candidates
 from sb3_poplin.common.options import Option, boolean, choice, integer, real
 
 #: Fixed number of sub-streams of a split draw (see :func:`standard_normal_`), so the numbers never depend on the threads.
@@ -208,6 +208,9 @@ class CEMOptimizer(Optimizer):
     def capturable(self) -> bool:
         return self.early_stop_tol == 0  # stopping early reads the mean's shift on the host
 
+    def check_noise_dim(self, dim: int) -> None:
+        self.check_noise_table(dim, "cem_noise_table")
+
     def check_noise_table(self, dim: int, name: str = "noise_table_size") -> None:
         """Refuse a noise table too small for one candidate's noise (the algorithms check at construction, not at the
         first plan).
@@ -311,10 +314,7 @@ class CEMOptimizer(Optimizer):
             # A diverging model can produce NaN returns: rank them last instead of poisoning the elites.
             returns = th.nan_to_num(returns, nan=-th.inf)
             elite_returns, elite_idx = th.topk(returns, self.n_elites, dim=1)  # [n_envs, n_elites], best first
-            # Rows of the flat [n_envs * population, dim] view: index_select copies whole rows, where gather with an
-            # expanded index reads an index per number (POPLIN-P sep: H x |theta| numbers per row).
-            rows = elite_idx + th.arange(n_envs, device=elite_idx.device).unsqueeze(1) * self.population_size
-            elites = samples.view(-1, dim).index_select(0, rows.view(-1)).view(n_envs, self.n_elites, dim)
+            elites = select_candidates(samples, elite_idx)
             best = elites[:, 0]
             elite_mean = elites.mean(dim=1)
             # Two-pass biased variance: equal to var(unbiased=False) up to rounding, without its slow strided reduction.

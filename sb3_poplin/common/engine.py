@@ -18,7 +18,7 @@ import numpy as np
 import torch as th
 
 # The optimizers register themselves by name (sb3_poplin.common.optimizers) when their modules are imported.
-from sb3_poplin.common import cem as _cem
+from sb3_poplin.common import cem as _cem  # noqa: F401
 from sb3_poplin.common import icem as _icem  # noqa: F401
 from sb3_poplin.common.distillation import Distillation, DistillationContext, distillation_class
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier, make_adam
@@ -211,8 +211,7 @@ def build_engine(
     optimizer_type = optimizer_class(values["optimizer"])
     optimizer = optimizer_type.from_options(values, binding.seed)
     built = planner_class(planner).from_options(rollout, optimizer, binding.act_dim, values, policy_net)
-    if isinstance(optimizer, _cem.CEMOptimizer):
-        optimizer.check_noise_table(built.noise_dim, "cem_noise_table")
+    optimizer.check_noise_dim(built.noise_dim)
     dtype = planning_torch_dtype(values["planning_dtype"], device)
     dynamics.planning_dtype = dtype
     built.compute_dtype = dtype

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch as th
 
-from sb3_poplin.common.optimizers import Evaluate, Optimizer, OptimizerResult, register_optimizer
+from sb3_poplin.common.optimizers import Evaluate, Optimizer, OptimizerResult, register_optimizer, select_candidates
 from sb3_poplin.common.options import Option, real
 
 
@@ -48,7 +48,12 @@ def coloured_noise_scale(steps: int, beta: float, device: th.device | str = "cpu
 
 
 def coloured_normal(
-    shape: tuple[int, ...], steps: int, beta: float, generator: th.Generator | None = None, device: th.device | str = "cpu"
+    shape: tuple[int, ...],
+    steps: int,
+    beta: float,
+    generator: th.Generator | None = None,
+    device: th.device | str = "cpu",
+    scale: th.Tensor | None = None,
 ) -> th.Tensor:
     """Standard normal noise coloured along time.
 
@@ -58,6 +63,7 @@ def coloured_normal(
     :param beta: the spectrum's exponent (0: white noise, drawn as is)
     :param generator: random generator
     :param device: device of the result
+    :param scale: :func:`coloured_noise_scale` of ``steps`` and ``beta``, where the caller keeps it (None: computed here)
     :return: ``shape``; every number has unit variance, and each of the ``block`` coordinates is correlated over time
     """
     white = th.randn(shape, generator=generator, device=device)
@@ -67,7 +73,8 @@ def coloured_normal(
     block = dim // steps
     # [..., block, steps]: time last for the transform
     over_time = white.view(*lead, steps, block).transpose(-1, -2)
-    spectrum = th.fft.rfft(over_time, dim=-1) * coloured_noise_scale(steps, beta, device)
+    scale = coloured_noise_scale(steps, beta, device) if scale is None else scale
+    spectrum = th.fft.rfft(over_time, dim=-1) * scale
     coloured = th.fft.irfft(spectrum, n=steps, dim=-1)
     return coloured.transpose(-1, -2).reshape(shape)
 
@@ -184,10 +191,16 @@ class ICEMOptimizer(Optimizer):
         n_envs, dim = mean.shape
         populations = self.populations()
         kept = self.n_carried
+        # The same for every iteration: the spectrum's factors, and the bounds [.., 1, dim] (broadcast over candidates)
+        scale = coloured_noise_scale(steps, self.beta, mean.device) if self.beta != 0.0 and steps > 1 else None
+        bounded = lower is not None and upper is not None
+        if bounded:
+            lower_b = th.as_tensor(lower, dtype=mean.dtype, device=mean.device).unsqueeze(-2)
+            upper_b = th.as_tensor(upper, dtype=mean.dtype, device=mean.device).unsqueeze(-2)
         best = best_return = elites = elite_returns = None
         for i, population in enumerate(populations):
             std = var.clamp(min=self.min_var).sqrt().unsqueeze(1)
-            normals = coloured_normal((n_envs, population, dim), steps, self.beta, generator, mean.device)
+            normals = coloured_normal((n_envs, population, dim), steps, self.beta, generator, mean.device, scale)
             samples = mean.unsqueeze(1) + std * normals  # [n_envs, population, dim]
             # The kept candidates take the last slots: the previous plan's (shifted) at the first iteration, this plan's
             # previous elites after it; the mean takes the very last slot of the last iteration.
@@ -198,11 +211,11 @@ class ICEMOptimizer(Optimizer):
                 slots.copy_(th.where(th.isfinite(previous[:, :n_kept]), previous[:, :n_kept], slots))
             if i == len(populations) - 1:
                 samples[:, -1] = mean
-            if lower is not None and upper is not None:
-                samples = th.maximum(th.minimum(samples, th.as_tensor(upper).to(samples)), th.as_tensor(lower).to(samples))
+            if bounded:
+                samples.clamp_(min=lower_b, max=upper_b)
             returns = th.nan_to_num(evaluate(samples), nan=-th.inf)  # a diverging model's NaN ranks last
             elite_returns, elite_idx = th.topk(returns, self.n_elites, dim=1)  # [n_envs, n_elites], best first
-            elites = th.gather(samples, 1, elite_idx.unsqueeze(-1).expand(-1, -1, dim))
+            elites = select_candidates(samples, elite_idx)
             if best is None or best_return is None:
                 best, best_return = elites[:, 0], elite_returns[:, 0]
             else:
@@ -210,7 +223,7 @@ class ICEMOptimizer(Optimizer):
                 best = th.where(better.unsqueeze(1), elites[:, 0], best)
                 best_return = th.where(better, elite_returns[:, 0], best_return)
             elite_mean = elites.mean(dim=1)
-            elite_var = (elites - elite_mean.unsqueeze(1)).square().mean(dim=1)
+            elite_var = (elites - elite_mean.unsqueeze(1)).square_().mean(dim=1)
             mean = self.alpha * mean + (1.0 - self.alpha) * elite_mean
             var = self.alpha * var + (1.0 - self.alpha) * elite_var
         assert best is not None and elites is not None and elite_returns is not None

@@ -86,6 +86,11 @@ class Optimizer(ABC):
         """Whether a plan can be captured in a CUDA graph (a fixed number of iterations, read without the host)."""
         return True
 
+    def check_noise_dim(self, dim: int) -> None:
+        """Refuse settings that cannot search a noise of ``dim`` numbers per candidate (checked when a model is built,
+        not at its first plan); nothing to refuse by default."""
+        return None
+
     @property
     def n_carried(self) -> int:
         """How many candidates of a plan join the next plan's (shifted by the executed step, as the warm-start mean): the
@@ -117,6 +122,17 @@ class Optimizer(ABC):
         :param carried: the previous plan's :attr:`OptimizerResult.carried`, shifted ``[n_envs, n_carried, dim]``, with
             rows of NaN where there is none (the start of an episode); None when :attr:`n_carried` is 0
         """
+
+
+def select_candidates(samples: th.Tensor, index: th.Tensor) -> th.Tensor:
+    """The candidates ``index [n_envs, k]`` of each env's ``samples [n_envs, population, dim]``, as ``[n_envs, k, dim]``.
+
+    Rows of the flat ``[n_envs * population, dim]`` view: index_select copies whole rows, where gather with an expanded
+    index reads an index per number (POPLIN-P sep: H x |theta| numbers per row).
+    """
+    n_envs, population, dim = samples.shape
+    rows = index + th.arange(n_envs, device=index.device).unsqueeze(1) * population
+    return samples.reshape(-1, dim).index_select(0, rows.view(-1)).view(n_envs, index.shape[1], dim)
 
 
 OptimizerType = TypeVar("OptimizerType", bound=type[Optimizer])

@@ -299,7 +299,10 @@ class Planner(ABC):
     def _plan(self, obs0: th.Tensor, mean: th.Tensor | None, generator: th.Generator | None) -> PlanOutput:
         """The plan itself, eager (what :meth:`plan` runs, or captures in a CUDA graph)."""
         n_envs = obs0.shape[0]
-        mean, carried = self.split_warm_start(self.initial_warm_start(n_envs, obs0.device) if mean is None else mean)
+        if mean is None:  # an episode's first plan: the initial mean, nothing carried
+            mean, carried = self.initial_mean(n_envs, obs0.device), None
+        else:
+            mean, carried = self.split_warm_start(mean)
         var = th.full_like(mean, self.init_sigma**2)
         context = self.prepare(obs0)
         lower, upper = self.bounds(obs0, context)

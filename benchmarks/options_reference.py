@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-import sys
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,11 +74,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``python -m benchmarks.options_reference [PATH]``: print the reference page, or write it to PATH."""
     from sb3_poplin import PETS, POPLIN_A, POPLIN_P, RS
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.options_reference", description=main.__doc__)
+    parser.add_argument("path", nargs="?", help="where to write the page (default: print it), e.g. docs/options.md")
+    args = parser.parse_args(argv)
     page = reference_page([POPLIN_P, POPLIN_A, PETS, RS])
-    if argv:
-        Path(argv[0]).write_text(page)
-        print(f"wrote {argv[0]}")
+    if args.path:
+        Path(args.path).write_text(page)
+        print(f"wrote {args.path}")
     else:
         print(page)
 

@@ -1,7 +1,7 @@
 """
 How well each search does on one trained model, with nothing else changing: the return the model predicts for the plan
 each planner would execute, at real states of a run, for PETS (CEM over action sequences) and POPLIN-P Sep (CEM over
-policy-parameter noise, around a fresh policy as in its first planned trial), each with CEM and with iCEM at the same
+policy-parameter noise, around a fresh policy as in its first planned trial), each with CEM, iCEM and MPPI at the same
 number of candidates, at the CPU budget and the paper's.
 
 A learning run mixes the search with the data it collects; here the model, the states and the budget are the same for
@@ -25,6 +25,7 @@ from benchmarks.machine import cpu_model, load_average, write_labelled
 from sb3_poplin import PETS
 from sb3_poplin.common.cem import CEMOptimizer
 from sb3_poplin.common.icem import ICEMOptimizer, first_population_for
+from sb3_poplin.common.mppi import MPPIOptimizer
 from sb3_poplin.common.planners import ActionSequencePlanner, Planner, PolicyParameterPlanner
 from sb3_poplin.common.policies import PolicyNetwork
 from sb3_poplin.common.rollout import ModelRollout
@@ -60,9 +61,13 @@ def planners(model: PETS, budget: tuple[str, int, int, int, int], states: th.Ten
     def icem() -> ICEMOptimizer:
         return ICEMOptimizer(first, elites, iterations, beta=ICEM_BETA)
 
+    def mppi() -> MPPIOptimizer:
+        return MPPIOptimizer(population, elites, iterations)  # its default gamma and noise filter
+
     out: dict[str, Planner] = {
         "PETS": ActionSequencePlanner(rollout, CEMOptimizer(population, elites, iterations), model.act_dim, 0.5),
         "PETS, iCEM": ActionSequencePlanner(rollout, icem(), model.act_dim, 0.5),
+        "PETS, MPPI": ActionSequencePlanner(rollout, mppi(), model.act_dim, 0.5),
     }
     for name, options, whitened in POLICIES:
         th.manual_seed(0)
@@ -72,6 +77,7 @@ def planners(model: PETS, budget: tuple[str, int, int, int, int], states: th.Ten
         cem = CEMOptimizer(population, elites, iterations)
         out[name] = PolicyParameterPlanner(rollout, cem, model.act_dim, 0.1**0.5, policy, "sep")
         out[f"{name}, iCEM"] = PolicyParameterPlanner(rollout, icem(), model.act_dim, 0.1**0.5, policy, "sep")
+        out[f"{name}, MPPI"] = PolicyParameterPlanner(rollout, mppi(), model.act_dim, 0.1**0.5, policy, "sep")
     return out
 
 
@@ -106,7 +112,8 @@ def section(label: str, results: dict[str, dict[str, tuple[float, float, float]]
         f"{minutes:.0f} min. Command: `{COMMAND} --label ...` on that run's checkpoint.*",
         "",
         "The model's predicted return over the horizon of the plan each planner would execute (CEM: the final mean; "
-        f"iCEM: its best candidate, the first population sized to score as many candidates, beta {ICEM_BETA}), mean "
+        f"iCEM: its best candidate, the first population sized to score as many candidates, beta {ICEM_BETA}; MPPI: its "
+        "weighted mean, gamma 1, noise filter 0.7), mean "
         "± std over real states of the run, and of the best elite of the last iteration; POPLIN-P Sep searches around a "
         "fresh policy (its situation in the first planned trial) with std 0.316. Compare within a budget (the horizons "
         "differ).",

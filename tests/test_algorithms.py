@@ -19,6 +19,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from sb3_poplin import PETS, POPLIN_A, POPLIN_P
 from sb3_poplin.common.buffers import PlanningReplayBuffer
+from sb3_poplin.common.engine import ModelFitSchedule
 
 ALGOS = [POPLIN_A, POPLIN_P]
 VARIANTS = [(POPLIN_A, "init"), (POPLIN_A, "replan"), (POPLIN_P, "uni"), (POPLIN_P, "sep")]
@@ -375,11 +376,12 @@ def test_small_data_gets_more_epochs_up_to_the_minimum_of_gradient_steps(tiny_kw
     tiny_kwargs.update(dynamics_epochs=5, dynamics_batch_size=32, dynamics_min_updates=1000)
     model = POPLIN_P("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs)
     # 1,000 transitions, 900 after the 10% hold-out: 29 minibatches per epoch -> 35 epochs make 1,015 >= 1,000 steps.
-    assert model._dynamics_epochs_for(1000) == 35
+    schedule = ModelFitSchedule.from_options(model.option_values())
+    assert schedule.epochs_for(1000) == 35
     # With enough data the configured epochs already make more steps than the minimum.
-    assert model._dynamics_epochs_for(10_000) == 5
-    model.dynamics_min_updates = 0
-    assert model._dynamics_epochs_for(1000) == 5
+    assert schedule.epochs_for(10_000) == 5
+    model.dynamics_min_updates = 0  # read again at every training
+    assert ModelFitSchedule.from_options(model.option_values()).epochs_for(1000) == 5
 
 
 def test_dynamics_ignore_the_observed_position_and_survive_save_load(tmp_path) -> None:

@@ -10,18 +10,17 @@ around and its distillation (POPLIN-A, POPLIN-P). The options of both are declar
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
-import zlib
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import is_vectorized_observation
 
@@ -35,32 +34,19 @@ from sb3_poplin.common.distillation import (
     select_distillation_data,
 )
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier
-from sb3_poplin.common.engine import EnvBinding, build_engine
-from sb3_poplin.common.env_binding import (
-    LEARNED,
-    bind_processing,
-    bind_reward,
-    check_spaces,
-    env_id_of,
-    ignored_model_inputs,
-    learns_termination,
-    read_task_kwargs,
-)
+from sb3_poplin.common.engine import EnginePart, ModelFitSchedule, PlanningEngine, build_engine, inputs_seed
+from sb3_poplin.common.env_binding import bind_env, check_spaces, env_id_of, read_task_kwargs, train_freq_for
 from sb3_poplin.common.exploitation import ExploitationMonitor
 from sb3_poplin.common.logs import PlanningLogs
 from sb3_poplin.common.optimizers import OPTIMIZERS, optimizer_options
-from sb3_poplin.common.options import (
-    GENERAL_OPTIONS,
-    PLANNING_OPTIONS,
-    DeclaredOptions,
-    Option,
-)
+from sb3_poplin.common.options import GENERAL_OPTIONS, PLANNING_OPTIONS, DeclaredOptions, Option
 from sb3_poplin.common.persistence import PlanningPersistence
 from sb3_poplin.common.planners import Planner, PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
+from sb3_poplin.common.processing import DynamicsProcessing
 from sb3_poplin.common.rollout import ModelRollout
 from sb3_poplin.common.threads import model_threads
-from sb3_poplin.common.validation import check_finite_reset, check_finite_step
+from sb3_poplin.common.validation import check_finite_reset, check_finite_step, missing_vec_normalize_message
 from sb3_poplin.version import __version__
 
 SelfPlanningAlgorithm = TypeVar("SelfPlanningAlgorithm", bound="PlanningAlgorithm")
@@ -72,16 +58,17 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
     Loop: act randomly for ``learning_starts`` steps, then plan every step with CEM through the learned model and
     execute the first action; every ``train_freq`` (default: one episode) train the ensemble on all data.
 
-    The planning machinery is an engine (:mod:`sb3_poplin.common.engine`) built from the option values; subclasses say
-    what the search's noise means by naming a registered planner (:attr:`planner_name`). Their constructor takes the
-    options of :attr:`options` (built from :mod:`sb3_poplin.common.options`, the optimizers' and distillations' modules
-    and the subclass's :attr:`own_options`): every value is checked when the model is built, and the arguments of
-    model-free algorithms (``batch_size``, ``gamma``, ``action_noise``, ...) and misspelt names are refused with the
-    argument to use instead.
+    The planning machinery is an engine (:mod:`sb3_poplin.common.engine`) built from the option values; this class keeps
+    SB3's hooks. Subclasses say what the search's noise means by naming a registered planner (:attr:`planner_name`).
+    Their constructor takes the options of :attr:`options` (built from :mod:`sb3_poplin.common.options`, the optimizers'
+    and distillations' modules and the subclass's :attr:`own_options`): every value is checked when the model is built,
+    and the arguments of model-free algorithms (``batch_size``, ``gamma``, ``action_noise``, ...) and misspelt names are
+    refused with the argument to use instead.
     """
 
     policy: POPLINPolicy
     replay_buffer: PlanningReplayBuffer
+    engine: PlanningEngine
     #: default tensorboard run name
     tb_log_name: ClassVar[str] = "PLANNING"
     #: default of ``init_sigma`` when None is given
@@ -92,6 +79,21 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
     planner_name: ClassVar[str] = ""
     #: torch threads of planning and training (None: automatic); a class default for zips saved before the argument
     n_threads: int | None = None
+    #: whether the model was built or trained on a VecNormalize env (saved: one loaded without it warns in predict)
+    trained_with_vec_normalize: bool = False
+    _warned_missing_vec_normalize: bool = False
+
+    # The engine's parts, as attributes of the model
+    planner = EnginePart[Planner]("planner")
+    dynamics = EnginePart[ProbabilisticEnsemble]("dynamics")
+    model_rollout = EnginePart[ModelRollout]("rollout")
+    termination_model = EnginePart[TerminationClassifier | None]("termination_model")
+    distiller = EnginePart[Distillation | None]("distiller")
+    exploitation = EnginePart[ExploitationMonitor]("exploitation")
+    #: what the model reads and predicts
+    processing = EnginePart[DynamicsProcessing]("rollout.processing")
+    #: the dtype planning multiplies in (the ``planning_dtype`` option resolved for the device)
+    planning_torch_dtype = EnginePart[th.dtype]("dynamics.planning_dtype")
 
     @classmethod
     def _option_groups(cls) -> tuple[tuple[Option, ...], ...]:
@@ -136,7 +138,6 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         #: wall time spent fitting the ensemble so far (s), and what the last fit reported (``ProbabilisticEnsemble.fit``)
         self.dynamics_train_seconds = 0.0
         self.last_dynamics_info: dict[str, float] = {}
-        #: whether the model was built or trained on a VecNormalize env (saved: a model loaded without it warns in predict)
         self.trained_with_vec_normalize = self._vec_normalize_env is not None
         if given.get("_init_setup_model", True):
             self._setup_model()
@@ -145,32 +146,23 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         """``init_sigma`` when None is given (the algorithm's default, which may depend on its other options)."""
         return self.default_init_sigma
 
-    # ------------------------------------------------------------------ setup
     @property
     def obs_dim(self) -> int:
-        shape = self.observation_space.shape
-        assert shape is not None, "a Box observation space (checked when the model is built)"
-        return int(shape[0])
+        assert isinstance(self.observation_space, spaces.Box), "a flat Box (checked when the model is built)"
+        return int(self.observation_space.shape[0])
 
     @property
     def action_shape(self) -> tuple[int, ...]:
-        """The action space's shape (a Box's)."""
         return tuple(self.action_space.shape or ())
 
     @property
     def act_dim(self) -> int:
         """Size of the flattened action: a multi-dimensional Box is planned, stored and distilled flat."""
-        return int(np.prod(self.action_shape))
+        return get_action_dim(self.action_space)
 
-    @property
-    def learned_reward(self) -> bool:
-        """Whether the planner reads the reward from the ensemble (``reward_fn="learned"``)."""
-        return self.reward_fn_spec == LEARNED
-
-    @property
-    def learned_termination(self) -> bool:
-        """Whether termination is predicted by a learned classifier."""
-        return learns_termination(self.reward_fn_spec, self.termination_fn_spec)
+    def option_values(self) -> dict[str, Any]:
+        """Every option's current value, by name (SB3's own as SB3 keeps them)."""
+        return {o.name: getattr(self, o.attribute or o.name) for o in self.options if not o.sb3}
 
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
@@ -178,113 +170,42 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         if self.task_kwargs is None and self.reward_fn_spec is None:
             # First setup of a new model (a loaded one has the settings it was trained with): read them from the env.
             self.task_kwargs = read_task_kwargs(self.task_env_id, self.env, self.observation_space, self.action_space)
-        reward_fn, termination_fn = bind_reward(
-            self.reward_fn_spec, self.termination_fn_spec, self.task_env_id, self.task_kwargs
+        self.train_freq = train_freq_for(self.train_freq_arg, self.n_envs, self.env)
+        self._convert_train_freq()
+        values = self.option_values()
+        binding = bind_env(
+            values,
+            self.task_env_id,
+            self.task_kwargs,
+            self.observation_space,
+            self.action_space,
+            self.device,
+            self.n_envs,
+            self.seed,
         )
-        self._convert_train_freq_arg()
-        #: what the model reads and predicts (rebuilt from ``dynamics_processing`` and the env id at every setup)
-        self.processing = bind_processing(self.dynamics_processing, self.task_env_id, self.obs_dim)
-        ignored = ignored_model_inputs(self.dynamics_ignore_positions, self.task_env_id, self.task_kwargs, self.reward_fn_spec)
-
         policy_kwargs = dict(self.policy_kwargs)
-        if ignored and self.uses_policy_network:
+        if binding.ignored_inputs and self.uses_policy_network:
             # The policy reads the same observations as the model: the positions are as uninformative to it.
-            policy_kwargs.setdefault("ignored_obs", list(ignored))
+            policy_kwargs.setdefault("ignored_obs", list(binding.ignored_inputs))
         policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **policy_kwargs)
         if not isinstance(policy, POPLINPolicy):
             raise TypeError(f"the policy must be a POPLINPolicy (it holds the network planned around), got {type(policy)}")
         self.policy = policy.to(self.device)
-
-        assert isinstance(self.action_space, spaces.Box), "a Box action space (checked when the model is built)"
-        low, high = self.action_space.low, self.action_space.high
-        binding = EnvBinding(
-            obs_dim=self.obs_dim,
-            act_dim=self.act_dim,
-            action_low=th.as_tensor(low, dtype=th.float32),
-            action_high=th.as_tensor(high, dtype=th.float32),
-            reward_fn=reward_fn,
-            termination_fn=termination_fn,
-            processing=self.processing,
-            ignored_inputs=ignored,
-            learned_termination=self.learned_termination,
-            device=self.device,
-            n_envs=self.n_envs,
-            seed=self.seed,
-        )
         policy_net = self.policy.actor if self.uses_policy_network else None
         #: the ensemble, rollout, optimizer, planner and distillation, and the statistics of plans and fits
-        self.engine = build_engine(self.option_values(), binding, self.planner_name, policy_net, self.train_generator)
+        self.engine = build_engine(values, binding, self.planner_name, policy_net, self.train_generator)
         for name, module in self.engine.distiller.saved_modules().items() if self.engine.distiller is not None else ():
             setattr(self, name, module)  # SB3 saves and loads state dicts by attribute name
-        self._planned_steps = 0
-
-        replay_buffer_kwargs = dict(self.replay_buffer_kwargs)
-        replay_buffer_kwargs.setdefault("noise_dim", self._stored_noise_dim())
         if self.replay_buffer is None:
+            replay_buffer_kwargs = {"noise_dim": self.engine.stored_noise_dim, **self.replay_buffer_kwargs}
             self.replay_buffer = self.replay_buffer_class(
                 self.buffer_size,
                 self.observation_space,
                 self.action_space,
-                device=self.device,
+                self.device,
                 n_envs=self.n_envs,
                 **replay_buffer_kwargs,
             )
-        self._reset_plans()
-
-    def option_values(self) -> dict[str, Any]:
-        """Every option's current value, by name (SB3's own as SB3 keeps them)."""
-        return {o.name: getattr(self, o.attribute or o.name) for o in self.options if not o.sb3}
-
-    @property
-    def planner(self) -> Planner:
-        return self.engine.planner
-
-    @property
-    def dynamics(self) -> ProbabilisticEnsemble:
-        return self.engine.dynamics
-
-    @property
-    def model_rollout(self) -> ModelRollout:
-        return self.engine.rollout
-
-    @property
-    def termination_model(self) -> TerminationClassifier | None:
-        return self.engine.termination_model
-
-    @property
-    def distiller(self) -> Distillation | None:
-        return self.engine.distiller
-
-    @property
-    def exploitation(self) -> ExploitationMonitor:
-        return self.engine.exploitation
-
-    @property
-    def planning_torch_dtype(self) -> th.dtype:
-        """The dtype planning multiplies in: ``planning_dtype`` resolved for this device."""
-        return self.engine.dynamics.planning_dtype
-
-    def _convert_train_freq_arg(self) -> None:
-        train_freq = self.train_freq_arg
-        if isinstance(train_freq, list):  # from a saved zip (JSON) or a YAML file
-            train_freq = tuple(train_freq)
-        if train_freq is None:
-            if self.n_envs == 1:
-                train_freq = (1, "episode")
-            else:
-                # SB3 trains on episodes only with one env; several envs train every (typical) episode length.
-                max_steps = None
-                if self.env is not None:
-                    spec = self.env.get_attr("spec", indices=[0])[0]
-                    max_steps = getattr(spec, "max_episode_steps", None)
-                train_freq = (int(max_steps or 1000), "step")
-        self.train_freq = train_freq
-        self._convert_train_freq()
-
-    def _stored_noise_dim(self) -> int:
-        """Noise the replay buffer keeps per step: the executed step's noise when the distillation reads it (AVG), else
-        none (the buffer still records which steps were planned)."""
-        return self.planner.step_noise_dim if self.distiller is not None and self.distiller.reads_noise else 0
 
     def set_random_seed(self, seed: int | None = None) -> None:
         """Seed python, numpy, torch, the action space, and the generators of planning and model training.
@@ -294,10 +215,8 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         super().set_random_seed(seed)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
-        self.plan_generator = th.Generator(device=self.device)
-        self.plan_generator.manual_seed(seed)
-        self.train_generator = th.Generator()
-        self.train_generator.manual_seed(seed + 1)
+        self.plan_generator = th.Generator(device=self.device).manual_seed(seed)
+        self.train_generator = th.Generator().manual_seed(seed + 1)
         # Scoring executed plans for the log draws from its own stream (sampled propagation), apart from planning's.
         self._score_generator = th.Generator(device=self.device).manual_seed(seed + 2)
         # Reseeded at every ``predict(..., deterministic=True)``; one object for all calls, so a plan captured in a CUDA
@@ -305,17 +224,15 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         self._deterministic_plan_generator = th.Generator(device=self.device)
 
     # ------------------------------------------------------------------ planning
-    def _reset_plans(self) -> None:
-        """Forget the warm starts of the training envs (start of a run)."""
-        self._rollout_plan_mean: th.Tensor | None = None
-
     @model_threads("planning")
     @th.no_grad()
-    def plan(self, observation: np.ndarray, mean: th.Tensor | None = None, generator: th.Generator | None = None) -> Any:
+    def plan(
+        self, observation: np.ndarray, mean: th.Tensor | None = None, generator: th.Generator | None = None
+    ) -> PlanOutput:
         """Plan one step for a batch of raw (unnormalised) observations.
 
         :param observation: ``[n_envs, obs_dim]``
-        :param mean: warm start ``[n_envs, noise_dim]`` or None
+        :param mean: warm start ``[n_envs, warm_dim]`` or None
         :param generator: random generator of the plan (default: the model's running ``plan_generator``)
         :return: the planner's :class:`PlanOutput`
         """
@@ -326,37 +243,6 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         if self._vec_normalize_env is not None:
             return np.asarray(self._vec_normalize_env.unnormalize_obs(observation))  # a Box observation: an array
         return observation
-
-    def _seeded_plan_generator(self, *inputs: np.ndarray | None) -> th.Generator:
-        """The generator of a deterministic plan, seeded from the model's seed and the call's inputs alone.
-
-        The same observation and state give the same seed, hence the same plan, on every call and after save/load
-        (the seed is saved); different inputs draw different samples, so successive steps of an episode do not reuse
-        one set of CEM samples. Hashing the host-side inputs costs microseconds and no device transfer.
-
-        :param inputs: the call's raw observation, state and episode starts (None where not given)
-        """
-        digest = 0
-        for array in inputs:
-            if array is not None:
-                digest = zlib.crc32(np.ascontiguousarray(array, dtype=np.float32).tobytes(), digest)
-        seed = ((self.seed or 0) * 0x9E3779B1 + digest) % (2**63)
-        generator = getattr(self, "_deterministic_plan_generator", None)
-        if generator is None:  # made by set_random_seed; kept across calls (see there)
-            generator = self._deterministic_plan_generator = th.Generator(device=self.device)
-        return generator.manual_seed(seed)
-
-    def _warn_if_vec_normalize_is_missing(self) -> None:
-        if getattr(self, "trained_with_vec_normalize", False) and self._vec_normalize_env is None:
-            if not getattr(self, "_warned_missing_vec_normalize", False):
-                self._warned_missing_vec_normalize = True
-                warnings.warn(
-                    f"This {type(self).__name__} was trained on a VecNormalize env but has none now, so predict takes "
-                    "the observations it gets as raw (unnormalised). If they are normalised, load the model with its "
-                    "statistics: env = VecNormalize.load(path, venv); env.training = False; "
-                    f"{type(self).__name__}.load(zip, env=env). Raw observations (e.g. from a plain gym env) are fine.",
-                    stacklevel=3,
-                )
 
     def _acts_with_policy(self) -> bool:
         """Whether ``predict`` uses the distilled policy instead of planning."""
@@ -372,14 +258,11 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         """Act with the model (MPC, default) or, for the algorithms with a policy network, with the distilled policy
         alone (``predict_with="policy"``).
 
-        With MPC, ``state`` carries the CEM warm start from one step to the next and ``episode_start`` resets it, as
-        ``evaluate_policy``, ``EvalCallback`` and rl-zoo3's enjoy do for recurrent policies.
-
-        Planning samples candidates. With ``deterministic=True`` (``evaluate_policy``'s default) the samples are drawn
-        from a generator seeded from the model's ``seed`` and the call's observation and state alone, so the same inputs
-        give the same action on every call and after save/load, at the same planning speed. With
-        ``deterministic=False`` they come from the model's running generator (seed it with :meth:`set_random_seed`):
-        the same inputs give other candidates, hence slightly different actions, at every call.
+        With MPC, ``state`` carries the warm start from one step to the next and ``episode_start`` resets it, as
+        ``evaluate_policy``, ``EvalCallback`` and rl-zoo3's enjoy do for recurrent policies. With ``deterministic=True``
+        (``evaluate_policy``'s default) the plan's samples are drawn from a generator seeded from the model's ``seed``
+        and the call's inputs alone: the same inputs give the same action on every call and after save/load. With
+        ``deterministic=False`` they come from the model's running generator (seeded by :meth:`set_random_seed`).
 
         :param observation: observation(s) as given by the env (normalised if the env is a VecNormalize): ``obs_shape``
             or ``(n_envs, *obs_shape)``
@@ -393,28 +276,28 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         vectorized = is_vectorized_observation(observation, self.observation_space)
         if not np.all(np.isfinite(observation)):
             raise ValueError("The observation passed to predict contains NaN or inf: check the env (VecCheckNan finds where).")
-        self._warn_if_vec_normalize_is_missing()
+        if self.trained_with_vec_normalize and self._vec_normalize_env is None and not self._warned_missing_vec_normalize:
+            self._warned_missing_vec_normalize = True
+            warnings.warn(missing_vec_normalize_message(type(self).__name__), stacklevel=2)
         if self._acts_with_policy():
             return self.policy.predict(self._raw_observation(observation), state, episode_start, deterministic)
         obs = self._raw_observation(observation).reshape(-1, self.obs_dim)
-        n_envs = obs.shape[0]
-        mean = None
-        if state is not None:
-            mean = th.as_tensor(state[0], dtype=th.float32, device=self.device).reshape(n_envs, -1)
-            if episode_start is not None and np.any(episode_start):
-                reset = th.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1), device=self.device)
-                mean = th.where(reset.unsqueeze(1), self.planner.initial_warm_start(n_envs, self.device), mean)
+        warm_start = (
+            None if state is None else th.as_tensor(state[0], dtype=th.float32, device=self.device).reshape(len(obs), -1)
+        )
+        if warm_start is not None and episode_start is not None:
+            warm_start = self.engine.restart(warm_start, episode_start)
         generator = None
         if deterministic:
-            generator = self._seeded_plan_generator(obs, None if state is None else state[0], episode_start)
-        out = self.plan(obs, mean, generator)
-        action = self.policy.unscale_action(out.action.cpu().numpy().reshape(n_envs, *self.action_shape))
+            seed = inputs_seed(self.seed, obs, None if state is None else state[0], episode_start)
+            generator = self._deterministic_plan_generator.manual_seed(seed)
+        out = self.plan(obs, warm_start, generator)
+        action = self.policy.unscale_action(out.action.cpu().numpy().reshape(len(obs), *self.action_shape))
         next_state = (self.planner.warm_start(out.mean, out.carried).cpu().numpy(),)
-        if not vectorized:
-            action = action[0]
-        return action, next_state
+        return (action if vectorized else action[0]), next_state
 
     # ------------------------------------------------------------------ collection
+    @model_threads("planning")
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
         if self.num_timesteps >= learning_starts and self._n_model_updates == 0 and self.replay_buffer.size() > 0:
             # ``learning_starts`` means what it says: the first step after the warm-up is planned with a trained model.
@@ -426,27 +309,15 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
             scaled_action = np.array([self.policy.scale_action(self.action_space.sample()) for _ in range(n_envs)])
             self._last_executed_noise = None
         else:
-            raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
-            assert raw_obs is not None
-            out = self.plan(np.asarray(raw_obs), self._rollout_plan_mean)
-            self._rollout_plan_mean = self.planner.warm_start(out.mean, out.carried)
-            self._on_plan(np.asarray(raw_obs), out)
+            raw_obs = np.asarray(self._last_original_obs if self._vec_normalize_env is not None else self._last_obs)
+            obs = th.as_tensor(raw_obs, dtype=th.float32, device=self.device).reshape(-1, self.obs_dim)
+            out = self.engine.plan_training_step(obs, self.plan_generator, self._score_generator, self.exploitation_log_freq)
+            self._on_plan(raw_obs, out)
             scaled_action = out.action.cpu().numpy().reshape(n_envs, *self.action_shape)  # the planner's are flat
             self._last_executed_noise = out.executed_noise.cpu().numpy()
-            self._score_plan(np.asarray(raw_obs), out)
-            self.logger.record_mean("time/plan_ms", 1000.0 * self.engine.plan_times[-1])
-            self.logger.record_mean("rollout/cem_iterations", out.cem_iterations)
+            self._record_plan(self.engine.plan_times[-1], out.cem_iterations)
         scaled_action = np.clip(scaled_action, -1.0, 1.0).astype(np.float32)
         return self.policy.unscale_action(scaled_action), scaled_action
-
-    def _score_plan(self, raw_obs: np.ndarray, out: PlanOutput) -> None:
-        """Every ``exploitation_log_freq``-th planned step: the model's return of the executed plans, paired later with
-        the env's (:attr:`exploitation`)."""
-        self._planned_steps += 1
-        if self.exploitation_log_freq == 0 or (self._planned_steps - 1) % self.exploitation_log_freq != 0:
-            return
-        obs = th.as_tensor(raw_obs, dtype=th.float32, device=self.device).reshape(-1, self.obs_dim)
-        self.exploitation.on_plan(self.planner.score(obs, out.mean, self._score_generator).cpu().numpy())
 
     def _on_plan(self, raw_obs: np.ndarray, out: PlanOutput) -> None:
         """Called after each planned real step (the policy algorithms keep distillation pairs of it)."""
@@ -473,20 +344,13 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
                 next_obs[i] = self._raw_observation(terminal) if self._vec_normalize_env is not None else terminal
         check_finite_step(next_obs, np.asarray(raw_reward), np.asarray(next_raw), self.num_timesteps)
         assert isinstance(replay_buffer, PlanningReplayBuffer)
-        noise = self._last_executed_noise
         last_obs = np.asarray(self._last_original_obs)  # a Box observation: an array
-        replay_buffer.add(last_obs, next_obs, buffer_action, raw_reward, dones, infos, noise=noise)
-        for outcome in self.exploitation.on_step(np.asarray(raw_reward), np.asarray(dones), self.num_timesteps):
-            self.logger.record_mean("rollout/predicted_return", outcome.predicted)
-            self.logger.record_mean("rollout/realized_return", outcome.realized)
-            self.logger.record_mean("rollout/exploitation_gap", outcome.gap)
+        replay_buffer.add(last_obs, next_obs, buffer_action, raw_reward, dones, infos, noise=self._last_executed_noise)
+        self._record_exploitation(self.exploitation.on_step(np.asarray(raw_reward), np.asarray(dones), self.num_timesteps))
         self._last_obs = new_obs
         if self._vec_normalize_env is not None:
             self._last_original_obs = next_raw
-        if self._rollout_plan_mean is not None and np.any(dones):
-            reset = th.as_tensor(np.asarray(dones, dtype=bool), device=self.device).unsqueeze(1)
-            initial = self.planner.initial_warm_start(len(dones), self.device)
-            self._rollout_plan_mean = th.where(reset, initial, self._rollout_plan_mean)
+        self.engine.end_training_episodes(dones)
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
         out = super()._setup_learn(*args, **kwargs)
@@ -494,7 +358,7 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         if raw_obs is not None:
             check_finite_reset(np.asarray(raw_obs))
         self.trained_with_vec_normalize = self._vec_normalize_env is not None
-        self._reset_plans()
+        self.engine.training_warm_start = None  # the envs were reset: their episodes' first plans come next
         self._last_executed_noise = None
         return out
 
@@ -504,43 +368,18 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         """Train the ensemble on all data (line 6 of Algorithm 1), then distil the policy where there is one."""
         data = self.replay_buffer.all_transitions()
         start = time.perf_counter()
-        info = self.engine.fit_model(
-            data,
-            self.train_generator,
-            max_epochs=self._dynamics_epochs_for(len(data["observations"])),
-            batch_size=self.dynamics_batch_size,
-            holdout_ratio=self.dynamics_holdout_ratio,
-            patience=self.dynamics_patience,
-            max_updates=self.dynamics_max_updates,
-            keep_epoch=self.dynamics_keep_epoch,
-        )
+        info = self.engine.fit_model(data, self.train_generator, ModelFitSchedule.from_options(self.option_values()))
         self._n_model_updates += 1
-        self.dynamics_train_seconds += time.perf_counter() - start
-        for key in ("termination_loss", "termination_accuracy", "reward_mse"):
-            if key in info:
-                self.logger.record(f"train/{key}", info.pop(key))
-        self.last_dynamics_info = info
-        self._record_model_fit(info, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        self.dynamics_train_seconds += seconds
+        self.last_dynamics_info = self._record_model_fit(info, seconds, self.engine.plan_times)
         self._distill(data)
         self._buffer_adds_at_last_train = self.replay_buffer.n_added
         self._n_updates += 1
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if self.engine.plan_times:
-            self.logger.record("time/plan_ms_median", 1000.0 * float(np.median(self.engine.plan_times)))
 
     def _distill(self, data: dict[str, np.ndarray]) -> None:
         """Distil the planner into the policy network (the algorithms that have one)."""
-
-    def _dynamics_epochs_for(self, n_transitions: int) -> int:
-        """Epochs of one training: ``dynamics_epochs``, or more when they would make fewer than ``dynamics_min_updates``
-        gradient steps on ``n_transitions`` (less the hold-out)."""
-        n_train = max(n_transitions - int(n_transitions * self.dynamics_holdout_ratio), 1)
-        batches_per_epoch = math.ceil(n_train / self.dynamics_batch_size)
-        return max(self.dynamics_epochs, math.ceil(self.dynamics_min_updates / batches_per_epoch))
-
-    def _learn_callbacks(self) -> list[BaseCallback]:
-        """Callbacks the algorithm adds to the user's in :meth:`learn`."""
-        return []
 
     @model_threads("planning")
     def learn(
@@ -553,15 +392,6 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         progress_bar: bool = False,
     ) -> SelfPlanningAlgorithm:
         """Train for ``total_timesteps`` real steps (see SB3's ``learn``); tensorboard runs are named after the class."""
-        own = self._learn_callbacks()
-        if own:
-            if isinstance(callback, list):
-                given = list(callback)
-            elif isinstance(callback, BaseCallback):
-                given = [callback]
-            else:  # None, or a function (SB3 wraps one the same way)
-                given = [] if callback is None else [ConvertCallback(callback)]
-            callback = CallbackList([*own, *given])
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,

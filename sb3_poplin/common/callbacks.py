@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.type_aliases import MaybeCallback
 
 if TYPE_CHECKING:
     from sb3_poplin.common.base import PolicyPlanningAlgorithm
+
+
+def with_callbacks(
+    callback: MaybeCallback, before: Sequence[BaseCallback] = (), after: Sequence[BaseCallback] = ()
+) -> MaybeCallback:
+    """The user's ``learn`` callback(s) with the algorithm's own before and after them, as one (the user's unchanged when
+    there are none to add).
+
+    :param callback: what ``learn`` was given: None, a callback, a list of them, or a function (wrapped as SB3 does)
+    :param before: callbacks to run before the user's
+    :param after: callbacks to run after them
+    """
+    if not before and not after:
+        return callback
+    if isinstance(callback, list):
+        given = list(callback)
+    elif isinstance(callback, BaseCallback):
+        given = [callback]
+    else:
+        given = [] if callback is None else [ConvertCallback(callback)]
+    return CallbackList([*before, *given, *after])
 
 
 class PolicyControlEvaluation(BaseCallback):

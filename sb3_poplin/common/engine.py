@@ -8,11 +8,14 @@ same function, so what they time is what the algorithms plan with.
 
 from __future__ import annotations
 
+import math
+import operator
 import time
+import zlib
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 import numpy as np
 import torch as th
@@ -20,57 +23,55 @@ import torch as th
 # The optimizers register themselves by name (sb3_poplin.common.optimizers) when their modules are imported.
 from sb3_poplin.common import cem as _cem  # noqa: F401
 from sb3_poplin.common import icem as _icem  # noqa: F401
+from sb3_poplin.common import mppi as _mppi  # noqa: F401
 from sb3_poplin.common.distillation import Distillation, DistillationContext, distillation_class
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier, make_adam
+from sb3_poplin.common.env_binding import EnvBinding
 from sb3_poplin.common.exploitation import ExploitationMonitor
 from sb3_poplin.common.optimizers import Optimizer, optimizer_class
 from sb3_poplin.common.planners import Planner, PlanOutput, planner_class
 from sb3_poplin.common.policies import PolicyNetwork
 from sb3_poplin.common.precision import planning_torch_dtype
-from sb3_poplin.common.processing import DynamicsProcessing
 from sb3_poplin.common.rollout import ModelRollout
-from sb3_poplin.common.type_aliases import RewardFn, TerminationFn
 
 
 @dataclass
-class EnvBinding:
-    """What the engine knows of the env and the task it plans for.
+class ModelFitSchedule:
+    """How much one training fits the ensemble (the ``dynamics_*`` options of the same names).
 
-    :param obs_dim: observation size
-    :param act_dim: flat action size
-    :param action_low: the action space's lower bounds ``[act_dim]``
-    :param action_high: its upper bounds ``[act_dim]``
-    :param reward_fn: the reward the planner scores with (None: learned by the ensemble)
-    :param termination_fn: the termination (None: never, or learned when ``learned_termination``)
-    :param processing: what the model reads and predicts
-    :param ignored_inputs: observation indices the model does not read
-    :param learned_termination: whether a classifier learns the termination
-    :param device: where everything lives
-    :param n_envs: environments planned for at once
-    :param seed: the algorithm's seed (for state derived from it, e.g. CEM's noise table)
+    :param epochs: epochs of one training, at least
+    :param min_updates: gradient steps of one training, at least (more epochs on little data)
+    :param batch_size: minibatch size
+    :param holdout_ratio: share of the data held out for early stopping
+    :param patience: epochs without improvement before stopping
+    :param max_updates: gradient steps of one training, at most (None: no cap)
+    :param keep_epoch: which epoch's parameters are kept (``ProbabilisticEnsemble.fit``)
     """
 
-    obs_dim: int
-    act_dim: int
-    action_low: th.Tensor
-    action_high: th.Tensor
-    reward_fn: RewardFn | None
-    termination_fn: TerminationFn | None
-    processing: DynamicsProcessing
-    ignored_inputs: tuple[int, ...] = ()
-    learned_termination: bool = False
-    device: th.device = field(default_factory=lambda: th.device("cpu"))
-    n_envs: int = 1
-    seed: int | None = None
+    epochs: int
+    min_updates: int
+    batch_size: int
+    holdout_ratio: float
+    patience: int
+    max_updates: int | None
+    keep_epoch: str
 
-    @property
-    def learned_reward(self) -> bool:
-        """Whether the ensemble predicts the reward (an extra output column)."""
-        return self.reward_fn is None
+    @classmethod
+    def from_options(cls, values: Mapping[str, Any]) -> ModelFitSchedule:
+        return cls(**{f.name: values[f"dynamics_{f.name}"] for f in fields(cls)})
+
+    def epochs_for(self, n_transitions: int) -> int:
+        """``epochs``, or more when they would make fewer than ``min_updates`` gradient steps on ``n_transitions`` (less
+        the hold-out)."""
+        n_train = max(n_transitions - int(n_transitions * self.holdout_ratio), 1)
+        return max(self.epochs, math.ceil(self.min_updates / math.ceil(n_train / self.batch_size)))
 
 
 class PlanningEngine:
     """An algorithm's planning machinery (see :func:`build_engine`), with the statistics of its plans and fits.
+
+    Besides planning for any observations (:meth:`plan`), it plans the training envs' steps from their own warm start
+    (:meth:`plan_training_step`), which :meth:`restart` resets where their episodes end.
 
     :param dynamics: the ensemble (its ``optimizer`` attached)
     :param termination_model: the termination classifier, where termination is learned
@@ -99,6 +100,10 @@ class PlanningEngine:
         #: seconds of the latest plans, and the optimizer iterations they ran (fewer than configured when CEM stopped early)
         self.plan_times: deque[float] = deque(maxlen=1000)
         self.plan_iterations: deque[int] = deque(maxlen=1000)
+        #: the training envs' warm start ``[n_envs, warm_dim]`` (None: their episodes' first plan comes next)
+        self.training_warm_start: th.Tensor | None = None
+        #: steps planned for the training envs (every ``score_every``-th is scored for the exploitation log)
+        self.planned_training_steps = 0
 
     @property
     def optimizer(self) -> Optimizer:
@@ -107,6 +112,12 @@ class PlanningEngine:
     @property
     def device(self) -> th.device:
         return self.rollout.action_low.device
+
+    @property
+    def stored_noise_dim(self) -> int:
+        """Noise the replay buffer keeps per step: the executed step's when the distillation reads it (AVG), else none
+        (the buffer still records which steps were planned)."""
+        return self.planner.step_noise_dim if self.distiller is not None and self.distiller.reads_noise else 0
 
     def plan(self, obs: th.Tensor, warm_start: th.Tensor | None, generator: th.Generator | None) -> PlanOutput:
         """Plan one step for ``obs [n_envs, obs_dim]`` from a warm start (None: an episode's first plan), timed."""
@@ -118,6 +129,36 @@ class PlanningEngine:
         self.plan_iterations.append(out.cem_iterations)
         return out
 
+    def restart(self, warm_start: th.Tensor, starts: np.ndarray) -> th.Tensor:
+        """``warm_start [n_envs, warm_dim]`` with the rows of the envs that start an episode (``starts [n_envs]``) set to
+        an episode's first one."""
+        reset = th.as_tensor(np.asarray(starts, dtype=bool).reshape(-1, 1), device=warm_start.device)
+        return th.where(reset, self.planner.initial_warm_start(len(reset), warm_start.device), warm_start)
+
+    @th.no_grad()
+    def plan_training_step(
+        self, obs: th.Tensor, generator: th.Generator, score_generator: th.Generator, score_every: int
+    ) -> PlanOutput:
+        """Plan the training envs' step from their warm start and keep the next one; every ``score_every``-th planned
+        step (0: never), score the executed plans for :attr:`exploitation`.
+
+        :param obs: ``[n_envs, obs_dim]``, raw
+        :param generator: the plan's random generator
+        :param score_generator: the scoring's own (sampled propagation), apart from planning's
+        :param score_every: steps between two scored plans
+        """
+        out = self.plan(obs, self.training_warm_start, generator)
+        self.training_warm_start = self.planner.warm_start(out.mean, out.carried)
+        if score_every > 0 and self.planned_training_steps % score_every == 0:
+            self.exploitation.on_plan(self.planner.score(obs, out.mean, score_generator).cpu().numpy())
+        self.planned_training_steps += 1
+        return out
+
+    def end_training_episodes(self, dones: np.ndarray) -> None:
+        """The training envs whose episodes ended (``dones [n_envs]``) plan their next step as an episode's first."""
+        if self.training_warm_start is not None and np.any(dones):
+            self.training_warm_start = self.restart(self.training_warm_start, dones)
+
     def dynamics_dataset(
         self, obs: th.Tensor, actions: th.Tensor, next_obs: th.Tensor, rewards: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor]:
@@ -127,13 +168,15 @@ class PlanningEngine:
             targets = th.cat([targets, rewards.reshape(-1, 1)], dim=1)
         return self.rollout.model_inputs(obs, actions), targets
 
-    def fit_model(self, data: Mapping[str, np.ndarray], generator: th.Generator | None, **fit_kwargs: Any) -> dict[str, float]:
+    def fit_model(
+        self, data: Mapping[str, np.ndarray], generator: th.Generator | None, schedule: ModelFitSchedule
+    ) -> dict[str, float]:
         """Fit the ensemble (and the termination classifier) on transitions.
 
         :param data: the replay buffer's transitions (``observations``, ``actions``, ``next_observations``, ``rewards``,
             ``dones``)
         :param generator: random generator of the fits
-        :param fit_kwargs: :meth:`ProbabilisticEnsemble.fit`'s settings
+        :param schedule: how much to fit the ensemble
         :return: what the fits report, ``termination_*`` and ``reward_mse`` included where they apply
         """
 
@@ -144,7 +187,18 @@ class PlanningEngine:
             tensor("observations"), tensor("actions"), tensor("next_observations"), tensor("rewards")
         )
         assert self.dynamics.optimizer is not None
-        info = self.dynamics.fit(inputs, targets, self.dynamics.optimizer, generator=generator, **fit_kwargs)
+        info = self.dynamics.fit(
+            inputs,
+            targets,
+            self.dynamics.optimizer,
+            max_epochs=schedule.epochs_for(len(inputs)),
+            batch_size=schedule.batch_size,
+            holdout_ratio=schedule.holdout_ratio,
+            patience=schedule.patience,
+            max_updates=schedule.max_updates,
+            keep_epoch=schedule.keep_epoch,
+            generator=generator,
+        )
         if self.termination_model is not None:
             assert self.termination_model.optimizer is not None
             dones = tensor("dones").reshape(-1)
@@ -156,6 +210,53 @@ class PlanningEngine:
                 mean, _ = self.dynamics.forward_elites(inputs.unsqueeze(0).expand(self.dynamics.n_elite_members, -1, -1))
                 info["reward_mse"] = ((mean.mean(0)[:, -1] - targets[:, -1]) ** 2).mean().item()
         return info
+
+
+def inputs_seed(seed: int | None, *inputs: np.ndarray | th.Tensor | None) -> int:
+    """A seed from a model's seed and a call's inputs alone (the seed of a deterministic plan): the same inputs give the
+    same seed on every call and after save/load; other inputs give other seeds. Hashing host-side inputs costs
+    microseconds and no device transfer.
+
+    :param seed: the model's seed (None: 0)
+    :param inputs: arrays (None where not given)
+    """
+    digest = 0
+    for array in inputs:
+        if array is not None:
+            host = array.cpu().numpy() if isinstance(array, th.Tensor) else array
+            digest = zlib.crc32(np.ascontiguousarray(host, dtype=np.float32).tobytes(), digest)
+    return ((seed or 0) * 0x9E3779B1 + digest) % (2**63)
+
+
+PartT = TypeVar("PartT")
+
+
+class EnginePart(Generic[PartT]):
+    """An algorithm's read-only attribute that is its engine's (``model.dynamics`` is ``model.engine.dynamics``).
+
+    :param name: the engine's attribute (dotted for an attribute of one of its parts)
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._get = operator.attrgetter(name)
+
+    @overload
+    def __get__(self, algorithm: None, owner: type | None = None) -> EnginePart[PartT]: ...
+
+    @overload
+    def __get__(self, algorithm: HasEngine, owner: type | None = None) -> PartT: ...
+
+    def __get__(self, algorithm: HasEngine | None, owner: type | None = None) -> PartT | EnginePart[PartT]:
+        if algorithm is None:
+            return self
+        return self._get(algorithm.engine)
+
+
+class HasEngine(Protocol):
+    """What owns an engine (the algorithms)."""
+
+    engine: PlanningEngine
 
 
 def build_engine(
@@ -227,4 +328,4 @@ def build_engine(
     return PlanningEngine(dynamics, termination_model, rollout, built, distiller, binding.n_envs)
 
 
-__all__ = ["EnvBinding", "PlanningEngine", "build_engine"]
+__all__ = ["EnginePart", "EnvBinding", "HasEngine", "ModelFitSchedule", "PlanningEngine", "build_engine", "inputs_seed"]

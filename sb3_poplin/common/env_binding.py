@@ -9,10 +9,13 @@ env's id in :mod:`sb3_poplin.rewards`, built with the settings of the env at han
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
@@ -30,6 +33,43 @@ from sb3_poplin.rewards import (
 
 #: the value of ``reward_fn`` / ``termination_fn`` that learns the function with the model
 LEARNED = "learned"
+
+
+@dataclass
+class EnvBinding:
+    """What the engine knows of the env and the task it plans for.
+
+    :param obs_dim: observation size
+    :param act_dim: flat action size
+    :param action_low: the action space's lower bounds ``[act_dim]``
+    :param action_high: its upper bounds ``[act_dim]``
+    :param reward_fn: the reward the planner scores with (None: learned by the ensemble)
+    :param termination_fn: the termination (None: never, or learned when ``learned_termination``)
+    :param processing: what the model reads and predicts
+    :param ignored_inputs: observation indices the model does not read
+    :param learned_termination: whether a classifier learns the termination
+    :param device: where everything lives
+    :param n_envs: environments planned for at once
+    :param seed: the algorithm's seed (for state derived from it, e.g. CEM's noise table)
+    """
+
+    obs_dim: int
+    act_dim: int
+    action_low: th.Tensor
+    action_high: th.Tensor
+    reward_fn: RewardFn | None
+    termination_fn: TerminationFn | None
+    processing: DynamicsProcessing
+    ignored_inputs: tuple[int, ...] = ()
+    learned_termination: bool = False
+    device: th.device = field(default_factory=lambda: th.device("cpu"))
+    n_envs: int = 1
+    seed: int | None = None
+
+    @property
+    def learned_reward(self) -> bool:
+        """Whether the ensemble predicts the reward (an extra output column)."""
+        return self.reward_fn is None
 
 
 def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
@@ -205,3 +245,62 @@ def ignored_model_inputs(
     if not ignore_positions or task_kwargs is None or env_id not in known_env_ids() or reward_spec is not None:
         return ()
     return position_indices(env_id, **task_kwargs)
+
+
+def bind_env(
+    values: Mapping[str, Any],
+    env_id: str | None,
+    task_kwargs: dict[str, Any] | None,
+    observation_space: spaces.Space,
+    action_space: spaces.Space,
+    device: th.device,
+    n_envs: int,
+    seed: int | None,
+) -> EnvBinding:
+    """What the engine needs of the env, from an algorithm's option values (``reward_fn``, ``termination_fn``,
+    ``dynamics_processing``, ``dynamics_ignore_positions``) and the env's id, settings and spaces.
+
+    :param values: the options' values, by name
+    :param env_id: the env's id (None: an env without one)
+    :param task_kwargs: the env's settings (:func:`read_task_kwargs`)
+    :param observation_space: a flat Box (checked by :func:`check_spaces`)
+    :param action_space: a bounded Box
+    :param device: where the engine lives
+    :param n_envs: environments planned for at once
+    :param seed: the algorithm's seed
+    """
+    assert isinstance(action_space, spaces.Box) and observation_space.shape is not None, "checked by check_spaces"
+    obs_dim = int(observation_space.shape[0])
+    reward_spec, termination_spec = values["reward_fn"], values["termination_fn"]
+    reward_fn, termination_fn = bind_reward(reward_spec, termination_spec, env_id, task_kwargs)
+    return EnvBinding(
+        obs_dim=obs_dim,
+        act_dim=int(np.prod(action_space.shape)),
+        action_low=th.as_tensor(action_space.low, dtype=th.float32).reshape(-1),
+        action_high=th.as_tensor(action_space.high, dtype=th.float32).reshape(-1),
+        reward_fn=reward_fn,
+        termination_fn=termination_fn,
+        processing=bind_processing(values["dynamics_processing"], env_id, obs_dim),
+        ignored_inputs=ignored_model_inputs(values["dynamics_ignore_positions"], env_id, task_kwargs, reward_spec),
+        learned_termination=learns_termination(reward_spec, termination_spec),
+        device=device,
+        n_envs=n_envs,
+        seed=seed,
+    )
+
+
+def train_freq_for(train_freq: Any, n_envs: int, venv: VecEnv | None) -> tuple[int, str]:
+    """The ``train_freq`` SB3 runs with: the option's value, else one episode (with several envs, SB3 trains on
+    episodes only with one, the env's episode length in steps, 1,000 where it has none).
+
+    :param train_freq: the ``train_freq`` option (None, or an SB3 ``(frequency, unit)``, a list when read from JSON/YAML)
+    :param n_envs: the number of envs
+    :param venv: the env, whose spec gives the episode length (None: a model without one)
+    """
+    if train_freq is not None:
+        frequency, unit = tuple(train_freq) if isinstance(train_freq, (list, tuple)) else (train_freq, "step")
+        return int(frequency), str(unit)
+    if n_envs == 1:
+        return 1, "episode"
+    spec = venv.get_attr("spec", indices=[0])[0] if venv is not None else None
+    return int(getattr(spec, "max_episode_steps", None) or 1000), "step"

@@ -27,12 +27,16 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
+from stable_baselines3.common.callbacks import BaseCallback, ProgressBarCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import MaybeCallback
+
+from sb3_poplin.common.callbacks import with_callbacks
+from sb3_poplin.common.exploitation import PlanOutcome
 
 #: where the per-member hold-out errors go: everywhere but the stdout table, which would grow by a row per member
 PER_MEMBER_EXCLUDE = ("stdout",)
@@ -87,15 +91,9 @@ class PlanningLogs(OffPolicyAlgorithm):
         return out
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
-        if progress_bar:
-            # SB3's own bar replaced by ours, beside the caller's callback(s), before SB3 initialises them all once
-            if isinstance(callback, list):
-                callbacks = list(callback)
-            elif isinstance(callback, BaseCallback):
-                callbacks = [callback]
-            else:
-                callbacks = [] if callback is None else [ConvertCallback(callback)]
-            callback = CallbackList([*callbacks, PlanningProgressBar()])
+        # The algorithm's callbacks before the caller's, and SB3's own bar replaced by ours after them, before SB3
+        # initialises them all once
+        callback = with_callbacks(callback, self._learn_callbacks(), [PlanningProgressBar()] if progress_bar else [])
         return super()._init_callback(callback, progress_bar=False)
 
     def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None) -> None:
@@ -112,9 +110,35 @@ class PlanningLogs(OffPolicyAlgorithm):
                 self.mpc_episode_returns.append(float(episode["r"]))
             self._episode_planned[i] = True
 
-    def _record_model_fit(self, info: dict[str, float], seconds: float) -> None:
-        """Log one fit of the ensemble (``info`` as returned by ``ProbabilisticEnsemble.fit``) that took ``seconds``."""
+    def _learn_callbacks(self) -> list[BaseCallback]:
+        """Callbacks the algorithm adds to the user's in ``learn`` (run before them)."""
+        return []
+
+    def _record_plan(self, plan_seconds: float, iterations: int) -> None:
+        """Log one planned training step: its seconds and the optimizer's iterations."""
+        self.logger.record_mean("time/plan_ms", 1000.0 * plan_seconds)
+        self.logger.record_mean("rollout/cem_iterations", iterations)
+
+    def _record_exploitation(self, outcomes: Iterable[PlanOutcome]) -> None:
+        """Log the executed plans whose horizon the env has just completed (:mod:`sb3_poplin.common.exploitation`)."""
+        for outcome in outcomes:
+            self.logger.record_mean("rollout/predicted_return", outcome.predicted)
+            self.logger.record_mean("rollout/realized_return", outcome.realized)
+            self.logger.record_mean("rollout/exploitation_gap", outcome.gap)
+
+    def _record_model_fit(self, info: dict[str, float], seconds: float, plan_times: Sequence[float]) -> dict[str, float]:
+        """Log one fit of the model that took ``seconds`` (``info`` as ``PlanningEngine.fit_model`` returns it) and the
+        median of the latest ``plan_times``.
+
+        :return: the ensemble's part of ``info`` (without the termination classifier's and the reward's figures)
+        """
         logger = self.logger
+        info = dict(info)
+        for key in ("termination_loss", "termination_accuracy", "reward_mse"):
+            if key in info:
+                logger.record(f"train/{key}", info.pop(key))
+        if plan_times:
+            logger.record("time/plan_ms_median", 1000.0 * float(np.median(plan_times)))
         logger.record("train/dynamics_loss", info["loss"])
         logger.record("train/dynamics_holdout_mse", info["holdout_mse"])
         logger.record("train/dynamics_epochs", info["epochs"])
@@ -123,6 +147,7 @@ class PlanningLogs(OffPolicyAlgorithm):
                 logger.record(f"train/dynamics_{key}", value, exclude=PER_MEMBER_EXCLUDE)
         logger.record("time/dynamics_train_s", seconds)
         self.last_model_fit_s = seconds
+        return info
 
     def dump_logs(self) -> None:
         """SB3's log dump, with the latest episode's return, the return under MPC control and the time left."""

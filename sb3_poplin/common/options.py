@@ -217,10 +217,11 @@ PLANNING_OPTIONS: tuple[Option, ...] = (
     Option("train_freq", None, "int | tuple[int, str] | None", "train every N steps (int) or ``(N, \"step\"|\"episode\")``; "
            "default: every episode (with several envs: every ``max_episode_steps`` steps)", _train_freq,
            attribute="train_freq_arg"),
-    Option("optimizer", "cem", "str", "the trajectory optimizer: ``cem`` (the cross-entropy method, PETS' and POPLIN's) or "
+    Option("optimizer", "cem", "str", "the trajectory optimizer: ``cem`` (the cross-entropy method, PETS' and POPLIN's), "
            "``icem`` (Pinneri et al., 2020: noise coloured along the horizon, elites kept between iterations and plans, a "
-           "population that shrinks over the iterations, the best candidate executed). Its own options start with its "
-           "name", _optimizer),
+           "population that shrinks over the iterations, the best candidate executed) or ``mppi`` (every candidate "
+           "averaged with weights exponential in its return, noise filtered along the horizon). Its own options start "
+           "with its name", _optimizer),
     Option("population_size", 500, "int", "CEM candidates per env and iteration (iCEM: of its first iteration)",
            integer(1)),
     Option("n_elites", 50, "int", "CEM elites, at most ``population_size``", integer(1, "population_size")),
@@ -229,9 +230,10 @@ PLANNING_OPTIONS: tuple[Option, ...] = (
            "[0, 1)", real(0.0, 1.0, strict_maximum=True)),
     Option("cem_execute", None, "str | None", "what a plan executes: ``mean`` (the final mean of the search: PETS' and "
            "POPLIN's rule, which does not chase one sample's model error) or ``best`` (the best candidate: of the last "
-           "iteration for CEM, of every iteration for iCEM); None (default): the optimizer's own rule, ``mean`` for "
-           "``cem`` and ``best`` for ``icem``. In POPLIN-P's parameter space the mean of the elites' weights is not the "
-           "policy of any elite (docs/performance.md, *Search strength*); random shooting always executes its best",
+           "iteration for CEM, of every iteration for iCEM and MPPI); None (default): the optimizer's own rule, ``mean`` "
+           "for ``cem`` and ``mppi``, ``best`` for ``icem``. In POPLIN-P's parameter space the mean of the elites' "
+           "weights is not the policy of any elite (docs/performance.md, *Search strength*); random shooting always "
+           "executes its best",
            optional(choice(CEM_EXECUTES))),
     Option("horizon", 30, "int", "planning horizon (imagined steps)", integer(1)),
     Option("init_sigma", None, "float | None", "initial std of the planning noise (None: the algorithm's default)",

@@ -17,6 +17,7 @@ from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv
 
 from sb3_poplin.common.buffers import PlanningReplayBuffer
+from sb3_poplin.common.engine import PlanningEngine
 from sb3_poplin.common.env_binding import env_id_of
 from sb3_poplin.version import __version__
 
@@ -48,23 +49,18 @@ class PlanningPersistence(OffPolicyAlgorithm):
     """The save/load half of :class:`~sb3_poplin.common.base.PlanningAlgorithm`."""
 
     replay_buffer: PlanningReplayBuffer
-
-    def _stored_noise_dim(self) -> int:
-        raise NotImplementedError
+    engine: PlanningEngine
 
     def _excluded_save_params(self) -> list[str]:
         # Rebuilt by _setup_model from the saved options and state dicts (or runtime state).
         return [
             *super()._excluded_save_params(),
             "engine",
-            "processing",
             "plan_generator",
             "train_generator",
             "_deterministic_plan_generator",
             "_warned_missing_vec_normalize",
-            "_rollout_plan_mean",
             "_last_executed_noise",
-            "_planned_steps",
             "_score_generator",
         ]
 
@@ -114,13 +110,13 @@ class PlanningPersistence(OffPolicyAlgorithm):
                 f"{path} holds a {type(buffer).__name__}, not a PlanningReplayBuffer: it was saved by another algorithm. "
                 f"Load a buffer saved by {type(self).__name__}.save_replay_buffer, or start without one."
             )
-        if self._stored_noise_dim() == 0:
+        if self.engine.stored_noise_dim == 0:
             # noise saved by a version that kept it for every distillation, or by AVG: nothing here reads it
             buffer.drop_noises()
         expected = {
             "observation shape": (self.observation_space.shape, buffer.obs_shape),
             "action dimension": (int(np.prod(self.action_space.shape or ())), int(np.prod(buffer.action_space.shape or ()))),
-            "planning noise size": (self._stored_noise_dim(), buffer.noise_dim),
+            "planning noise size": (self.engine.stored_noise_dim, buffer.noise_dim),
             "number of envs": (self.n_envs, buffer.n_envs),
         }
         mismatches = [f"{name} {theirs} (this model: {ours})" for name, (ours, theirs) in expected.items() if ours != theirs]

@@ -204,3 +204,12 @@ def check_finite_reset(first_obs: np.ndarray) -> None:
             "trained on it; the model and the replay buffer are as they were. Fix the env or wrap it with "
             "stable_baselines3.common.vec_env.VecCheckNan to find the cause."
         )
+
+
+def missing_vec_normalize_message(algorithm: str) -> str:
+    """The warning of a model trained on a VecNormalize env that predicts without one."""
+    return (
+        f"This {algorithm} was trained on a VecNormalize env but has none now, so predict takes the observations it gets "
+        "as raw (unnormalised). If they are normalised, load the model with its statistics: env = VecNormalize.load(path, "
+        f"venv); env.training = False; {algorithm}.load(zip, env=env). Raw observations (e.g. from a plain gym env) are fine."
+    )

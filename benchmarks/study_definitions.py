@@ -825,9 +825,10 @@ The pessimism runs were evaluated at 10k only.
   of the paper-size PETS took {wall-range:pets-paper} (0.9-2.4 s of planning per step).
 - **Pessimism** (the members' mean return less their std, one TSinf particle per member):
   {eval:poplin_p-cpu-pessimism@10000} at 10k against the CPU entry's {eval:poplin_p-cpu@10000 on HalfCheetah-v5}. The
-  first planned episodes no longer fall below random ({train-values:poplin_p-cpu-pessimism@2000} where the CPU entry's
-  same seeds planned {train-values:poplin_p-cpu@2000 on HalfCheetah-v5}), and the collapses end near zero, the cheetah
-  standing still instead of flailing at the action bounds; still far below SAC and TD3 at 30k. With sigma 0.1 as well,
+  first planned episodes scored {train-values:poplin_p-cpu-pessimism@2000}, where the CPU entry's same seeds planned
+  {train-values:poplin_p-cpu@2000 on HalfCheetah-v5}: the one deep drop of the three is gone, the other two seeds
+  planned alike. The later collapses end near zero, the cheetah standing still instead of flailing at the action
+  bounds; still far below SAC and TD3 at 30k. With sigma 0.1 as well,
   {eval-seeds:poplin_p-cpu-pessimism-sigma0.1@10000} seed: {eval:poplin_p-cpu-pessimism-sigma0.1@10000} at 10k.
 - **A wider search without pessimism** (sigma 0.1 instead of 0.03): {eval:poplin_p-cpu-sigma0.1@5000} at 5k,
   {eval:poplin_p-cpu-sigma0.1@10000} at 10k; the first planned episodes fall below random again (each seed's lowest of

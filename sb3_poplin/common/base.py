@@ -35,7 +35,14 @@ from sb3_poplin.common.distillation import (
 )
 from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier
 from sb3_poplin.common.engine import EnginePart, ModelFitSchedule, PlanningEngine, build_engine, inputs_seed
-from sb3_poplin.common.env_binding import bind_env, check_spaces, env_id_of, read_task_kwargs, train_freq_for
+from sb3_poplin.common.env_binding import (
+    bind_env,
+    check_spaces,
+    env_id_of,
+    raw_transition,
+    read_task_kwargs,
+    train_freq_for,
+)
 from sb3_poplin.common.exploitation import ExploitationMonitor
 from sb3_poplin.common.logs import PlanningLogs
 from sb3_poplin.common.optimizers import OPTIMIZERS, optimizer_options
@@ -331,22 +338,16 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         dones: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> None:
-        """Store the transition with its planned noise; reject non-finite data; reset the plans of finished episodes."""
-        if self._vec_normalize_env is not None:
-            next_raw = self._vec_normalize_env.get_original_obs()
-            raw_reward = self._vec_normalize_env.get_original_reward()
-        else:
-            self._last_original_obs, next_raw, raw_reward = self._last_obs, new_obs, reward
-        next_obs = np.array(next_raw, dtype=np.float32, copy=True)
-        for i, done in enumerate(dones):
-            terminal = infos[i].get("terminal_observation") if done else None
-            if terminal is not None:
-                next_obs[i] = self._raw_observation(terminal) if self._vec_normalize_env is not None else terminal
-        check_finite_step(next_obs, np.asarray(raw_reward), np.asarray(next_raw), self.num_timesteps)
+        """Store the transition (raw, as SB3 does) with its planned noise; reject non-finite data; reset the plans of
+        finished episodes."""
+        next_obs, next_raw, raw_reward = raw_transition(self._vec_normalize_env, new_obs, reward, dones, infos)
+        if self._vec_normalize_env is None:
+            self._last_original_obs = self._last_obs
+        check_finite_step(next_obs, raw_reward, next_raw, self.num_timesteps)
         assert isinstance(replay_buffer, PlanningReplayBuffer)
         last_obs = np.asarray(self._last_original_obs)  # a Box observation: an array
         replay_buffer.add(last_obs, next_obs, buffer_action, raw_reward, dones, infos, noise=self._last_executed_noise)
-        self._record_exploitation(self.exploitation.on_step(np.asarray(raw_reward), np.asarray(dones), self.num_timesteps))
+        self._record_exploitation(self.exploitation.on_step(raw_reward, np.asarray(dones), self.num_timesteps))
         self._last_obs = new_obs
         if self._vec_normalize_env is not None:
             self._last_original_obs = next_raw

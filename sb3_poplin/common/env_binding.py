@@ -18,7 +18,7 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import GymEnv
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 
 from sb3_poplin.common.processing import DynamicsProcessing, processing_from_spec
 from sb3_poplin.common.type_aliases import RewardFn, TerminationFn
@@ -304,3 +304,32 @@ def train_freq_for(train_freq: Any, n_envs: int, venv: VecEnv | None) -> tuple[i
         return 1, "episode"
     spec = venv.get_attr("spec", indices=[0])[0] if venv is not None else None
     return int(getattr(spec, "max_episode_steps", None) or 1000), "step"
+
+
+def raw_transition(
+    vec_normalize: VecNormalize | None,
+    new_obs: np.ndarray | dict[str, np.ndarray],
+    reward: np.ndarray,
+    dones: np.ndarray,
+    infos: list[dict[str, Any]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The env's own (unnormalised) values of one step of a VecEnv, as the model learns from them.
+
+    :param vec_normalize: the VecNormalize wrapper the algorithm trains on (None: the values are raw already)
+    :param new_obs: what ``step`` returned (for a finished episode: the first observation of the next one)
+    :param reward: the rewards ``step`` returned
+    :param dones: which episodes ended ``[n_envs]``
+    :param infos: their infos (a finished episode's last observation is its ``terminal_observation``)
+    :return: the next observations with each finished episode's last one ``[n_envs, obs_dim]`` (float32, a copy), the
+        observations ``step`` returned and the rewards, all raw
+    """
+    if vec_normalize is not None:
+        next_raw, raw_reward = vec_normalize.get_original_obs(), vec_normalize.get_original_reward()
+    else:
+        next_raw, raw_reward = new_obs, reward
+    next_obs = np.array(next_raw, dtype=np.float32, copy=True)
+    for i, done in enumerate(dones):
+        terminal = infos[i].get("terminal_observation") if done else None
+        if terminal is not None:
+            next_obs[i] = np.asarray(vec_normalize.unnormalize_obs(terminal) if vec_normalize is not None else terminal)
+    return next_obs, np.asarray(next_raw), np.asarray(raw_reward)

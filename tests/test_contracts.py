@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNorm
 
 from sb3_poplin import PETS, POPLIN_A, POPLIN_P
 from sb3_poplin.common.buffers import PlanningReplayBuffer
+from sb3_poplin.common.env_binding import raw_transition
 from sb3_poplin.poplin_p.policies import MlpPolicy as POPLINPMlpPolicy
 
 ALGOS = [POPLIN_A, POPLIN_P]
@@ -409,3 +410,21 @@ def test_sac_zip_is_refused_for_what_it_is(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"not an sb3-poplin model.*stable_baselines3\.sac") as error:
         POPLIN_P.load(tmp_path / "sac.zip")
     assert "None" not in str(error.value)
+
+
+def test_a_finished_episode_is_stored_with_its_own_last_observation_unnormalised() -> None:
+    venv = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2, seed=0), norm_reward=True)
+    venv.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # Pendulum's time limit: both episodes end at the last step
+        new_obs, reward, dones, infos = venv.step(rng.uniform(-2, 2, size=(2, 1)).astype(np.float32))
+    assert dones.all()
+    next_obs, next_raw, raw_reward = raw_transition(venv, new_obs, reward, dones, infos)
+    for i in range(2):
+        terminal = venv.unnormalize_obs(infos[i]["terminal_observation"])
+        np.testing.assert_allclose(next_obs[i], terminal, rtol=1e-5, atol=1e-5)
+        assert not np.allclose(next_obs[i], next_raw[i]), "the next episode's first observation is not the last one"
+    assert np.abs(next_obs[:, :2]).max() <= 1.0 + 1e-5, "cos and sin, raw"
+    np.testing.assert_array_equal(raw_reward, venv.get_original_reward())
+    plain = raw_transition(None, new_obs, reward, dones, infos)
+    np.testing.assert_array_equal(plain[0], np.stack([info["terminal_observation"] for info in infos]))

@@ -599,7 +599,8 @@ def study_section(name: str, studies: Mapping[str, Study], records: Mapping[str,
         lines.append("")
     seeds = " ".join(map(str, study.seeds))
     lines += [
-        "To run the study (resumable: finished runs are skipped), then rewrite this section and its figure from the records:",
+        "To run the study (resumable: finished runs are skipped, and a run another study process is running now is left to "
+        "it), then rewrite this section and its figure from the records:",
         "",
         "```bash",
         f"{command} {name} --seeds {seeds}",

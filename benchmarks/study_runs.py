@@ -52,10 +52,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import yaml
+
+try:
+    import fcntl
+except ImportError:  # Windows: study runs are not locked
+    fcntl = None  # type: ignore[assignment]
 
 COMMAND = "python -m benchmarks.study"
 CHECKPOINT_PREFIX = "ckpt_"
@@ -701,23 +706,63 @@ def checkpoint_command(run: Run, folder: Path, conf: Path) -> list[str]:
     ]
 
 
+#: the file a run's folder is locked with while a study process runs it
+RUN_LOCK = "run.lock"
+
+
+def lock_run(run_folder: Path) -> IO[str] | None:
+    """Take the lock of a run's folder (an exclusive ``flock`` on :data:`RUN_LOCK`, which holds the locking process's
+    pid): the open file, to keep while the run goes on, or None when another process holds it. The operating system
+    releases a lock when its holders end, so a killed study leaves none behind. Where ``fcntl`` does not exist
+    (Windows) runs are not locked.
+    """
+    run_folder.mkdir(parents=True, exist_ok=True)
+    handle = (run_folder / RUN_LOCK).open("a+")
+    if fcntl is None:
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 def schedule(commands: list[tuple[Run, list[str], Path]], jobs: int) -> None:
-    """Run the commands, ``jobs`` at a time, each with its output in its run folder (the third item)."""
+    """Run the commands, ``jobs`` at a time, each with its output in its run folder (the third item).
+
+    A run whose folder another study process has locked (:func:`lock_run`: it is running that run now) is skipped with
+    a message: two processes writing one run's checkpoints would corrupt them.
+    """
     pending = list(commands)
-    running: list[tuple[Run, subprocess.Popen, Any]] = []
+    running: list[tuple[Run, subprocess.Popen, Any, IO[str]]] = []
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     while pending or running:
         while pending and len(running) < jobs:
             run, command, folder = pending.pop(0)
-            folder.mkdir(parents=True, exist_ok=True)
+            lock = lock_run(folder)
+            if lock is None:
+                holder = (folder / RUN_LOCK).read_text().strip() or "?"
+                print(
+                    f"[{time.strftime('%H:%M:%S')}] skip {run.name}: a study process (pid {holder}) is running it", flush=True
+                )
+                continue
             log = (folder / "stdout.log").open("a")
             print(f"[{time.strftime('%H:%M:%S')}] start {run.name}", flush=True)
-            running.append((run, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log))
-        time.sleep(2)
+            # The run inherits the lock: it stays held while the run goes on, even if this process is stopped first.
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(lock.fileno(),))
+            running.append((run, process, log, lock))
+        if running:
+            time.sleep(2)
         for item in list(running):
-            run, process, log = item
+            run, process, log, lock = item
             if process.poll() is not None:
                 log.close()
+                lock.close()
                 running.remove(item)
                 status = "done" if process.returncode == 0 else f"FAILED (exit {process.returncode}, see stdout.log)"
                 print(f"[{time.strftime('%H:%M:%S')}] {status} {run.name}", flush=True)

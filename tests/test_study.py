@@ -658,3 +658,26 @@ def test_the_study_modules_import_one_another_without_a_cycle() -> None:
 
     for name in graph:
         visit(name, ())
+
+
+@pytest.mark.skipif(study_runs.fcntl is None, reason="runs are locked with fcntl (not on Windows)")
+def test_a_run_another_study_process_is_running_is_skipped_and_runs_once_free(tmp_path: Path, capsys) -> None:
+    run = study_runs.Run("pets", "Pendulum-v1", 0, 1000)
+    folder = tmp_path / "run"
+    command = [sys.executable, "-c", "import pathlib; pathlib.Path('ran').write_text('yes')"]
+    held = study_runs.lock_run(folder)
+    assert held is not None and (folder / study_runs.RUN_LOCK).read_text().strip() == str(os.getpid())
+    # Another study process (this one's lock is taken through another open file, as a second process would) skips it.
+    assert study_runs.lock_run(folder) is None
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        study_runs.schedule([(run, command, folder)], jobs=1)
+        assert not (tmp_path / "ran").exists()
+        assert f"skip {run.name}: a study process (pid {os.getpid()}) is running it" in capsys.readouterr().out
+        held.close()  # the other process ended: the lock is free
+        study_runs.schedule([(run, command, folder)], jobs=1)
+    finally:
+        os.chdir(cwd)
+    assert (tmp_path / "ran").read_text() == "yes" and f"done {run.name}" in capsys.readouterr().out
+    assert study_runs.lock_run(folder) is not None, "released when the run ended"

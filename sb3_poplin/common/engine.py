@@ -71,7 +71,7 @@ class PlanningEngine:
     """An algorithm's planning machinery (see :func:`build_engine`), with the statistics of its plans and fits.
 
     Besides planning for any observations (:meth:`plan`), it plans the training envs' steps from their own warm start
-    (:meth:`plan_training_step`), which :meth:`restart` resets where their episodes end.
+    (:meth:`plan_training_step`), which :meth:`end_training_episodes` resets where their episodes end.
 
     :param dynamics: the ensemble (its ``optimizer`` attached)
     :param termination_model: the termination classifier, where termination is learned

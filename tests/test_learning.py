@@ -57,7 +57,8 @@ def test_balances_inverted_pendulum_with_the_centred_objective_within_1400_steps
 
 
 def test_demo_command_shows_learning(tmp_path) -> None:
-    figures = main(["--steps", "1400", "--eval-episodes", "3", "--save", str(tmp_path / "demo.zip")])
+    # The README's command trains 1,400 steps; 1,000 (four planned episodes) already show it, in 2/3 of the time.
+    figures = main(["--steps", "1000", "--eval-episodes", "2", "--save", str(tmp_path / "demo.zip")])
     assert figures["mpc"] > figures["untrained"] + 400, figures
     assert (tmp_path / "demo.zip").exists()
 

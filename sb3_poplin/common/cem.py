@@ -9,7 +9,14 @@ from typing import Any
 
 import torch as th
 
-from sb3_poplin.common.optimizers import Evaluate, Optimizer, OptimizerResult, register_optimizer, select_candidates
+from sb3_poplin.common.optimizers import (
+    Evaluate,
+    Optimizer,
+    OptimizerResult,
+    candidate_bounds,
+    register_optimizer,
+    select_candidates,
+)
 from sb3_poplin.common.options import Option, boolean, choice, integer, real
 
 #: Fixed number of sub-streams of a split draw (see :func:`standard_normal_`), so the numbers never depend on the threads.
@@ -281,11 +288,7 @@ class CEMOptimizer(Optimizer):
         normals = mean.new_empty(n_envs, drawn, dim) if self.mirrored else samples
         # [table size - dim + 1, dim]: the windows of the noise table (already clamped), or None to draw fresh normals
         windows = self.noise_table_windows(dim, mean.device, mean.dtype) if self.noise_table_size > 0 else None
-        bounded = lower is not None and upper is not None
-        if bounded:
-            # [.., 1, dim]: broadcast over candidates; same dtype as the samples so they can be clamped in place.
-            lower_b = th.as_tensor(lower, dtype=samples.dtype, device=samples.device).unsqueeze(-2)
-            upper_b = th.as_tensor(upper, dtype=samples.dtype, device=samples.device).unsqueeze(-2)
+        bounds = candidate_bounds(lower, upper, samples)  # the samples' dtype: they are clamped in place
         elites = best = elite_returns = None
         # The shift threshold of early stopping, per env, in the units of the initial distribution: an RMS move of the
         # mean of at most tol initial standard deviations. Compared as squared sums to avoid a sqrt per iteration.
@@ -308,8 +311,8 @@ class CEMOptimizer(Optimizer):
                 th.addcmul(mean.unsqueeze(1), normals[:, :mirrors], std.neg(), out=samples[:, drawn:])  # mean - std * z
             else:
                 th.addcmul(mean.unsqueeze(1), normals, std, out=samples)  # normals is samples here: in place
-            if bounded:
-                samples.clamp_(min=lower_b, max=upper_b)
+            if bounds is not None:
+                samples.clamp_(*bounds)
             returns = evaluate(samples)
             # A diverging model can produce NaN returns: rank them last instead of poisoning the elites.
             returns = th.nan_to_num(returns, nan=-th.inf)

@@ -20,7 +20,14 @@ from typing import Any
 
 import torch as th
 
-from sb3_poplin.common.optimizers import Evaluate, Optimizer, OptimizerResult, register_optimizer, select_candidates
+from sb3_poplin.common.optimizers import (
+    Evaluate,
+    Optimizer,
+    OptimizerResult,
+    candidate_bounds,
+    rank_candidates,
+    register_optimizer,
+)
 from sb3_poplin.common.options import Option, real
 
 
@@ -193,10 +200,7 @@ class ICEMOptimizer(Optimizer):
         kept = self.n_carried
         # The same for every iteration: the spectrum's factors, and the bounds [.., 1, dim] (broadcast over candidates)
         scale = coloured_noise_scale(steps, self.beta, mean.device) if self.beta != 0.0 and steps > 1 else None
-        bounded = lower is not None and upper is not None
-        if bounded:
-            lower_b = th.as_tensor(lower, dtype=mean.dtype, device=mean.device).unsqueeze(-2)
-            upper_b = th.as_tensor(upper, dtype=mean.dtype, device=mean.device).unsqueeze(-2)
+        bounds = candidate_bounds(lower, upper, mean)
         best = best_return = elites = elite_returns = None
         for i, population in enumerate(populations):
             std = var.clamp(min=self.min_var).sqrt().unsqueeze(1)
@@ -211,17 +215,10 @@ class ICEMOptimizer(Optimizer):
                 slots.copy_(th.where(th.isfinite(previous[:, :n_kept]), previous[:, :n_kept], slots))
             if i == len(populations) - 1:
                 samples[:, -1] = mean
-            if bounded:
-                samples.clamp_(min=lower_b, max=upper_b)
+            if bounds is not None:
+                samples.clamp_(*bounds)
             returns = th.nan_to_num(evaluate(samples), nan=-th.inf)  # a diverging model's NaN ranks last
-            elite_returns, elite_idx = th.topk(returns, self.n_elites, dim=1)  # [n_envs, n_elites], best first
-            elites = select_candidates(samples, elite_idx)
-            if best is None or best_return is None:
-                best, best_return = elites[:, 0], elite_returns[:, 0]
-            else:
-                better = elite_returns[:, 0] > best_return
-                best = th.where(better.unsqueeze(1), elites[:, 0], best)
-                best_return = th.where(better, elite_returns[:, 0], best_return)
+            elites, elite_returns, best, best_return = rank_candidates(samples, returns, self.n_elites, best, best_return)
             elite_mean = elites.mean(dim=1)
             elite_var = (elites - elite_mean.unsqueeze(1)).square_().mean(dim=1)
             mean = self.alpha * mean + (1.0 - self.alpha) * elite_mean

@@ -19,7 +19,14 @@ from typing import Any
 
 import torch as th
 
-from sb3_poplin.common.optimizers import Evaluate, Optimizer, OptimizerResult, register_optimizer, select_candidates
+from sb3_poplin.common.optimizers import (
+    Evaluate,
+    Optimizer,
+    OptimizerResult,
+    candidate_bounds,
+    rank_candidates,
+    register_optimizer,
+)
 from sb3_poplin.common.options import Option, real
 
 
@@ -113,29 +120,19 @@ class MPPIOptimizer(Optimizer):
         """Run the MPPI iterations (see :meth:`Optimizer.optimize`)."""
         n_envs, dim = mean.shape
         std = var.clamp(min=self.min_var).sqrt().unsqueeze(1)  # [n_envs, 1, dim], the same for every iteration
-        bounded = lower is not None and upper is not None
-        if bounded:
-            lower_b = th.as_tensor(lower, dtype=mean.dtype, device=mean.device).unsqueeze(-2)
-            upper_b = th.as_tensor(upper, dtype=mean.dtype, device=mean.device).unsqueeze(-2)
+        bounds = candidate_bounds(lower, upper, mean)
         best = best_return = elites = elite_returns = None
         for _ in range(self.n_iterations):
             noise = filtered_normal((n_envs, self.population_size, dim), steps, self.keep, generator, mean.device)
             samples = mean.unsqueeze(1) + std * noise  # [n_envs, population, dim]
-            if bounded:
-                samples.clamp_(min=lower_b, max=upper_b)
+            if bounds is not None:
+                samples.clamp_(*bounds)
             returns = th.nan_to_num(evaluate(samples), nan=-th.inf)  # a diverging model's NaN weighs nothing
             weights = th.softmax(self.gamma * returns, dim=1)  # [n_envs, population]
             # An env whose every candidate diverged keeps its mean (its weights are NaN).
             scored = th.isfinite(returns.max(dim=1).values).unsqueeze(1)
             mean = th.where(scored, (weights.unsqueeze(-1) * samples).sum(dim=1), mean)
-            elite_returns, elite_idx = th.topk(returns, self.n_elites, dim=1)  # [n_envs, n_elites], best first
-            elites = select_candidates(samples, elite_idx)
-            if best is None or best_return is None:
-                best, best_return = elites[:, 0], elite_returns[:, 0]
-            else:
-                better = elite_returns[:, 0] > best_return
-                best = th.where(better.unsqueeze(1), elites[:, 0], best)
-                best_return = th.where(better, elite_returns[:, 0], best_return)
+            elites, elite_returns, best, best_return = rank_candidates(samples, returns, self.n_elites, best, best_return)
         assert best is not None and elites is not None and elite_returns is not None
         return OptimizerResult(
             mean,

@@ -135,6 +135,44 @@ def select_candidates(samples: th.Tensor, index: th.Tensor) -> th.Tensor:
     return samples.reshape(-1, dim).index_select(0, rows.view(-1)).view(n_envs, index.shape[1], dim)
 
 
+def candidate_bounds(lower: th.Tensor | None, upper: th.Tensor | None, mean: th.Tensor) -> tuple[th.Tensor, th.Tensor] | None:
+    """The bounds of candidates ``[n_envs, population, dim]`` as ``[..., 1, dim]`` (broadcast over the population), in
+    the dtype and on the device of ``mean``; None when unbounded."""
+    if lower is None or upper is None:
+        return None
+
+    def broadcast(bound: th.Tensor) -> th.Tensor:
+        return th.as_tensor(bound, dtype=mean.dtype, device=mean.device).unsqueeze(-2)
+
+    return broadcast(lower), broadcast(upper)
+
+
+def rank_candidates(
+    samples: th.Tensor, returns: th.Tensor, n_elites: int, best: th.Tensor | None = None, best_return: th.Tensor | None = None
+) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor]:
+    """One iteration's elites, and the best candidate of every iteration so far.
+
+    :param samples: the iteration's candidates ``[n_envs, population, dim]``
+    :param returns: their returns ``[n_envs, population]`` (NaN already ranked last)
+    :param n_elites: how many elites
+    :param best: the best candidate of the earlier iterations ``[n_envs, dim]`` (None at the first)
+    :param best_return: its return ``[n_envs]``
+    :return: the elites ``[n_envs, n_elites, dim]`` and their returns ``[n_envs, n_elites]``, best first, then the best
+        candidate and its return, replaced where this iteration's best scores higher
+    """
+    elite_returns, elite_idx = th.topk(returns, n_elites, dim=1)
+    elites = select_candidates(samples, elite_idx)
+    if best is None or best_return is None:
+        return elites, elite_returns, elites[:, 0], elite_returns[:, 0]
+    better = elite_returns[:, 0] > best_return
+    return (
+        elites,
+        elite_returns,
+        th.where(better.unsqueeze(1), elites[:, 0], best),
+        th.where(better, elite_returns[:, 0], best_return),
+    )
+
+
 OptimizerType = TypeVar("OptimizerType", bound=type[Optimizer])
 #: every registered optimizer, by name
 OPTIMIZERS: dict[str, type[Optimizer]] = {}

@@ -513,7 +513,10 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
   the float32 planner's own actions move with other CEM samples (docs/performance.md, *bfloat16: what it changes*); the
   learning curves in bfloat16 (`-bf16` entries) are not complete, so the default stays float32.
 - **iCEM** (`optimizer="icem"`, `pets-icem` and `poplin_p-icem`: the same 299 candidates per step as CEM's 3 x 100,
-  docs/algorithms.md): under way, one run at a time; the rows above show how far they got.
+  docs/algorithms.md): PETS with iCEM {eval:pets-icem@30000} at 30k ({eval-seeds:pets-icem@30000} of 3 seeds) against
+  PETS with CEM's {eval:pets@30000}. On a fixed model iCEM's executed plans score a few points above
+  CEM's at the same candidates (docs/performance.md, *Search strength*); whether that turns into returns is what the
+  3 seeds of each, still under way, will tell.
 - **Not run yet:** the initial std 0.1 (`poplin_p-avg-std0.1`), POPLIN-A, seeds 1 and 2 of the authors' AVG
   update, the longer fitting beyond 10k, the `-bf16` entries to 30k, and the paper's budget (`poplin_p-paper`,
   `pets-paper`: 5-8 h per 20k-step seed on one core in bfloat16, resumable) and Figure 4 (`-pop100`, `-pop200`).

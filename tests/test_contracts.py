@@ -22,7 +22,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNorm
 
 from sb3_poplin import PETS, POPLIN_A, POPLIN_P
 from sb3_poplin.common.buffers import PlanningReplayBuffer
-from sb3_poplin.common.env_binding import raw_transition
+from sb3_poplin.common.env_binding import raw_transition, train_freq_for
 from sb3_poplin.poplin_p.policies import MlpPolicy as POPLINPMlpPolicy
 
 ALGOS = [POPLIN_A, POPLIN_P]
@@ -428,3 +428,14 @@ def test_a_finished_episode_is_stored_with_its_own_last_observation_unnormalised
     np.testing.assert_array_equal(raw_reward, venv.get_original_reward())
     plain = raw_transition(None, new_obs, reward, dones, infos)
     np.testing.assert_array_equal(plain[0], np.stack([info["terminal_observation"] for info in infos]))
+
+
+def test_training_frequency_defaults_to_an_episode_and_to_the_episode_length_with_several_envs() -> None:
+    venv = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
+    assert train_freq_for(None, 1, venv) == (1, "episode")
+    assert train_freq_for(None, 2, venv) == (200, "step"), "Pendulum-v1's time limit"
+    assert train_freq_for(None, 2, None) == (1000, "step"), "no env to read it from"
+    assert train_freq_for(5, 2, venv) == (5, "step")
+    assert train_freq_for([2, "episode"], 1, venv) == (2, "episode"), "a list read from YAML"
+    model = PETS("MlpPolicy", venv, learning_starts=10, ensemble_size=1, dynamics_net_arch=[8])
+    assert (model.train_freq.frequency, model.train_freq.unit.value) == (200, "step")

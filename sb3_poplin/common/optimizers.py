@@ -2,9 +2,9 @@
 
 An optimizer searches a flat noise vector per candidate (what the noise means is the planner's business, see
 :mod:`sb3_poplin.common.planners`) for the highest predicted return. The optimizers of the package are CEM
-(:mod:`sb3_poplin.common.cem`) and iCEM (:mod:`sb3_poplin.common.icem`); an algorithm picks one by name with its
-``optimizer`` option. A new optimizer is a subclass of :class:`Optimizer` in its own module, registered with
-:func:`register_optimizer`, whose module is imported where the algorithms are defined (:mod:`sb3_poplin.common.base`).
+(:mod:`sb3_poplin.common.cem`), iCEM (:mod:`sb3_poplin.common.icem`) and MPPI (:mod:`sb3_poplin.common.mppi`); an
+algorithm picks one by name with its ``optimizer`` option. A new optimizer is a subclass of :class:`Optimizer` in its own
+module, registered with :func:`register_optimizer`, whose module :mod:`sb3_poplin.common.engine` imports.
 """
 
 from __future__ import annotations

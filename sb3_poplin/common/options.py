@@ -1,13 +1,14 @@
 """Every constructor option of the planning algorithms, declared once: its default, its check and its documentation.
 
 An algorithm's options are the shared model and planner options (:data:`PLANNING_OPTIONS`), those of every optimizer
-(each declared in its own module: :mod:`sb3_poplin.common.cem`, :mod:`sb3_poplin.common.icem`), the distillation options
-of the algorithms that train a policy network (:data:`sb3_poplin.common.distillation.DISTILLATION_OPTIONS`, and those of
-each distillation scheme), its own (e.g. POPLIN-P's ``planning_variant``) and SB3's general ones
-(:data:`GENERAL_OPTIONS`). From that list :class:`~sb3_poplin.common.base.PlanningAlgorithm`
-builds the class's signature (``inspect.signature(POPLIN_P)``, ``help(POPLIN_P)``), the ``:param:`` lines of its
-docstring, and the checks that run when a model is built, so that a bad value fails at once with its own name.
-``python -m benchmarks.options_reference docs/options.md`` writes the reference page from the same declarations.
+(each declared in its own module: :mod:`sb3_poplin.common.cem`, :mod:`sb3_poplin.common.icem`,
+:mod:`sb3_poplin.common.mppi`), the distillation options of the algorithms that train a policy network
+(:data:`sb3_poplin.common.distillation.DISTILLATION_OPTIONS`, and those of each distillation scheme), its own (e.g.
+POPLIN-P's ``planning_variant``) and SB3's general ones (:data:`GENERAL_OPTIONS`). From that list
+:class:`~sb3_poplin.common.base.PlanningAlgorithm` builds the class's signature (``inspect.signature(POPLIN_P)``,
+``help(POPLIN_P)``), the ``:param:`` lines of its docstring, and the checks that run when a model is built, so that a
+bad value fails at once with its own name. ``python -m benchmarks.options_reference docs/options.md`` writes the
+reference page from the same declarations.
 """
 
 from __future__ import annotations

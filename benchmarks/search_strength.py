@@ -2,7 +2,7 @@
 How well each search does on one trained model, with nothing else changing: the return the model predicts for the plan
 each planner would execute, at real states of a run, for PETS (CEM over action sequences) and POPLIN-P Sep (CEM over
 policy-parameter noise, around a fresh policy as in its first planned trial), each with CEM, iCEM and MPPI at the same
-number of candidates, at the CPU budget and the paper's.
+number of candidates, at the CPU budget and the paper's; at the CPU budget also MPPI's settings beside its defaults.
 
 A learning run mixes the search with the data it collects; here the model, the states and the budget are the same for
 every planner, so the predicted returns compare the searches alone. It answers why POPLIN-P's first planned trials on
@@ -35,6 +35,8 @@ COMMAND = "python -m benchmarks.search_strength"
 BUDGETS = (("CPU budget", 100, 10, 3, 15), ("the paper's budget", 500, 50, 5, 30))
 #: iCEM's noise exponent here: the pets-cheetah study's iCEM entries' (light colouring)
 ICEM_BETA = 0.25
+#: MPPI's (gamma, noise filter) beside its defaults, tried at the CPU budget for PETS and POPLIN-P Sep (ours)
+MPPI_SETTINGS = ((1.0, 0.7), (1.0, 1.0), (3.0, 0.7), (3.0, 1.0), (10.0, 0.5), (10.0, 0.7))
 #: the POPLIN-P policies searched around: (name, policy network options, whitened on the states)
 POLICIES = (
     ("POPLIN-P Sep, ours (tanh, PyTorch init, whitened)", dict(output="tanh", init="torch"), True),
@@ -61,8 +63,8 @@ def planners(model: PETS, budget: tuple[str, int, int, int, int], states: th.Ten
     def icem() -> ICEMOptimizer:
         return ICEMOptimizer(first, elites, iterations, beta=ICEM_BETA)
 
-    def mppi() -> MPPIOptimizer:
-        return MPPIOptimizer(population, elites, iterations)  # its default gamma and noise filter
+    def mppi(**settings: float) -> MPPIOptimizer:
+        return MPPIOptimizer(population, elites, iterations, **settings)  # default: its default gamma and noise filter
 
     out: dict[str, Planner] = {
         "PETS": ActionSequencePlanner(rollout, CEMOptimizer(population, elites, iterations), model.act_dim, 0.5),
@@ -78,6 +80,17 @@ def planners(model: PETS, budget: tuple[str, int, int, int, int], states: th.Ten
         out[name] = PolicyParameterPlanner(rollout, cem, model.act_dim, 0.1**0.5, policy, "sep")
         out[f"{name}, iCEM"] = PolicyParameterPlanner(rollout, icem(), model.act_dim, 0.1**0.5, policy, "sep")
         out[f"{name}, MPPI"] = PolicyParameterPlanner(rollout, mppi(), model.act_dim, 0.1**0.5, policy, "sep")
+        if budget == BUDGETS[0] and whitened:
+            for gamma, keep in MPPI_SETTINGS:
+                label = f"{name}, MPPI gamma {gamma:g}, filter {keep:g}"
+                out[label] = PolicyParameterPlanner(
+                    rollout, mppi(gamma=gamma, keep=keep), model.act_dim, 0.1**0.5, policy, "sep"
+                )
+    if budget == BUDGETS[0]:
+        for gamma, keep in MPPI_SETTINGS:
+            out[f"PETS, MPPI gamma {gamma:g}, filter {keep:g}"] = ActionSequencePlanner(
+                rollout, mppi(gamma=gamma, keep=keep), model.act_dim, 0.5
+            )
     return out
 
 
@@ -113,7 +126,7 @@ def section(label: str, results: dict[str, dict[str, tuple[float, float, float]]
         "",
         "The model's predicted return over the horizon of the plan each planner would execute (CEM: the final mean; "
         f"iCEM: its best candidate, the first population sized to score as many candidates, beta {ICEM_BETA}; MPPI: its "
-        "weighted mean, gamma 1, noise filter 0.7), mean "
+        "weighted mean, with its default gamma 10 and white noise unless the row says otherwise), mean "
         "± std over real states of the run, and of the best elite of the last iteration; POPLIN-P Sep searches around a "
         "fresh policy (its situation in the first planned trial) with std 0.316. Compare within a budget (the horizons "
         "differ).",

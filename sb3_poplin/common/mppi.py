@@ -6,9 +6,9 @@ candidates, each weighed by the exponential of its predicted return:
 
 - ``mean <- sum_k w_k x_k`` with ``w_k = exp(gamma * R_k) / sum_j exp(gamma * R_j)``; the noise's scale stays the
   initial one (``init_sigma``) for every iteration;
-- the noise is filtered along the horizon, ``n_t = b * u_t + (1 - b) * n_(t-1)`` from ``n_(-1) = 0`` with ``u_t`` white,
-  so consecutive steps are correlated (``b = 1``: white noise). For POPLIN-P ``sep`` each policy parameter's noise is
-  filtered over the imagined steps; a noise without a time axis (POPLIN-P ``uni``) stays white;
+- the noise can be filtered along the horizon, ``n_t = b * u_t + (1 - b) * n_(t-1)`` from ``n_(-1) = 0`` with ``u_t``
+  white, so consecutive steps are correlated (``b = 1``, the default: white noise). For POPLIN-P ``sep`` each policy
+  parameter's noise is filtered over the imagined steps; a noise without a time axis (POPLIN-P ``uni``) stays white;
 - the plan executes the weighted mean.
 """
 
@@ -70,11 +70,12 @@ class MPPIOptimizer(Optimizer):
     name = "mppi"
     default_execute = "mean"
     options = (
-        Option("mppi_gamma", 1.0, "float", "MPPI: the candidates are averaged with weights ``exp(mppi_gamma * return)``: "
+        Option("mppi_gamma", 10.0, "float", "MPPI: the candidates are averaged with weights ``exp(mppi_gamma * return)``: "
                "a candidate whose predicted return is 1 lower weighs ``exp(-mppi_gamma)`` as much (larger: closer to "
                "the best candidate alone)", real(0.0, strict_minimum=True)),
-        Option("mppi_noise_filter", 0.7, "float", "MPPI: weight of the fresh noise at each imagined step, "
-               "``n_t = b * u_t + (1 - b) * n_(t-1)`` (1: white noise; smaller: smoother plans)",
+        Option("mppi_noise_filter", 1.0, "float", "MPPI: weight of the fresh noise at each imagined step, "
+               "``n_t = b * u_t + (1 - b) * n_(t-1)`` (1, the default: white noise; smaller: smoother plans, as PDDM "
+               "samples)",
                real(0.0, 1.0, strict_minimum=True)),
     )  # fmt: skip
 
@@ -83,8 +84,8 @@ class MPPIOptimizer(Optimizer):
         population_size: int = 500,
         n_elites: int = 50,
         n_iterations: int = 5,
-        gamma: float = 1.0,
-        keep: float = 0.7,
+        gamma: float = 10.0,
+        keep: float = 1.0,
         min_var: float = 1e-8,
     ) -> None:
         super().__init__(population_size, n_elites, n_iterations)

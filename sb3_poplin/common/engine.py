@@ -132,7 +132,10 @@ class PlanningEngine:
     def restart(self, warm_start: th.Tensor, starts: np.ndarray) -> th.Tensor:
         """``warm_start [n_envs, warm_dim]`` with the rows of the envs that start an episode (``starts [n_envs]``) set to
         an episode's first one."""
-        reset = th.as_tensor(np.asarray(starts, dtype=bool).reshape(-1, 1), device=warm_start.device)
+        starts = np.asarray(starts, dtype=bool).reshape(-1, 1)
+        if not starts.any():  # most steps (predict gets episode_start at every step): nothing to build
+            return warm_start
+        reset = th.as_tensor(starts, device=warm_start.device)
         return th.where(reset, self.planner.initial_warm_start(len(reset), warm_start.device), warm_start)
 
     @th.no_grad()
@@ -156,7 +159,7 @@ class PlanningEngine:
 
     def end_training_episodes(self, dones: np.ndarray) -> None:
         """The training envs whose episodes ended (``dones [n_envs]``) plan their next step as an episode's first."""
-        if self.training_warm_start is not None and np.any(dones):
+        if self.training_warm_start is not None:
             self.training_warm_start = self.restart(self.training_warm_start, dones)
 
     def dynamics_dataset(

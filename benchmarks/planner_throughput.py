@@ -271,7 +271,7 @@ def bench_planner(
     def plan() -> None:
         nonlocal mean
         out = planner.plan(obs, mean, generator)
-        mean = planner.warm_start(out.mean)
+        mean = planner.warm_start_after(out)
 
     for _ in range(warmup):
         plan()
@@ -332,7 +332,7 @@ def bench_planner(
             synchronize(device)
             if i >= warmup:
                 times.append(time.perf_counter() - start)
-            graph_mean = graphed.warm_start(out.mean)
+            graph_mean = graphed.warm_start_after(out)
         result.graph_step_ms = 1e3 * median(times)
         if graphed._captured is None:
             result.notes.append("graph capture failed: eager")
@@ -394,7 +394,7 @@ class _WarmStartedPlans:
         start = time.perf_counter()
         out = self.planners[dtype].plan(self.obs, self.means[dtype], self.generators[dtype])
         synchronize(self.device)
-        self.means[dtype] = self.planners[dtype].warm_start(out.mean)
+        self.means[dtype] = self.planners[dtype].warm_start_after(out)
         return time.perf_counter() - start
 
 
@@ -636,7 +636,7 @@ def leak_check(kind: str, cfg: Config, env_id: str, device: th.device, steps: in
     mean = None
     warm = max(steps // 10, 10)
     for _ in range(warm):
-        mean = planner.warm_start(planner.plan(obs, mean, generator).mean)
+        mean = planner.warm_start_after(planner.plan(obs, mean, generator))
     gc.collect()
     tracemalloc.start()
     cuda0 = th.cuda.memory_allocated(device) if device.type == "cuda" else 0
@@ -644,7 +644,7 @@ def leak_check(kind: str, cfg: Config, env_id: str, device: th.device, steps: in
     trim_heap()
     samples: list[tuple[int, float]] = [(0, rss_mb())]
     for step in range(1, steps + 1):
-        mean = planner.warm_start(planner.plan(obs, mean, generator).mean)
+        mean = planner.warm_start_after(planner.plan(obs, mean, generator))
         if step % max(steps // 10, 1) == 0 or step == steps:
             trim_heap()
             samples.append((step, rss_mb()))
@@ -675,7 +675,7 @@ planner = build_planner({kind!r}, PAPER, "HalfCheetah-v5", th.device("cpu"))
 obs, gen, mean = th.randn(1, 17), th.Generator().manual_seed(0), None
 before = rss_mb()
 for _ in range(3):
-    mean = planner.warm_start(planner.plan(obs, mean, gen).mean)
+    mean = planner.warm_start_after(planner.plan(obs, mean, gen))
 print(before, high_water_mb())
 """
 
@@ -784,7 +784,7 @@ for name, (algo, own) in algos.items():
         start = time.perf_counter()
         plan = model.plan(obs, mean)
         times.append(time.perf_counter() - start)
-        mean = model.planner.warm_start(plan.mean)
+        mean = model.planner.warm_start_after(plan)
     out[name] = 1e3 * float(np.median(times[1:]))
 print(json.dumps(out))
 """

@@ -341,6 +341,8 @@ AUTHORS_POPLIN_P: dict[str, Any] = dict(
 #: step, CEM's 3 x 100), 3 of the 10 elites kept, and lightly coloured noise (beta 0.25: a running cheetah reverses its
 #: torques every few steps, which strongly coloured noise rarely samples)
 ICEM_CPU: dict[str, Any] = dict(optimizer="icem", population_size=123, icem_noise_beta=0.25)
+#: the same, each plan started from the executed best candidate (the package's rule before 0.2.0)
+ICEM_EXECWARM: dict[str, Any] = dict(ICEM_CPU, cem_warm_start="executed")
 #: MPPI at the CPU budget: CEM's 3 x 100 candidates, its defaults (gamma 10, white noise: the best of its settings on a
 #: fixed Cheetah model, docs/performance.md)
 MPPI_CPU: dict[str, Any] = dict(optimizer="mppi")
@@ -387,6 +389,16 @@ PETS_CHEETAH_STUDY = Study(
             dict(AUTHORS_POPLIN_P, cem_execute="best"),
             base="cpu",
         ),
+        # The same, each plan started from the executed candidate (cem_warm_start="executed"): the package's rule before
+        # 0.2.0, which the records of this entry were run with.
+        Entry(
+            "poplin_p-authors-best-execwarm",
+            "poplin_p",
+            "POPLIN-P Sep-AVG, the authors' code, best candidate executed and warm-starting the next plan",
+            10_000,
+            dict(AUTHORS_POPLIN_P, cem_execute="best", cem_warm_start="executed"),
+            base="cpu",
+        ),
         # The paper's budget (population 500, 50 elites, 5 iterations, horizon 30: the packaged default entries), planned
         # in bfloat16 to be affordable on a CPU (~0.9-1.4 s per step on one core here: 5-8 h per 20k-step run; resumable),
         # POPLIN-P with the authors' code.
@@ -425,6 +437,12 @@ PETS_CHEETAH_STUDY = Study(
         # recover part of what the paper's larger search buys?
         Entry("pets-icem", "pets", "PETS, iCEM", 30_000, ICEM_CPU, base="cpu"),
         Entry("poplin_p-icem", "poplin_p", "POPLIN-P Sep-AVG, iCEM", 30_000, ICEM_CPU, base="cpu"),
+        # iCEM with each plan started from the executed best candidate instead of the search's mean (the rule these
+        # entries' records were run with, before 0.2.0 followed Pinneri et al.)
+        Entry("pets-icem-execwarm", "pets", "PETS, iCEM, warm start from the executed candidate", 30_000, ICEM_EXECWARM,
+              base="cpu"),
+        Entry("poplin_p-icem-execwarm", "poplin_p", "POPLIN-P Sep-AVG, iCEM, warm start from the executed candidate",
+              30_000, ICEM_EXECWARM, base="cpu"),
         # MPPI (optimizer="mppi") the same way
         Entry("pets-mppi", "pets", "PETS, MPPI", 30_000, MPPI_CPU, base="cpu"),
         Entry("poplin_p-mppi", "poplin_p", "POPLIN-P Sep-AVG, MPPI", 30_000, MPPI_CPU, base="cpu"),
@@ -508,9 +526,11 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
   same real states, POPLIN-P Sep's best candidate at the paper's budget scores above PETS' best, but the plan it
   executes, the final CEM mean, scores far below it, where PETS' mean scores as its best (docs/performance.md, *Search
   strength*): the mean of 50 elite perturbations of 24,180 weights is a policy none of the elites is. At the CPU budget
-  both searches find about as much, and executing the best candidate (`cem_execute="best"`, `poplin_p-authors-best`) did
-  worse there than executing the mean (the table, {eval-seeds:poplin_p-authors-best@10000} seeds to 10k); at the paper's
-  budget, where the best candidates are ahead, it is not run yet.
+  both searches find about as much, and executing the best candidate, each plan started from it
+  (`poplin_p-authors-best-execwarm`, the rule before 0.2.0), did worse there than executing the mean (the table,
+  {eval-seeds:poplin_p-authors-best-execwarm@10000} seeds to 10k). Started from the search's mean instead
+  (`poplin_p-authors-best`, the rule now), and at the paper's budget, where the best candidates are ahead, it is not
+  run yet.
 - **The model is not what the first trials exploit.** POPLIN-P's executed plans are predicted to lose over the
   horizon in its first trials, and the env agrees within a few points (*Model exploitation*): the search finds no plan
   the model believes in, rather than one the model is wrong about.
@@ -518,12 +538,19 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
   AMX; docs/performance.md). On a trained PETS model the actions it executes move by more than 0.05 at fewer steps than
   the float32 planner's own actions move with other CEM samples (docs/performance.md, *bfloat16: what it changes*); the
   learning curves in bfloat16 (`-bf16` entries) are not complete, so the default stays float32.
-- **iCEM** (`optimizer="icem"`, `pets-icem` and `poplin_p-icem`: the same 299 candidates per step as CEM's 3 x 100,
-  docs/algorithms.md): PETS with iCEM {eval:pets-icem@30000} at 30k ({eval-seeds:pets-icem@30000} of 3 seeds) against
-  PETS with CEM's {eval:pets@30000}. On a fixed model iCEM's executed plans score a few points above
-  CEM's at the same candidates (docs/performance.md, *Search strength*); whether that turns into returns is what the
-  3 seeds of each, still under way, will tell. MPPI (`pets-mppi`, `poplin_p-mppi`: CEM's 300 candidates, its default
-  gamma 10 and white noise), whose plans scored higher still on that model, is not run yet.
+- **iCEM, and where its next plan starts** (`optimizer="icem"`: the same 299 candidates per step as CEM's 3 x 100,
+  docs/algorithms.md). The first runs started each plan from the executed best candidate, shifted
+  (`-icem-execwarm`, `cem_warm_start="executed"`), where Pinneri et al. start it from the search's final mean. PETS
+  planned that way reached {eval:pets-icem-execwarm@30000} at 30k ({eval-seeds:pets-icem-execwarm@30000} seeds)
+  against PETS with CEM's {eval:pets@30000}. POPLIN-P planned that way stood still: its evaluations were
+  {eval-values:poplin_p-icem-execwarm@5000} at 5k and {eval-values:poplin_p-icem-execwarm@20000} at 20k (one seed),
+  where POPLIN-P with CEM had {eval:poplin_p-avg@20000}, and its executed plans were predicted to gain about nothing
+  over the horizon (*Model exploitation*). In POPLIN-P Sep's parameter space each step's weights keep the noise of
+  every executed sample they were planned in, up to 30 of them (docs/algorithms.md). The runs with iCEM's own rule
+  (`pets-icem`, `poplin_p-icem`) are under way. On a fixed model iCEM's executed plans score a few points above
+  CEM's at the same candidates (docs/performance.md, *Search strength*). MPPI (`pets-mppi`, `poplin_p-mppi`: CEM's
+  300 candidates, its default gamma 10 and white noise), whose plans scored higher still on that model, is not run
+  yet.
 - **Not run yet:** the initial std 0.1 (`poplin_p-avg-std0.1`), POPLIN-A, seeds 1 and 2 of the authors' AVG
   update, the longer fitting beyond 10k, the `-bf16` entries to 30k, and the paper's budget (`poplin_p-paper`,
   `pets-paper`: 5-8 h per 20k-step seed on one core in bfloat16, resumable) and Figure 4 (`-pop100`, `-pop200`).

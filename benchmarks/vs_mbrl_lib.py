@@ -140,7 +140,7 @@ def build_ours(cfg: dict[str, Any]) -> dict[str, Any]:
 
         def step(planner: Any = planner, generator: th.Generator = generator, obs: th.Tensor = obs, state: dict = state):
             out = planner.plan(obs, state["mean"], generator)
-            state["mean"] = planner.warm_start(out.mean)
+            state["mean"] = planner.warm_start_after(out)
 
         for _ in range(cfg["warmup"]):
             step()

@@ -155,14 +155,45 @@ def test_every_planner_improves_on_its_starting_point_with_icem(make_planner) ->
 
     assert (predicted(out.mean) > predicted(planner.initial_mean(2, obs0.device)) + 0.5).all()
     assert out.action[0, 0] < 0 and out.action[1, 0] > 0
-    # The kept elites ride in the warm start, shifted like the plan; the next plan reads them back.
+    # The next search starts from this one's final mean, not from the executed best candidate (Pinneri et al.); the
+    # kept elites ride in the warm start, shifted like the mean; the next plan reads them back.
+    assert out.search_mean is not None and not th.equal(out.search_mean, out.mean)
     assert out.carried is not None and out.carried.shape == (2, 6, planner.noise_dim)
-    warm = planner.warm_start(out.mean, out.carried)
+    warm = planner.warm_start_after(out)
     mean, carried = planner.split_warm_start(warm)
     step = planner.step_noise_dim if planner.sequential else 0
-    assert th.equal(mean[:, : planner.noise_dim - step], out.mean[:, step:])
+    assert th.equal(mean[:, : planner.noise_dim - step], out.search_mean[:, step:])
     assert carried is not None and th.equal(carried[:, :, : planner.noise_dim - step], out.carried[:, :, step:])
     assert th.isfinite(planner.plan(obs0, warm, th.Generator().manual_seed(2)).action).all()
+
+
+def test_starting_each_search_from_the_executed_sample_walks_poplin_p_s_weights_away() -> None:
+    """With the best candidate executed, a search started from it (``cem_warm_start="executed"``) carries one sample's
+    noise into every next step: in POPLIN-P Sep's parameter space the perturbation of the weights the next step plans
+    around grows about twice as large as from the search's mean (the iCEM rule, the default)."""
+    norms = {}
+    for warm_from_executed in (False, True):
+        th.manual_seed(0)
+        policy_net = PolicyNetwork(2, 1, [32, 32])
+        planner = PolicyParameterPlanner(make_rollout(15), ICEMOptimizer(60, 10, 3), 1, 0.3, policy_net, "sep")
+        planner.warm_from_executed = warm_from_executed
+        obs0, generator, warm = th.tensor([[1.5, 0.0]]), th.Generator().manual_seed(0), None
+        for _ in range(12):
+            out = planner.plan(obs0, warm, generator)
+            warm = planner.warm_start_after(out)
+            if warm_from_executed:
+                assert th.equal(out.search_mean, out.mean)
+        # the parameter noise the next executed step starts its search around [n_params]
+        norms[warm_from_executed] = warm[0, : planner.step_noise_dim].norm().item()
+    assert norms[True] > 1.5 * norms[False], norms
+
+
+def test_the_warm_start_option_reaches_the_planner() -> None:
+    kwargs = dict(optimizer="icem", population_size=30, n_elites=6, horizon=5, cem_iterations=2, ensemble_size=2)
+    assert not POPLIN_P("MlpPolicy", "Pendulum-v1", **kwargs).planner.warm_from_executed
+    assert POPLIN_P("MlpPolicy", "Pendulum-v1", cem_warm_start="executed", **kwargs).planner.warm_from_executed
+    with pytest.raises(ValueError, match="cem_warm_start"):
+        POPLIN_P("MlpPolicy", "Pendulum-v1", cem_warm_start="best", **kwargs)
 
 
 def test_a_new_episode_carries_nothing() -> None:

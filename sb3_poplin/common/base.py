@@ -300,7 +300,7 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
             generator = self._deterministic_plan_generator.manual_seed(seed)
         out = self.plan(obs, warm_start, generator)
         action = self.policy.unscale_action(out.action.cpu().numpy().reshape(len(obs), *self.action_shape))
-        next_state = (self.planner.warm_start(out.mean, out.carried).cpu().numpy(),)
+        next_state = (self.planner.warm_start_after(out).cpu().numpy(),)
         return (action if vectorized else action[0]), next_state
 
     # ------------------------------------------------------------------ collection

@@ -151,7 +151,7 @@ class PlanningEngine:
         :param score_every: steps between two scored plans
         """
         out = self.plan(obs, self.training_warm_start, generator)
-        self.training_warm_start = self.planner.warm_start(out.mean, out.carried)
+        self.training_warm_start = self.planner.warm_start_after(out)
         if score_every > 0 and self.planned_training_steps % score_every == 0:
             self.exploitation.on_plan(self.planner.score(obs, out.mean, score_generator).cpu().numpy())
         self.planned_training_steps += 1
@@ -320,6 +320,7 @@ def build_engine(
     dynamics.planning_dtype = dtype
     built.compute_dtype = dtype
     built.return_mean = (values["cem_execute"] or optimizer_type.default_execute) == "mean"
+    built.warm_from_executed = values["cem_warm_start"] == "executed"
     built.cuda_graph = device.type == "cuda" if values["cuda_graph"] is None else bool(values["cuda_graph"])
     distiller = None
     if "distillation" in values:

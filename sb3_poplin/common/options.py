@@ -40,6 +40,7 @@ Check = Callable[[str, Any, dict[str, Any]], Any]
 
 #: what a plan executes (``cem_execute``): the final CEM mean, or the best candidate of the last iteration
 CEM_EXECUTES = ("mean", "best")
+CEM_WARM_STARTS = ("mean", "executed")
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,11 @@ PLANNING_OPTIONS: tuple[Option, ...] = (
            "weights is not the policy of any elite (docs/performance.md, *Search strength*); random shooting always "
            "executes its best",
            optional(choice(CEM_EXECUTES))),
+    Option("cem_warm_start", "mean", "str", "what the next step's search starts from, shifted by the executed step: "
+           "``mean`` (the search's final mean: PETS', POPLIN's and Pinneri et al.'s iCEM rule) or ``executed`` (the "
+           "executed plan: mbrl-lib's rule, and this package's before 0.2.0). They differ only when the best candidate "
+           "is executed: then ``executed`` moves the search by one sample's noise at every step, which in POPLIN-P's "
+           "parameter space adds up over the horizon", choice(CEM_WARM_STARTS)),
     Option("horizon", 30, "int", "planning horizon (imagined steps)", integer(1)),
     Option("init_sigma", None, "float | None", "initial std of the planning noise (None: the algorithm's default)",
            optional(real(0.0, strict_minimum=True))),

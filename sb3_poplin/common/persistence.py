@@ -33,6 +33,7 @@ OPTION_VALUES_OF_OLDER_ZIPS: dict[str, Any] = {
     "dynamics_processing": "delta",
     "planning_dtype": "float32",
     "optimizer": "cem",
+    "cem_warm_start": "executed",
 }
 
 

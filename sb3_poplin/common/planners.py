@@ -52,7 +52,7 @@ class PlanOutput:
 
     :param action: action to execute, in [-1, 1], ``[n_envs, act_dim]``
     :param mean: the executed plan ``[n_envs, noise_dim]`` (the search's final mean, or its best candidate with
-        ``return_mean=False``): with :attr:`carried`, the warm start of the next step (:meth:`Planner.warm_start`)
+        ``return_mean=False``)
     :param executed_noise: the noise of the executed step ``[n_envs, step_noise_dim]`` (stored in the replay buffer)
     :param elite_returns: predicted returns of the last iteration's elites ``[n_envs, n_elites]``, best first
     :param elite_noise: the elite candidates ``[n_envs, n_elites, noise_dim]``
@@ -62,6 +62,9 @@ class PlanOutput:
     :param cem_iterations: how many iterations the optimizer ran (fewer than configured when CEM stopped early)
     :param carried: the candidates the optimizer carries to the next step ``[n_envs, n_carried, noise_dim]`` (iCEM's
         kept elites; None for CEM)
+    :param search_mean: what the next step's search starts from ``[n_envs, noise_dim]``, before the shift (the search's
+        final mean, or the executed plan with ``warm_from_executed``; None: :attr:`mean`); see
+        :meth:`Planner.warm_start_after`
     """
 
     action: th.Tensor
@@ -74,6 +77,7 @@ class PlanOutput:
     imagined_actions: th.Tensor | None = None
     cem_iterations: int = 0
     carried: th.Tensor | None = None
+    search_mean: th.Tensor | None = None
 
 
 class Planner(ABC):
@@ -90,6 +94,8 @@ class Planner(ABC):
     :param init_sigma: initial standard deviation of the noise distribution
     :param return_mean: execute the search's final mean (True: POPLIN's and PETS' rule) or its best candidate (False:
         iCEM's and random shooting's); None: the optimizer's own rule
+    :param warm_from_executed: start the next step's search from the executed plan (mbrl-lib's rule) instead of the
+        search's final mean (PETS' and Pinneri et al.'s); the two differ only when the best candidate is executed
     :param cuda_graph: on a CUDA device, capture the whole plan (every CEM iteration and imagined step) in one CUDA graph
         and replay it, so a planning step costs one launch instead of thousands; ignored on CPU. Random numbers stay
         seeded: the generator is registered with the graph, and a replay draws exactly what the eager plan would.
@@ -113,6 +119,7 @@ class Planner(ABC):
         return_mean: bool | None = None,
         cuda_graph: bool = False,
         compute_dtype: th.dtype = th.float32,
+        warm_from_executed: bool = False,
     ) -> None:
         self.rollout = rollout
         self.optimizer = optimizer
@@ -120,6 +127,7 @@ class Planner(ABC):
         self.horizon = rollout.horizon
         self.init_sigma = init_sigma
         self.return_mean = optimizer.default_execute == "mean" if return_mean is None else return_mean
+        self.warm_from_executed = warm_from_executed
         #: how many of the best elites to roll out once more (mean prediction) for hallucinated distillation data
         self.imagine_elites = 0
         #: how many of the best elites' first actions to output (POPLIN-A's ``bc_elite_actions``); 0 skips the work
@@ -194,6 +202,16 @@ class Planner(ABC):
             fresh = self.initial_mean(n_envs, mean.device)[:, None, : self.step_noise_dim].expand(-1, plans.shape[1], -1)
             plans = th.cat([plans[:, :, self.step_noise_dim :], fresh], dim=2)
         return plans.reshape(n_envs, -1)
+
+    def warm_start_after(self, out: PlanOutput) -> th.Tensor:
+        """The next step's warm start after the plan ``out`` (:meth:`warm_start` of its search mean and carried
+        candidates).
+
+        Executing the best candidate but starting the next search from the final mean is iCEM's rule (Pinneri et al.):
+        a search started from the executed sample would carry that sample's noise into the next step, and in POPLIN-P's
+        parameter space the noise of up to ``horizon`` steps adds up on each step's weights.
+        """
+        return self.warm_start(out.mean if out.search_mean is None else out.search_mean, out.carried)
 
     def split_warm_start(self, warm: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
         """The mean ``[n_envs, noise_dim]`` and the carried candidates ``[n_envs, n_carried, noise_dim]`` (None: none) of a
@@ -313,7 +331,10 @@ class Planner(ABC):
         steps = self.horizon if self.sequential else 1
         result = self.optimizer.optimize(evaluate, mean, var, lower, upper, generator, steps, carried)
         chosen = result.mean if self.return_mean else result.best
-        return self._output(obs0, chosen, result.elites, result.elite_returns, context, result.iterations, result.carried)
+        search_mean = chosen if self.warm_from_executed else result.mean
+        return self._output(
+            obs0, chosen, result.elites, result.elite_returns, context, result.iterations, result.carried, search_mean
+        )
 
     def _output(
         self,
@@ -324,6 +345,7 @@ class Planner(ABC):
         context: Any,
         cem_iterations: int = 1,
         carried: th.Tensor | None = None,
+        search_mean: th.Tensor | None = None,
     ) -> PlanOutput:
         action = self.first_actions(obs0, chosen.unsqueeze(1), context)[:, 0]
         # elites are sorted best first
@@ -344,6 +366,7 @@ class Planner(ABC):
             imagined_actions=imagined_actions,
             cem_iterations=cem_iterations,
             carried=carried,
+            search_mean=search_mean,
         )
 
 

@@ -28,13 +28,11 @@ from sb3_poplin.common.buffers import PlanningReplayBuffer
 from sb3_poplin.common.callbacks import PolicyControlEvaluation
 from sb3_poplin.common.distillation import (
     DISTILLATION_OPTIONS,
-    Distillation,
     DistillationData,
     distillations_of,
     select_distillation_data,
 )
-from sb3_poplin.common.dynamics import ProbabilisticEnsemble, TerminationClassifier
-from sb3_poplin.common.engine import EnginePart, ModelFitSchedule, PlanningEngine, build_engine, inputs_seed
+from sb3_poplin.common.engine import EngineParts, ModelFitSchedule, PlanningEngine, build_engine, inputs_seed
 from sb3_poplin.common.env_binding import (
     bind_env,
     check_spaces,
@@ -43,23 +41,25 @@ from sb3_poplin.common.env_binding import (
     read_task_kwargs,
     train_freq_for,
 )
-from sb3_poplin.common.exploitation import ExploitationMonitor
 from sb3_poplin.common.logs import PlanningLogs
 from sb3_poplin.common.optimizers import OPTIMIZERS, optimizer_options
 from sb3_poplin.common.options import GENERAL_OPTIONS, PLANNING_OPTIONS, DeclaredOptions, Option
 from sb3_poplin.common.persistence import PlanningPersistence
-from sb3_poplin.common.planners import Planner, PlanOutput
+from sb3_poplin.common.planners import PlanOutput
 from sb3_poplin.common.policies import POPLINPolicy
-from sb3_poplin.common.processing import DynamicsProcessing
-from sb3_poplin.common.rollout import ModelRollout
 from sb3_poplin.common.threads import model_threads
-from sb3_poplin.common.validation import check_finite_reset, check_finite_step, missing_vec_normalize_message
+from sb3_poplin.common.validation import (
+    check_finite_reset,
+    check_finite_step,
+    check_predict_observation,
+    missing_vec_normalize_message,
+)
 from sb3_poplin.version import __version__
 
 SelfPlanningAlgorithm = TypeVar("SelfPlanningAlgorithm", bound="PlanningAlgorithm")
 
 
-class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
+class PlanningAlgorithm(DeclaredOptions, EngineParts, PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     """Model-based RL with a probabilistic ensemble and CEM planning (Algorithm 1 of the POPLIN paper).
 
     Loop: act randomly for ``learning_starts`` steps, then plan every step with CEM through the learned model and
@@ -89,18 +89,6 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
     #: whether the model was built or trained on a VecNormalize env (saved: one loaded without it warns in predict)
     trained_with_vec_normalize: bool = False
     _warned_missing_vec_normalize: bool = False
-
-    # The engine's parts, as attributes of the model
-    planner = EnginePart[Planner]("planner")
-    dynamics = EnginePart[ProbabilisticEnsemble]("dynamics")
-    model_rollout = EnginePart[ModelRollout]("rollout")
-    termination_model = EnginePart[TerminationClassifier | None]("termination_model")
-    distiller = EnginePart[Distillation | None]("distiller")
-    exploitation = EnginePart[ExploitationMonitor]("exploitation")
-    #: what the model reads and predicts
-    processing = EnginePart[DynamicsProcessing]("rollout.processing")
-    #: the dtype planning multiplies in (the ``planning_dtype`` option resolved for the device)
-    planning_torch_dtype = EnginePart[th.dtype]("dynamics.planning_dtype")
 
     @classmethod
     def _option_groups(cls) -> tuple[tuple[Option, ...], ...]:
@@ -281,19 +269,14 @@ class PlanningAlgorithm(DeclaredOptions, PlanningPersistence, PlanningLogs, OffP
         observation = np.asarray(observation)
         # SB3's check: an observation of another shape is an error, not a batch of some other size.
         vectorized = is_vectorized_observation(observation, self.observation_space)
-        if not np.all(np.isfinite(observation)):
-            raise ValueError("The observation passed to predict contains NaN or inf: check the env (VecCheckNan finds where).")
+        check_predict_observation(observation)
         if self.trained_with_vec_normalize and self._vec_normalize_env is None and not self._warned_missing_vec_normalize:
             self._warned_missing_vec_normalize = True
             warnings.warn(missing_vec_normalize_message(type(self).__name__), stacklevel=2)
         if self._acts_with_policy():
             return self.policy.predict(self._raw_observation(observation), state, episode_start, deterministic)
         obs = self._raw_observation(observation).reshape(-1, self.obs_dim)
-        warm_start = (
-            None if state is None else th.as_tensor(state[0], dtype=th.float32, device=self.device).reshape(len(obs), -1)
-        )
-        if warm_start is not None and episode_start is not None:
-            warm_start = self.engine.restart(warm_start, episode_start)
+        warm_start = self.engine.warm_start_of(None if state is None else state[0], episode_start, len(obs))
         generator = None
         if deterministic:
             seed = inputs_seed(self.seed, obs, None if state is None else state[0], episode_start)

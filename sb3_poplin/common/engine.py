@@ -32,6 +32,7 @@ from sb3_poplin.common.optimizers import Optimizer, optimizer_class
 from sb3_poplin.common.planners import Planner, PlanOutput, planner_class
 from sb3_poplin.common.policies import PolicyNetwork
 from sb3_poplin.common.precision import planning_torch_dtype
+from sb3_poplin.common.processing import DynamicsProcessing
 from sb3_poplin.common.rollout import ModelRollout
 
 
@@ -157,6 +158,14 @@ class PlanningEngine:
         self.planned_training_steps += 1
         return out
 
+    def warm_start_of(self, state: np.ndarray | None, episode_start: np.ndarray | None, n_envs: int) -> th.Tensor | None:
+        """The warm start a ``predict`` state carries ``[n_envs, warm_dim]`` (None: no state, an episode's first plan),
+        restarted for the envs that start an episode."""
+        if state is None:
+            return None
+        warm_start = th.as_tensor(state, dtype=th.float32, device=self.device).reshape(n_envs, -1)
+        return warm_start if episode_start is None else self.restart(warm_start, episode_start)
+
     def end_training_episodes(self, dones: np.ndarray) -> None:
         """The training envs whose episodes ended (``dones [n_envs]``) plan their next step as an episode's first."""
         if self.training_warm_start is not None:
@@ -262,6 +271,21 @@ class HasEngine(Protocol):
     engine: PlanningEngine
 
 
+class EngineParts:
+    """The engine's parts as read-only attributes of what owns it (a mixin of the algorithms)."""
+
+    planner = EnginePart[Planner]("planner")
+    dynamics = EnginePart[ProbabilisticEnsemble]("dynamics")
+    model_rollout = EnginePart[ModelRollout]("rollout")
+    termination_model = EnginePart[TerminationClassifier | None]("termination_model")
+    distiller = EnginePart[Distillation | None]("distiller")
+    exploitation = EnginePart[ExploitationMonitor]("exploitation")
+    #: what the model reads and predicts
+    processing = EnginePart[DynamicsProcessing]("rollout.processing")
+    #: the dtype planning multiplies in (the ``planning_dtype`` option resolved for the device)
+    planning_torch_dtype = EnginePart[th.dtype]("dynamics.planning_dtype")
+
+
 def build_engine(
     values: Mapping[str, Any],
     binding: EnvBinding,
@@ -332,4 +356,13 @@ def build_engine(
     return PlanningEngine(dynamics, termination_model, rollout, built, distiller, binding.n_envs)
 
 
-__all__ = ["EnginePart", "EnvBinding", "HasEngine", "ModelFitSchedule", "PlanningEngine", "build_engine", "inputs_seed"]
+__all__ = [
+    "EnginePart",
+    "EngineParts",
+    "EnvBinding",
+    "HasEngine",
+    "ModelFitSchedule",
+    "PlanningEngine",
+    "build_engine",
+    "inputs_seed",
+]

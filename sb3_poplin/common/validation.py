@@ -213,3 +213,9 @@ def missing_vec_normalize_message(algorithm: str) -> str:
         "as raw (unnormalised). If they are normalised, load the model with its statistics: env = VecNormalize.load(path, "
         f"venv); env.training = False; {algorithm}.load(zip, env=env). Raw observations (e.g. from a plain gym env) are fine."
     )
+
+
+def check_predict_observation(observation: np.ndarray) -> None:
+    """Refuse an observation given to ``predict`` that holds NaN or inf."""
+    if not np.all(np.isfinite(observation)):
+        raise ValueError("The observation passed to predict contains NaN or inf: check the env (VecCheckNan finds where).")

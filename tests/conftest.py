@@ -32,6 +32,17 @@ TINY: dict[str, Any] = dict(
 )
 
 
+#: the test files that take longest (a minute of CPU or more each), longest first. Two workers take whole files in the
+#: order of collection (``--dist loadfile --no-loadscope-reorder``): these go first, so that none of them starts last and
+#: runs alone while the other worker waits (xdist's own order, the files with the most tests first, sent them last).
+LONGEST_FILES = ("test_zoo.py", "test_learning.py", "test_study.py", "test_precision.py", "test_variants.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # a stable sort: each file keeps its own order
+
+
 @pytest.fixture
 def tiny_kwargs() -> dict[str, Any]:
     return dict(TINY)

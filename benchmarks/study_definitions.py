@@ -443,6 +443,9 @@ PETS_CHEETAH_STUDY = Study(
               base="cpu"),
         Entry("poplin_p-icem-execwarm", "poplin_p", "POPLIN-P Sep-AVG, iCEM, warm start from the executed candidate",
               30_000, ICEM_EXECWARM, base="cpu"),
+        # iCEM's samples, the final mean executed (CEM's rule): what executing the best candidate does to POPLIN-P
+        Entry("poplin_p-icem-mean", "poplin_p", "POPLIN-P Sep-AVG, iCEM, final mean executed", 30_000,
+              dict(ICEM_CPU, cem_execute="mean"), base="cpu"),
         # MPPI (optimizer="mppi") the same way
         Entry("pets-mppi", "pets", "PETS, MPPI", 30_000, MPPI_CPU, base="cpu"),
         Entry("poplin_p-mppi", "poplin_p", "POPLIN-P Sep-AVG, MPPI", 30_000, MPPI_CPU, base="cpu"),
@@ -543,11 +546,12 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
   (`-icem-execwarm`, `cem_warm_start="executed"`), where Pinneri et al. start it from the search's final mean. PETS
   planned that way reached {eval:pets-icem-execwarm@30000} at 30k ({eval-seeds:pets-icem-execwarm@30000} seeds)
   against PETS with CEM's {eval:pets@30000}. POPLIN-P planned that way stood still: its evaluations were
-  {eval-values:poplin_p-icem-execwarm@5000} at 5k and {eval-values:poplin_p-icem-execwarm@20000} at 20k (one seed),
-  where POPLIN-P with CEM had {eval:poplin_p-avg@20000}, and its executed plans were predicted to gain about nothing
-  over the horizon (*Model exploitation*). In POPLIN-P Sep's parameter space each step's weights keep the noise of
-  every executed sample they were planned in, up to 30 of them (docs/algorithms.md). The runs with iCEM's own rule
-  (`pets-icem`, `poplin_p-icem`) are under way. On a fixed model iCEM's executed plans score a few points above
+  {eval-values:poplin_p-icem-execwarm@5000} at 5k and {eval-values:poplin_p-icem-execwarm@20000} at 20k (one seed,
+  stopped at 24k for the runs below), where POPLIN-P with CEM had {eval:poplin_p-avg@20000}, and its executed plans
+  were predicted to gain about nothing over the horizon (*Model exploitation*). In POPLIN-P Sep's parameter space each
+  step's weights keep the noise of every executed sample they were planned in, up to 30 of them (docs/algorithms.md).
+  The runs with iCEM's own rule (`pets-icem`, `poplin_p-icem`) are under way; `poplin_p-icem-mean` (iCEM's samples,
+  the final mean executed) separates what executing the best candidate does to POPLIN-P, and is not run yet. On a fixed model iCEM's executed plans score a few points above
   CEM's at the same candidates (docs/performance.md, *Search strength*). MPPI (`pets-mppi`, `poplin_p-mppi`: CEM's
   300 candidates, its default gamma 10 and white noise), whose plans scored higher still on that model, is not run
   yet.

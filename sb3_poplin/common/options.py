@@ -40,6 +40,7 @@ Check = Callable[[str, Any, dict[str, Any]], Any]
 
 #: what a plan executes (``cem_execute``): the final CEM mean, or the best candidate of the last iteration
 CEM_EXECUTES = ("mean", "best")
+#: what the next plan starts from (``cem_warm_start``): the search's final mean, or the plan executed
 CEM_WARM_STARTS = ("mean", "executed")
 
 

@@ -556,8 +556,9 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
   run: {eval-seeds:poplin_p-icem@30000}; with CEM, the same seed: {eval:poplin_p-avg@20000 seed 0},
   {eval:poplin_p-avg@25000 seed 0} and {eval:poplin_p-avg@30000 seed 0}), its training episodes from 17k on ranging
   {train-range:poplin_p-icem@17000..30000}, where POPLIN-P with CEM's ranged
-  {train-range:poplin_p-avg@17000..30000 seed 0}: one seed each so far, an anecdote until the other two. `poplin_p-icem-mean` (iCEM's samples, the final mean executed) separates what executing the best
-  candidate does to POPLIN-P, and is not run yet. On a fixed model iCEM's executed plans score a few points above
+  {train-range:poplin_p-avg@17000..30000 seed 0}: one seed each so far, an anecdote until the other two.
+  `poplin_p-icem-mean` (iCEM's samples, the final mean executed) separates what executing the best candidate does to
+  POPLIN-P, and is not run yet. On a fixed model iCEM's executed plans score a few points above
   CEM's at the same candidates (docs/performance.md, *Search strength*). MPPI (`pets-mppi`, `poplin_p-mppi`: CEM's
   300 candidates, its default gamma 10 and white noise), whose plans scored higher still on that model, is not run
   yet.

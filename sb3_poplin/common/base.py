@@ -20,7 +20,6 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import is_vectorized_observation
 
@@ -34,9 +33,11 @@ from sb3_poplin.common.distillation import (
 )
 from sb3_poplin.common.engine import EngineParts, ModelFitSchedule, PlanningEngine, build_engine, inputs_seed
 from sb3_poplin.common.env_binding import (
+    SpaceShapes,
     bind_env,
     check_spaces,
     env_id_of,
+    raw_observation,
     raw_transition,
     read_task_kwargs,
     train_freq_for,
@@ -59,7 +60,7 @@ from sb3_poplin.version import __version__
 SelfPlanningAlgorithm = TypeVar("SelfPlanningAlgorithm", bound="PlanningAlgorithm")
 
 
-class PlanningAlgorithm(DeclaredOptions, EngineParts, PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
+class PlanningAlgorithm(DeclaredOptions, EngineParts, SpaceShapes, PlanningPersistence, PlanningLogs, OffPolicyAlgorithm):
     """Model-based RL with a probabilistic ensemble and CEM planning (Algorithm 1 of the POPLIN paper).
 
     Loop: act randomly for ``learning_starts`` steps, then plan every step with CEM through the learned model and
@@ -141,20 +142,6 @@ class PlanningAlgorithm(DeclaredOptions, EngineParts, PlanningPersistence, Plann
         """``init_sigma`` when None is given (the algorithm's default, which may depend on its other options)."""
         return self.default_init_sigma
 
-    @property
-    def obs_dim(self) -> int:
-        assert isinstance(self.observation_space, spaces.Box), "a flat Box (checked when the model is built)"
-        return int(self.observation_space.shape[0])
-
-    @property
-    def action_shape(self) -> tuple[int, ...]:
-        return tuple(self.action_space.shape or ())
-
-    @property
-    def act_dim(self) -> int:
-        """Size of the flattened action: a multi-dimensional Box is planned, stored and distilled flat."""
-        return get_action_dim(self.action_space)
-
     def option_values(self) -> dict[str, Any]:
         """Every option's current value, by name (SB3's own as SB3 keeps them)."""
         return {o.name: getattr(self, o.attribute or o.name) for o in self.options if not o.sb3}
@@ -234,11 +221,6 @@ class PlanningAlgorithm(DeclaredOptions, EngineParts, PlanningPersistence, Plann
         obs = th.as_tensor(observation, dtype=th.float32, device=self.device).reshape(-1, self.obs_dim)
         return self.engine.plan(obs, mean, self.plan_generator if generator is None else generator)
 
-    def _raw_observation(self, observation: np.ndarray) -> np.ndarray:
-        if self._vec_normalize_env is not None:
-            return np.asarray(self._vec_normalize_env.unnormalize_obs(observation))  # a Box observation: an array
-        return observation
-
     def _acts_with_policy(self) -> bool:
         """Whether ``predict`` uses the distilled policy instead of planning."""
         return False
@@ -273,9 +255,10 @@ class PlanningAlgorithm(DeclaredOptions, EngineParts, PlanningPersistence, Plann
         if self.trained_with_vec_normalize and self._vec_normalize_env is None and not self._warned_missing_vec_normalize:
             self._warned_missing_vec_normalize = True
             warnings.warn(missing_vec_normalize_message(type(self).__name__), stacklevel=2)
+        raw_obs = raw_observation(self._vec_normalize_env, observation)
         if self._acts_with_policy():
-            return self.policy.predict(self._raw_observation(observation), state, episode_start, deterministic)
-        obs = self._raw_observation(observation).reshape(-1, self.obs_dim)
+            return self.policy.predict(raw_obs, state, episode_start, deterministic)
+        obs = raw_obs.reshape(-1, self.obs_dim)
         warm_start = self.engine.warm_start_of(None if state is None else state[0], episode_start, len(obs))
         generator = None
         if deterministic:

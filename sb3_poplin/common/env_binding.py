@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 
@@ -92,6 +93,27 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) ->
             f"POPLIN's dynamics model needs flat vector observations (a 1-D Box), got {observation_space}. "
             "For Dict observations use gymnasium.wrappers.FlattenObservation; image observations are not supported."
         )
+
+
+class SpaceShapes:
+    """The sizes an algorithm plans with, read from its spaces (a mixin of the algorithms)."""
+
+    observation_space: spaces.Space
+    action_space: spaces.Space
+
+    @property
+    def obs_dim(self) -> int:
+        assert isinstance(self.observation_space, spaces.Box), "a flat Box (checked when the model is built)"
+        return int(self.observation_space.shape[0])
+
+    @property
+    def action_shape(self) -> tuple[int, ...]:
+        return tuple(self.action_space.shape or ())
+
+    @property
+    def act_dim(self) -> int:
+        """Size of the flattened action: a multi-dimensional Box is planned, stored and distilled flat."""
+        return get_action_dim(self.action_space)
 
 
 def env_id_of(env: GymEnv | str | None) -> str | None:
@@ -333,3 +355,15 @@ def raw_transition(
         if terminal is not None:
             next_obs[i] = np.asarray(vec_normalize.unnormalize_obs(terminal) if vec_normalize is not None else terminal)
     return next_obs, np.asarray(next_raw), np.asarray(raw_reward)
+
+
+def raw_observation(vec_normalize: VecNormalize | None, observation: np.ndarray) -> np.ndarray:
+    """An observation as the env gave it, before VecNormalize (the model plans from raw observations).
+
+    :param vec_normalize: the VecNormalize wrapper the algorithm acts on (None: the observation is raw already)
+    :param observation: ``obs_shape`` or ``[n_envs, *obs_shape]``
+    :return: the raw observation, of the same shape
+    """
+    if vec_normalize is not None:
+        return np.asarray(vec_normalize.unnormalize_obs(observation))  # a Box observation: an array
+    return observation

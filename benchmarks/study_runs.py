@@ -139,10 +139,10 @@ def set_env_streams(venv: Any, states: list[dict[str, Any] | None]) -> None:
 
 def random_streams(model: Any, env_states: list[dict[str, Any]] | None, eval_env: Any | None) -> dict[str, Any] | None:
     """Every random stream a run draws from after a checkpoint: torch's, numpy's and Python's global generators, the
-    model's planning and training generators and its action space's (the random warm-up), the training envs' (as they
-    were before the step that ended the episode, i.e. before its automatic reset, which the resumed run repeats) and the
-    evaluation envs'. None when an env's stream cannot be read (envs in other processes): the run then resumes on fresh
-    seeds instead.
+    model's planning, training and plan-scoring generators, its count of planned steps (the scoring's cadence), its
+    action space's (the random warm-up), the training envs' (as they were before the step that ended the episode, i.e.
+    before its automatic reset, which the resumed run repeats) and the evaluation envs'. None when an env's stream
+    cannot be read (envs in other processes): the run then resumes on fresh seeds instead.
 
     :param env_states: the training envs' streams before the last step (:func:`env_streams`)
     :param eval_env: the evaluation VecEnv (None without one)
@@ -158,6 +158,8 @@ def random_streams(model: Any, env_states: list[dict[str, Any]] | None, eval_env
         python=random.getstate(),
         plan=model.plan_generator.get_state() if hasattr(model, "plan_generator") else None,
         train=model.train_generator.get_state() if hasattr(model, "train_generator") else None,
+        score=model.score_generator.get_state() if hasattr(model, "score_generator") else None,
+        planned_steps=model.engine.planned_training_steps if hasattr(model, "engine") else None,
         action_space=model.action_space.np_random.bit_generator.state,
         envs=env_states,
         eval_envs=eval_states,
@@ -175,6 +177,11 @@ def restore_random_streams(model: Any, streams: dict[str, Any], eval_env: Any | 
         model.plan_generator.set_state(streams["plan"])
     if streams["train"] is not None:
         model.train_generator.set_state(streams["train"])
+    # Checkpoints taken before 0.2.0's last records lack these two: the resumed run then scores its plans from fresh.
+    if streams.get("score") is not None:
+        model.score_generator.set_state(streams["score"])
+    if streams.get("planned_steps") is not None:
+        model.engine.planned_training_steps = streams["planned_steps"]
     model.action_space.np_random.bit_generator.state = streams["action_space"]
     set_env_streams(model.get_env(), streams["envs"])
     if eval_env is not None and streams["eval_envs"]:

@@ -39,6 +39,11 @@ TINY = dict(
     dynamics_net_arch=[16, 16],
     dynamics_epochs=2,
     buffer_size=2000,
+    # Sampled particles: planning and the scoring of executed plans draw from their generators, which a resumed run must
+    # restore to draw what the uninterrupted one does.
+    propagation="fixed_model",
+    num_particles=2,
+    exploitation_log_freq=7,  # not a divisor of EPISODE: a resumed run keeps the cadence only if it counts on
 )
 
 
@@ -134,6 +139,9 @@ def test_killed_run_resumes_from_its_checkpoint_without_repeating_episodes(conf:
     straight_progress = read_progress(straight / "poplin_p" / f"{ENV_ID}_1")
     for kind, key in (("episode", "ret"), ("eval", "mean")):
         assert [r[key] for r in progress if r["kind"] == kind] == [r[key] for r in straight_progress if r["kind"] == kind]
+    # The scored plans too: the scoring's own generator and its cadence are in the checkpoint.
+    straight_record = study_runs.read_run(study_runs.Run("poplin_p", ENV_ID, 0, 4 * EPISODE), straight)
+    assert record["exploitation"] == straight_record["exploitation"]
 
     # A finished run is never rerun.
     before = (run_folder / "progress.jsonl").read_text()

@@ -200,7 +200,7 @@ class PlanningAlgorithm(DeclaredOptions, EngineParts, SpaceShapes, PlanningPersi
         self.plan_generator = th.Generator(device=self.device).manual_seed(seed)
         self.train_generator = th.Generator().manual_seed(seed + 1)
         # Scoring executed plans for the log draws from its own stream (sampled propagation), apart from planning's.
-        self._score_generator = th.Generator(device=self.device).manual_seed(seed + 2)
+        self.score_generator = th.Generator(device=self.device).manual_seed(seed + 2)
         # Reseeded at every ``predict(..., deterministic=True)``; one object for all calls, so a plan captured in a CUDA
         # graph (which is bound to its generator) is replayed, not captured again, at every deterministic step.
         self._deterministic_plan_generator = th.Generator(device=self.device)
@@ -284,7 +284,7 @@ class PlanningAlgorithm(DeclaredOptions, EngineParts, SpaceShapes, PlanningPersi
         else:
             raw_obs = np.asarray(self._last_original_obs if self._vec_normalize_env is not None else self._last_obs)
             obs = th.as_tensor(raw_obs, dtype=th.float32, device=self.device).reshape(-1, self.obs_dim)
-            out = self.engine.plan_training_step(obs, self.plan_generator, self._score_generator, self.exploitation_log_freq)
+            out = self.engine.plan_training_step(obs, self.plan_generator, self.score_generator, self.exploitation_log_freq)
             self._on_plan(raw_obs, out)
             scaled_action = out.action.cpu().numpy().reshape(n_envs, *self.action_shape)  # the planner's are flat
             self._last_executed_noise = out.executed_noise.cpu().numpy()

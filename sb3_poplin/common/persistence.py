@@ -62,7 +62,7 @@ class PlanningPersistence(OffPolicyAlgorithm):
             "_deterministic_plan_generator",
             "_warned_missing_vec_normalize",
             "_last_executed_noise",
-            "_score_generator",
+            "score_generator",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:

@@ -170,7 +170,8 @@ def env_table(study: Study, env: str, records: Records) -> list[str]:
 
 def wall_cell(n_timesteps: int, runs: Records) -> str:
     """The mean wall time of the runs that finished the entry's steps; runs finished when the entry was shorter are
-    timed apart (``"12 min (to 10k)"``), so a longer run never averages with a shorter one."""
+    timed apart (``"12 min (to 10k)"``), so a longer run never averages with a shorter one; ``"not finished"`` when none
+    finished."""
     if not runs:
         return "-"
     by_length: dict[int, list[float]] = {}
@@ -178,7 +179,7 @@ def wall_cell(n_timesteps: int, runs: Records) -> str:
         if record["finished"]:
             by_length.setdefault(record["n_timesteps"], []).append(record["wall_s"])
     if not by_length:
-        return "running"
+        return "not finished"  # running, or stopped: the page's list of unfinished runs says how far each got
     return ", ".join(
         fmt_wall(float(np.mean(walls))) + ("" if length >= n_timesteps else f" (to {length / 1000:g}k)")
         for length, walls in sorted(by_length.items(), reverse=True)

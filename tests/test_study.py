@@ -306,7 +306,7 @@ def test_report_and_commands_from_the_run_records(tmp_path: Path, monkeypatch: p
     study.main(["--report-only", "tiny", *outputs])
     page = output.read_text()
     assert "| PETS | 2000 ± 0 | 4000 ± 0 | - |" in page
-    assert "| TD3 | 500 (1 of 2 seeds) | - | - | running | - |" in page
+    assert "| TD3 | 500 (1 of 2 seeds) | - | - | not finished | - |" in page
     assert "- td3 HalfCheetah-v5 seed 0: 5,000 of 30,000 steps" in page
 
     # Finished runs produce no command; the others one self-contained command line each, seed-major.
@@ -472,7 +472,7 @@ def test_a_run_finished_before_its_entry_was_made_longer_keeps_its_length_and_is
     longer = dict(record, n_timesteps=30_000, wall_s=1800.0)
     assert study_report.wall_cell(30_000, [record]) == "1.7 min (to 10k)"
     assert study_report.wall_cell(30_000, [record, longer, dict(longer, wall_s=2400.0)]) == "35 min, 1.7 min (to 10k)"
-    assert study_report.wall_cell(30_000, [dict(record, finished=False)]) == "running"
+    assert study_report.wall_cell(30_000, [dict(record, finished=False)]) == "not finished"
     assert study_report.wall_cell(30_000, []) == "-"
 
 

@@ -29,7 +29,7 @@ import sb3_poplin.zoo.hyperparams_opt as zoo_hpo
 from sb3_poplin import POPLIN_A, POPLIN_P
 from sb3_poplin.envs import FIXED_SWIMMER_ID, PETS_HALF_CHEETAH_ID
 from sb3_poplin.rewards import known_env_ids, resolve_callable
-from sb3_poplin.zoo import ZOO_ALGOS, hyperparams_file, register
+from sb3_poplin.zoo import ZOO_ALGOS, hyperparams_file, plots, register
 from sb3_poplin.zoo.algorithms import CONFIG_SETS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -409,6 +409,17 @@ def test_all_plots_saves_figures_and_results_of_poplin_and_sac_runs(zoo_logs: Pa
         check=False,
     )
     assert proc.returncode != 0 and "at least 2 runs" in proc.stderr
+
+
+def test_all_plots_of_a_single_run_of_one_episode_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "logs" / "pets" / f"{ENV_ID}_1"
+    run.mkdir(parents=True)
+    episodes = np.array([[-1000.0], [-500.0]])  # two evaluations of one episode each
+    np.savez(run / "evaluations.npz", timesteps=np.array([150, 300]), results=episodes, ep_lengths=np.full((2, 1), 150))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["all_plots", "-a", "pets", "-e", ENV_ID, "-f", "logs", "--no-display"])
+    with pytest.raises(SystemExit, match="at least 2 episodes"):
+        plots.all_plots()
 
 
 def test_plot_from_file_draws_a_results_file_of_several_seeds(zoo_logs: Path, tmp_path: Path) -> None:

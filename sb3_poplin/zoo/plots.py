@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 #: where figures go when there is no display and no --figures
 HEADLESS_FOLDER = Path("zoo_plots")
 
@@ -176,7 +178,15 @@ def all_plots() -> None:
     ensure_seaborn()
     from rl_zoo3.plots.all_plots import all_plots as zoo_all_plots
 
-    _run_with_figures("all_plots", zoo_all_plots)
+    try:
+        _run_with_figures("all_plots", zoo_all_plots)
+    except np.exceptions.AxisError as error:
+        # rl-zoo3 squeezes an algorithm's last evaluations [runs, episodes] and averages over the last axis: one run of
+        # one episode leaves no axis.
+        raise SystemExit(
+            "all_plots: an algorithm has a single run evaluated on a single episode, which rl-zoo3's all_plots cannot "
+            "summarise: evaluate with at least 2 episodes (--eval-episodes 2) or run a second seed"
+        ) from error
 
 
 def curve_run_counts(results_file: str) -> dict[str, int]:

@@ -38,7 +38,7 @@ import yaml
 
 # The studies' modules import one way, each only modules to its right: this command line -> study_definitions (every
 # study) -> study_report (the page) -> study_types (entries and studies) and study_runs (the runs and their records).
-from benchmarks.study_definitions import HEADLINE_ENTRIES, HEADLINE_STEPS, PAPER_TABLE_50K, STUDIES
+from benchmarks.study_definitions import HEADLINE_ENTRIES, HEADLINE_NOTE, HEADLINE_STEPS, PAPER_TABLE_50K, STUDIES
 from benchmarks.study_report import headline_table, write_headline, write_page
 from benchmarks.study_runs import (
     COMMAND,
@@ -300,9 +300,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     records = {name: study_records(name, args.results) for name in STUDIES}
     write_page(STUDIES, records, args.output, names, COMMAND)
     if "pets-cheetah" in names:
-        paper = {name: PAPER_TABLE_50K[label] for name, label in HEADLINE_ENTRIES.items()}
+        paper = {name: PAPER_TABLE_50K[label] if label else "" for name, label in HEADLINE_ENTRIES.items()}
         link = Path(os.path.relpath(args.output, args.readme.parent)).as_posix() + "#pets-cheetah"
-        table = headline_table(STUDIES["pets-cheetah"], records["pets-cheetah"], list(paper), HEADLINE_STEPS, paper, link)
+        study = STUDIES["pets-cheetah"]
+        table = headline_table(study, records["pets-cheetah"], list(paper), HEADLINE_STEPS, paper, link, HEADLINE_NOTE)
         write_headline(args.readme, table)
     counts = {
         name: {e.name: sum(r["entry"] == e.name for r in records[name]) for e in STUDIES[name].entries} for name in names

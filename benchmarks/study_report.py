@@ -652,14 +652,21 @@ HEADLINE_END = "<!-- headline end -->"
 
 
 def headline_table(
-    study: Study, records: Records, entries: Sequence[str], steps: Sequence[int], paper: dict[str, str], link: str
+    study: Study,
+    records: Records,
+    entries: Sequence[str],
+    steps: Sequence[int],
+    paper: dict[str, str],
+    link: str,
+    note: str = "",
 ) -> list[str]:
     """The README's headline: a few entries of one study at a few steps, with the paper's figure beside them.
 
     :param entries: the names of the study's entries to show, in order
     :param steps: the steps of the columns (an entry that does not run that far has an empty cell)
-    :param paper: the paper's figure for each entry name
+    :param paper: the paper's figure for each entry name ("" where it has none)
     :param link: where the full section is (a relative link from the README)
+    :param note: what the caption says besides the conditions common to every headline
     """
     (env,) = study.envs
     lines = [
@@ -682,7 +689,7 @@ def headline_table(
         f"from [the results page]({link}), which gives the conditions and the curves: the model-based entries plan at a "
         "CPU budget (1/16.7 of the paper's model evaluations per step); SAC and TD3 take rl-zoo3's tuned HalfCheetah "
         "hyperparameters. The paper's column is its Table 1 (the mean of the last 3 training episodes at 50k steps, 4 "
-        "seeds)."
+        "seeds)." + (f" {note}" if note else "")
     )
     return [*lines, "", *textwrap.wrap(caption, 120, break_on_hyphens=False)]
 

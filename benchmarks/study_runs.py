@@ -177,7 +177,7 @@ def restore_random_streams(model: Any, streams: dict[str, Any], eval_env: Any | 
         model.plan_generator.set_state(streams["plan"])
     if streams["train"] is not None:
         model.train_generator.set_state(streams["train"])
-    # Checkpoints taken before 0.2.0's last records lack these two: the resumed run then scores its plans from fresh.
+    # Absent from checkpoints written before they were kept: such a run resumes scoring from a fresh stream and count.
     if streams.get("score") is not None:
         model.score_generator.set_state(streams["score"])
     if streams.get("planned_steps") is not None:

@@ -561,13 +561,13 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
   stopped at 24k for the runs below), where POPLIN-P with CEM had {eval:poplin_p-avg@20000}, and its executed plans
   were predicted to gain about nothing over the horizon (*Model exploitation*). In POPLIN-P Sep's parameter space each
   step's weights keep the noise of every executed sample they were planned in, up to 30 of them (docs/algorithms.md).
-  With iCEM's own rule (`pets-icem`, `poplin_p-icem`, still under way) PETS reached {eval:pets-icem@30000} at 30k
-  (seeds run: {eval-seeds:pets-icem@30000}; PETS with CEM, the same seed: {eval:pets@30000 seed 0}), and POPLIN-P
-  {eval:poplin_p-icem@20000} at 20k, {eval:poplin_p-icem@25000} at 25k and {eval:poplin_p-icem@30000} at 30k (seeds
-  run: {eval-seeds:poplin_p-icem@30000}; with CEM, the same seed: {eval:poplin_p-avg@20000 seed 0},
-  {eval:poplin_p-avg@25000 seed 0} and {eval:poplin_p-avg@30000 seed 0}), its training episodes from 17k on ranging
-  {train-range:poplin_p-icem@17000..30000}, where POPLIN-P with CEM's ranged
-  {train-range:poplin_p-avg@17000..30000 seed 0}: one seed each so far, an anecdote until the other two.
+  With iCEM's own rule (`pets-icem`, `poplin_p-icem`, 3 seeds each when finished) the evaluations at 30k were, seed by
+  seed as recorded so far, {eval-values:pets-icem@30000} for PETS (CEM: {eval-values:pets@30000}) and
+  {eval-values:poplin_p-icem@30000} for POPLIN-P (CEM: {eval-values:poplin_p-avg@30000}). POPLIN-P's were
+  {eval-values:poplin_p-icem@20000} at 20k (CEM: {eval-values:poplin_p-avg@20000}) and {eval-values:poplin_p-icem@25000}
+  at 25k (CEM: {eval-values:poplin_p-avg@25000}). Its training episodes from 17k on ranged
+  {train-range:poplin_p-icem@17000..30000}, where CEM's ranged {train-range:poplin_p-avg@17000..30000}: higher peaks,
+  and lower troughs.
   `poplin_p-icem-mean` (iCEM's samples, the final mean executed) separates what executing the best candidate does to
   POPLIN-P, and is not run yet. On a fixed model iCEM's executed plans score a few points above
   CEM's at the same candidates (docs/performance.md, *Search strength*). MPPI (`pets-mppi`, `poplin_p-mppi`: CEM's

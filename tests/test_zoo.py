@@ -417,6 +417,7 @@ def test_all_plots_of_a_single_run_of_one_episode_says_what_to_do(tmp_path: Path
     episodes = np.array([[-1000.0], [-500.0]])  # two evaluations of one episode each
     np.savez(run / "evaluations.npz", timesteps=np.array([150, 300]), results=episodes, ep_lengths=np.full((2, 1), 150))
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.setattr(sys, "argv", ["all_plots", "-a", "pets", "-e", ENV_ID, "-f", "logs", "--no-display"])
     with pytest.raises(SystemExit, match="at least 2 episodes"):
         plots.all_plots()

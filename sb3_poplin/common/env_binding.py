@@ -328,6 +328,18 @@ def train_freq_for(train_freq: Any, n_envs: int, venv: VecEnv | None) -> tuple[i
     return int(getattr(spec, "max_episode_steps", None) or 1000), "step"
 
 
+def raw_observation(vec_normalize: VecNormalize | None, observation: np.ndarray) -> np.ndarray:
+    """An observation as the env gave it, before VecNormalize (the model plans from raw observations).
+
+    :param vec_normalize: the VecNormalize wrapper the algorithm acts on (None: the observation is raw already)
+    :param observation: ``obs_shape`` or ``[n_envs, *obs_shape]``
+    :return: the raw observation, of the same shape
+    """
+    if vec_normalize is not None:
+        return np.asarray(vec_normalize.unnormalize_obs(observation))  # a Box observation: an array
+    return observation
+
+
 def raw_transition(
     vec_normalize: VecNormalize | None,
     new_obs: np.ndarray | dict[str, np.ndarray],
@@ -353,17 +365,5 @@ def raw_transition(
     for i, done in enumerate(dones):
         terminal = infos[i].get("terminal_observation") if done else None
         if terminal is not None:
-            next_obs[i] = np.asarray(vec_normalize.unnormalize_obs(terminal) if vec_normalize is not None else terminal)
+            next_obs[i] = raw_observation(vec_normalize, np.asarray(terminal))
     return next_obs, np.asarray(next_raw), np.asarray(raw_reward)
-
-
-def raw_observation(vec_normalize: VecNormalize | None, observation: np.ndarray) -> np.ndarray:
-    """An observation as the env gave it, before VecNormalize (the model plans from raw observations).
-
-    :param vec_normalize: the VecNormalize wrapper the algorithm acts on (None: the observation is raw already)
-    :param observation: ``obs_shape`` or ``[n_envs, *obs_shape]``
-    :return: the raw observation, of the same shape
-    """
-    if vec_normalize is not None:
-        return np.asarray(vec_normalize.unnormalize_obs(observation))  # a Box observation: an array
-    return observation

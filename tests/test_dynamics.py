@@ -163,6 +163,12 @@ def test_algorithms_train_their_ensemble_with_the_fused_adam_on_cpu(tmp_path) ->
         ensemble_size=2,
         seed=0,
         learning_starts=20,
+        # a tiny planner and no extra gradient steps: the test checks the optimiser's settings, not what it learns
+        population_size=16,
+        n_elites=4,
+        horizon=3,
+        cem_iterations=2,
+        dynamics_min_updates=10,
         dynamics_optimizer_kwargs={"fused": False, "eps": 1e-4},
     )
     plain.learn(40)

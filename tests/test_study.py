@@ -38,6 +38,7 @@ TINY = dict(
     ensemble_size=2,
     dynamics_net_arch=[16, 16],
     dynamics_epochs=2,
+    dynamics_min_updates=0,  # the tests check the runner, not model quality: no extra gradient steps past the epochs
     buffer_size=2000,
     # Sampled particles: planning and the scoring of executed plans draw from their generators, which a resumed run must
     # restore to draw what the uninterrupted one does.
@@ -186,7 +187,6 @@ def test_a_run_killed_before_an_evaluation_due_at_its_checkpoint_makes_it_on_res
 
 def tiny_checkpoint_study() -> Study:
     settings = {k: v for k, v in TINY.items() if k not in ("n_timesteps", "policy")}
-    settings["dynamics_min_updates"] = 0  # the test checks the runner, not model quality
     return Study(
         envs=(ENV_ID,),
         title="Tiny checkpoint study",

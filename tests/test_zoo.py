@@ -45,9 +45,14 @@ TINY = [
     "ensemble_size:2",
     "dynamics_net_arch:[32,32]",
     "buffer_size:1000",
+    "dynamics_min_updates:0",  # no extra gradient steps past the epochs: the tests check the scripts, not the model
 ]
 #: evaluate twice during the 300 steps, two episodes each (all_plots cannot average a single run of one episode)
 EVAL = ["--eval-freq", "150", "--eval-episodes", "2", "--num-threads", "1", "--seed", "3"]
+#: episodes of 50 steps, not Pendulum's 200: the runs' evaluations and enjoy plan a quarter as many steps (saved in the
+#: run's args.yml, which enjoy reads)
+SHORT_EPISODES = ["--env-kwargs", "max_episode_steps:50"]
+EPISODE = 50
 #: rl-zoo3's keys that are not constructor arguments
 ZOO_KEYS = {"n_timesteps", "n_envs", "normalize", "env_wrapper", "vec_env_wrapper", "frame_stack", "callback", "env_kwargs"}
 
@@ -300,7 +305,7 @@ def zoo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One log folder with tiny POPLIN-A (VecNormalize, policy evaluation), POPLIN-P (MPC) and SAC runs."""
     workdir = tmp_path_factory.mktemp("zoo")
     logs = workdir / "logs"
-    common = ["--env", ENV_ID, "-f", str(logs), *EVAL]
+    common = ["--env", ENV_ID, "-f", str(logs), *EVAL, *SHORT_EPISODES]
     zoo("train", ["--algo", "poplin_a", *common, "-params", *TINY, "normalize:True", "predict_with:'policy'"], workdir)
     zoo("train", ["--algo", "poplin_p", *common, "--save-replay-buffer", "-params", *TINY], workdir)
     zoo("train", ["--algo", "pets", *common, "-params", *TINY], workdir)
@@ -335,7 +340,7 @@ def test_train_writes_the_run_folder(zoo_logs: Path, algo: str) -> None:
 
 @pytest.mark.parametrize("algo", sorted(ZOO_ALGOS))
 def test_enjoy_runs_the_saved_agent(zoo_logs: Path, algo: str) -> None:
-    args = ["--algo", algo, "--env", ENV_ID, "-f", str(zoo_logs), "--no-render", "-n", "210", "--num-threads", "1"]
+    args = ["--algo", algo, "--env", ENV_ID, "-f", str(zoo_logs), "--no-render", "-n", str(EPISODE + 10), "--num-threads", "1"]
     output = zoo("enjoy", args, zoo_logs)
     assert f"Loading {zoo_logs / algo / f'{ENV_ID}_1' / f'{ENV_ID}.zip'}" in output
     assert "1 Episodes" in output and "Mean reward:" in output
@@ -522,7 +527,7 @@ def optimize(storage: str, n_trials: int, workdir: Path, extra: list[str] | None
     args = ["--algo", "poplin_p", "--env", ENV_ID, "-f", str(workdir / "logs"), "-n", "300", "--num-threads", "1"]
     args += ["-optimize", "--n-trials", str(n_trials), "--n-evaluations", "1", "--eval-episodes", "1"]
     args += ["--sampler", "random", "--pruner", "none", "--no-optim-plots", "--storage", storage, "--study-name", "tiny"]
-    args += ["-params", "learning_starts:100", "ensemble_size:2", *(extra or [])]
+    args += [*SHORT_EPISODES, "-params", "learning_starts:100", "ensemble_size:2", "dynamics_min_updates:0", *(extra or [])]
     return run_python(["-c", narrow, *args], workdir)
 
 

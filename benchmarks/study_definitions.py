@@ -50,7 +50,8 @@ HEADLINE_ENTRIES: dict[str, str | None] = {
 HEADLINE_STEPS = (10_000, 30_000, 90_000)
 HEADLINE_NOTE = (
     'The iCEM rows search as many candidates per step with iCEM (`optimizer="icem"`, Pinneri et al., 2020); the paper '
-    "planned with CEM."
+    "planned with CEM. A cell is one evaluation of 2 episodes per seed; the results page's notes also compare the "
+    "training episodes, five per seed from 25k to 30k, which put PETS with iCEM level with PETS with CEM."
 )
 
 
@@ -563,7 +564,16 @@ tuned HalfCheetah-v4 hyperparameters and `learning_starts=1000`.
   step's weights keep the noise of every executed sample they were planned in, up to 30 of them (docs/algorithms.md).
   With iCEM's own rule (`pets-icem`, `poplin_p-icem`, 3 seeds each when finished) the evaluations at 30k were, seed by
   seed as recorded so far, {eval-values:pets-icem@30000} for PETS (CEM: {eval-values:pets@30000}) and
-  {eval-values:poplin_p-icem@30000} for POPLIN-P (CEM: {eval-values:poplin_p-avg@30000}). POPLIN-P's were
+  {eval-values:poplin_p-icem@30000} for POPLIN-P (CEM: {eval-values:poplin_p-avg@30000}). PETS' seeds average
+  {eval:pets-icem@30000} with iCEM against {eval:pets@30000} with CEM at 30k (Welch's t =
+  {welch:pets-icem@30000 vs pets@30000}), but at 20k it was behind on every seed ({eval-values:pets-icem@20000} against
+  {eval-values:pets@20000}), and its training episodes, five per seed between 25k and 30k where an evaluation is two,
+  averaged {train-window:pets-icem@25001..30000} against CEM's {train-window:pets@25001..30000}. So the evaluations at
+  30k are not a gain the training episodes confirm: at this budget iCEM planned about as well as CEM for PETS. For
+  scale, the paper's PETS, with 17x the candidates, reads about 2,200 and 2,600 at 20k and 25k on its curve. POPLIN-P's
+  training episodes between 25k and 30k averaged {train-window:poplin_p-icem@25001..30000} with iCEM
+  ({train-seeds:poplin_p-icem@25001..30000} seeds) against {train-window:poplin_p-avg@25001..30000} with CEM. Its
+  evaluations were
   {eval-values:poplin_p-icem@20000} at 20k (CEM: {eval-values:poplin_p-avg@20000}) and {eval-values:poplin_p-icem@25000}
   at 25k (CEM: {eval-values:poplin_p-avg@25000}). Its training episodes from 17k on ranged
   {train-range:poplin_p-icem@17000..30000}, where CEM's ranged {train-range:poplin_p-avg@17000..30000}: higher peaks,

@@ -286,7 +286,7 @@ MEASURES = {"eval": "evals", "policy": "policy_evals", "train": "episodes"}
 #: the statistics a measure's kind names after a dash (``eval``, ``eval-mean``, ..., ``train-range``): those of
 #: ``ONE_STEP`` read one step, the others one step or a range of steps
 ONE_STEP = ("", "mean", "values", "means")
-STATISTICS = (*ONE_STEP, "seeds", "range", "highest", "lowest")
+STATISTICS = (*ONE_STEP, "seeds", "range", "highest", "lowest", "window")
 #: the kinds that compare two references, ``{kind:<reference> vs <reference>}``, with their default decimals
 PAIRS = {"ratio": 2, "welch": 1, "effect": 1, "reach": 1, "reach-ratio": 1}
 #: the kinds about the runs' time, whose reference names no step
@@ -450,6 +450,10 @@ class Prose:
         if statistic in ("highest", "lowest"):
             pick = max if statistic == "highest" else min
             return _listed([_number(pick(values), decimals) for _, values in per_run])
+        if statistic == "window":
+            # Each run's mean over the steps, then as a cell: the training episodes of a window of steps are several
+            # per seed where an evaluation point is one (of 2 episodes), so their means are the steadier comparison.
+            return fmt([float(np.mean(values)) for _, values in per_run], len(per_run), decimals)
         if statistic == "range":
             every = [v for _, values in per_run for v in values]
             return _span(_number(min(every), decimals), _number(max(every), decimals), " to ")
@@ -537,7 +541,8 @@ def render_prose(text: str, study: str, studies: Mapping[str, Study], records: M
       own values and the ends of a range written with a thousands separator, as the notes write them: ``-mean`` the
       mean alone; ``-values`` each run's value (``a, b and c``); ``-seeds`` how many seeds got there; ``-range`` the
       lowest to the highest value; ``-highest`` and ``-lowest`` each run's; ``-means`` the lowest to the highest of
-      the entries' means.
+      the entries' means; ``-window`` each run's mean over the steps (a range), then mean ± std over the runs as a
+      cell.
     * ``ratio``, ``welch``, ``effect`` (``<reference> vs <reference>``, one step each): the ratio of the two mean
       evaluations, Welch's t of their difference, and their difference in pooled standard deviations (the cells').
     * ``reach``, ``reach-ratio`` (``<entry> vs <reference>``): the steps after which the entry's mean evaluation curve

@@ -597,6 +597,8 @@ def _render(text: str) -> str:
         ("{train-range:a@1000..2000 on HalfCheetah-v5}", "-1,200 to 50"),
         ("{train-highest:a@1000..2000 on HalfCheetah-v5}", "50, -20 and -500"),
         ("{train-lowest:a@1000..2000 on HalfCheetah-v5 seed 0}", "-1,200"),
+        # each run's mean over the window (-575, -160 and -500), then mean ± std over the runs as a cell
+        ("{train-window:a@1000..2000 on HalfCheetah-v5}", "-412 ± 181"),
         ("{ratio:a@20000 on HalfCheetah-v5 vs b@10000}", "2.50"),
         # 300 apart: 3 pooled standard deviations of the cells (ddof 0: 100 each); Welch's t with ddof 1 (141 for the gap)
         ("{effect:a@20000 on HalfCheetah-v5 vs b@10000}", "3.0"),

@@ -51,8 +51,8 @@ TINY = [
 EVAL = ["--eval-freq", "150", "--eval-episodes", "2", "--num-threads", "1", "--seed", "3"]
 #: episodes of 50 steps, not Pendulum's 200: the runs' evaluations and enjoy plan a quarter as many steps (saved in the
 #: run's args.yml, which enjoy reads)
-SHORT_EPISODES = ["--env-kwargs", "max_episode_steps:50"]
 EPISODE = 50
+SHORT_EPISODES = ["--env-kwargs", f"max_episode_steps:{EPISODE}"]
 #: rl-zoo3's keys that are not constructor arguments
 ZOO_KEYS = {"n_timesteps", "n_envs", "normalize", "env_wrapper", "vec_env_wrapper", "frame_stack", "callback", "env_kwargs"}
 

@@ -14,6 +14,7 @@ Pendulum-v1-sized one (3, 1), it measures:
   and everything else (CEM sampling and sorting, rewards, bookkeeping);
 * planning in bfloat16 (``planning_dtype``) against float32 at the paper configuration, with a bfloat16 roof beside the
   float32 one, and the bfloat16 planner's scaling from one thread to two;
+* the optimizers (CEM, iCEM, MPPI) side by side at the study's CPU budget, for PETS and POPLIN-P sep;
 * the distilled policy's ``predict`` latency against SAC's on HalfCheetah-v5;
 * dynamics training time per iteration as the data grows, and the replay buffer's memory at 200k steps;
 * peak resident memory of planning and allocation growth over many planning steps.
@@ -25,7 +26,8 @@ networks: throughput does not depend on what the networks learned. Run from the 
     python -m benchmarks.planner_throughput --quick      # smoke run (about a minute), prints only
     python -m benchmarks.planner_throughput --device cuda --cuda-graph   # GPU: eager and graph-captured plans
     python -m benchmarks.planner_throughput --against main~5   # this tree against an earlier revision, alternating
-    python -m benchmarks.planner_throughput --skip planners predict training memory   # bfloat16 against float32 only
+    python -m benchmarks.planner_throughput --skip planners optimizers predict training memory   # bfloat16 only
+    python -m benchmarks.planner_throughput --skip planners bfloat16 predict training memory     # the optimizers only
 """
 
 from __future__ import annotations
@@ -135,11 +137,20 @@ def median(values: list[float]) -> float:
 
 
 def build_planner(
-    kind: str, cfg: Config, env_id: str, device: th.device, cuda_graph: bool = False, dtype: th.dtype = th.float32
+    kind: str,
+    cfg: Config,
+    env_id: str,
+    device: th.device,
+    cuda_graph: bool = False,
+    dtype: th.dtype = th.float32,
+    options: dict[str, Any] | None = None,
 ) -> Planner:
     """A planner of ``kind``, built as the algorithms build theirs (:func:`~sb3_poplin.common.engine.build_engine`), on a
     random ensemble whose whitening is fitted on synthetic data of the env's size, planning its matrix products in
-    ``dtype``."""
+    ``dtype``.
+
+    :param options: the algorithm's options to set beyond ``cfg``'s (e.g. ``optimizer="icem"``); they override it
+    """
     obs_dim, act_dim, bound = ENVS[env_id]
     th.manual_seed(0)
     family = "PETS" if kind == "PETS" else kind.split(" ")[0][-1]  # "POPLIN-A init" -> "A"
@@ -154,6 +165,7 @@ def build_planner(
         init_sigma=SIGMA[family],
         cuda_graph=cuda_graph,
     )
+    settings.update(options or {})
     policy = None
     if family != "PETS":
         settings["planning_variant"] = kind.split(" ")[1]
@@ -454,6 +466,95 @@ def dtype_table(results: list[DtypeResult]) -> str:
             f"| {r.planner} | {r.float32_ms:.0f} | {r.bfloat16_ms:.0f} | {r.speedup:.2f}x | {r.roof_float32_ms:.0f} | "
             f"{r.roof_bfloat16_ms:.0f} | {r.roof_float32_ms / r.roof_bfloat16_ms:.2f}x |"
             + (f" {r.two_threads_speedup:.2f}x |" if r.two_threads_speedup is not None else (" |" if two else ""))
+        )
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 1c. The optimizers side by side
+# ----------------------------------------------------------------------------------------------------------------------
+#: the CPU budget of the study's entries (pets-cheetah's ``cpu`` base), on HalfCheetah-v5 sizes
+CPU_BUDGET = Config("cpu budget", 100, 10, 15, 3, 5, (200, 200, 200, 200))
+#: each optimizer as the study's entries set it: iCEM's first population of 123 shrinks so that its 3 iterations score
+#: CEM's 3 x 100 candidates (299); MPPI with its defaults
+OPTIMIZERS: dict[str, dict[str, Any]] = {
+    "cem": {},
+    "icem": dict(optimizer="icem", population_size=123, icem_noise_beta=0.25),
+    "mppi": dict(optimizer="mppi"),
+}
+OPTIMIZER_PLANNERS = ("PETS", "POPLIN-P sep")
+
+
+@dataclass
+class OptimizerResult:
+    planner: str
+    optimizer: str
+    candidates: float  # rolled out per planning step (model rows per call, summed over the calls of one step / horizon)
+    step_ms: float
+    model_share: float  # of the step, inside the ensemble's forward passes
+    ratio: float  # step time over CEM's, median of the rounds' ratios
+
+
+def bench_optimizers(device: th.device, rounds: int) -> list[OptimizerResult]:
+    """Warm-started planning steps of each optimizer at the study's CPU budget, one step of each in turn per round (so a
+    change of machine load affects them alike), for PETS and POPLIN-P sep: what a learning curve's "plan ms" cannot
+    say when its runs ran on different machines."""
+    obs_dim = ENVS["HalfCheetah-v5"][0]
+    results = []
+    for kind in OPTIMIZER_PLANNERS:
+        planners = {
+            name: build_planner(kind, CPU_BUDGET, "HalfCheetah-v5", device, options=options)
+            for name, options in OPTIMIZERS.items()
+        }
+        probes = {name: Probe(planner, device) for name, planner in planners.items()}
+        generators = {name: th.Generator(device=device).manual_seed(0) for name in planners}
+        means: dict[str, th.Tensor | None] = dict.fromkeys(planners)
+        obs = th.randn(1, obs_dim, device=device)
+        steps: dict[str, list[float]] = {name: [] for name in planners}
+        models: dict[str, list[float]] = {name: [] for name in planners}
+        candidates: dict[str, float] = {}
+        for round_index in range(rounds + 1):  # round 0 warms up
+            for name, planner in planners.items():
+                probe = probes[name]
+                probe.reset()
+                # On CPU the probe's clock reads are the step's only overhead (see bench_planner)
+                with probe.installed():
+                    synchronize(device)
+                    start = time.perf_counter()
+                    out = planner.plan(obs, means[name], generators[name])
+                    synchronize(device)
+                    elapsed = time.perf_counter() - start
+                means[name] = planner.warm_start_after(out)
+                candidates[name] = sum(probe.calls) / CPU_BUDGET.horizon
+                if round_index:
+                    steps[name].append(elapsed)
+                    models[name].append(probe.model_s)
+        for name in planners:
+            result = OptimizerResult(
+                planner=kind,
+                optimizer=name,
+                candidates=candidates[name],
+                step_ms=1e3 * median(steps[name]),
+                model_share=median([m / s for m, s in zip(models[name], steps[name])]),
+                ratio=median([a / b for a, b in zip(steps[name], steps["cem"])]),
+            )
+            results.append(result)
+            print(
+                f"  {kind:14s} {name:5s} {result.candidates:5.0f} candidates  {result.step_ms:7.1f} ms/step  "
+                f"model {result.model_share:4.0%}  x{result.ratio:.2f} of CEM",
+                flush=True,
+            )
+    return results
+
+
+def optimizer_table(results: list[OptimizerResult]) -> str:
+    lines = [
+        "| planner | optimizer | candidates / step | ms / step | inside the model | time / CEM's |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.planner} | {r.optimizer} | {r.candidates:.0f} | {r.step_ms:.1f} | {r.model_share:.0%} | {r.ratio:.2f}x |"
         )
     return "\n".join(lines)
 
@@ -854,7 +955,9 @@ def main() -> None:
     parser.add_argument("--leak-steps", type=int, default=None, help="planning steps of the allocation check (small config)")
     parser.add_argument("--leak-steps-paper", type=int, default=None, help="same at the paper config (POPLIN-P sep)")
     parser.add_argument("--measure-limit", type=float, default=60.0, help="longest projected fit that is also measured (s)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["planners", "bfloat16", "predict", "training", "memory"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["planners", "bfloat16", "optimizers", "predict", "training", "memory"]
+    )
     parser.add_argument("--output", default=None, help="markdown report (default: docs/performance.md, none with --quick)")
     parser.add_argument("--against", default=None, help="only compare model.plan of this tree with a git revision's")
     parser.add_argument("--rounds", type=int, default=5, help="with --against: alternations of the two trees")
@@ -960,6 +1063,23 @@ def main() -> None:
                 "dtype: their ratio is what the hardware gives the ensemble, the planners' ratio what planning gets (the "
                 "rest of a step, CEM's sampling and the float32 state, rewards and returns, does not speed up). The last "
                 "column: the bfloat16 planner on two torch threads against one, interleaved.\n\n" + dtype_table(dtype_results)
+            ),
+        )
+
+    # 1c. The optimizers ------------------------------------------------------------------------------------------
+    if "optimizers" not in args.skip:
+        start = (time.perf_counter(), load_average())
+        rounds = args.reps or (2 if quick else 15)
+        optimizer_results = bench_optimizers(device, rounds)
+        sections["Optimizers at the CPU budget"] = (
+            since(start),
+            (
+                "`optimizer=` at the study's CPU budget (CEM: population 100, 10 elites, 3 iterations; horizon 15; 5 members "
+                "of 4x200 SiLU; HalfCheetah-v5 sizes), each optimizer as the study's entries set it: iCEM with a first "
+                "population of 123 that shrinks to score CEM's candidates, beta 0.25; MPPI with its defaults. One "
+                f"warm-started step of each optimizer in turn per round ({rounds} rounds; the ratio is the median of the "
+                "rounds' ratios). The learning curves' *plan ms / step* (docs/results.md) come from whichever machine ran "
+                "each seed; this is the side-by-side figure.\n\n" + optimizer_table(optimizer_results)
             ),
         )
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch as th
 
+from sb3_poplin.common.cem import standard_normal_
 from sb3_poplin.common.optimizers import (
     Evaluate,
     Optimizer,
@@ -54,13 +55,30 @@ def coloured_noise_scale(steps: int, beta: float, device: th.device | str = "cpu
     return scale / variance.sqrt()
 
 
+def colouring_matrix(steps: int, beta: float, device: th.device | str = "cpu") -> th.Tensor:
+    """The linear map along time that colours white noise with spectrum ``1 / f^beta``: the real-FFT filter of
+    :func:`coloured_noise_scale` (a circular convolution) written as a ``[steps, steps]`` matrix.
+
+    As a matrix the colouring is one batched product on the planners' layout ``[..., steps, block]``, where the transform
+    would need the time axis last (two transposed copies of POPLIN-P's large samples) and complex intermediates.
+
+    :param steps: length of the noise along time
+    :param beta: the spectrum's exponent (0: the identity)
+    :param device: device of the result
+    :return: ``colouring`` ``[steps, steps]``: ``coloured[t] = sum_s colouring[t, s] * white[s]``
+    """
+    impulses = th.eye(steps, device=device)  # row s: an impulse at step s
+    responses = th.fft.irfft(th.fft.rfft(impulses, dim=-1) * coloured_noise_scale(steps, beta, device), n=steps, dim=-1)
+    return responses.T.contiguous()
+
+
 def coloured_normal(
     shape: tuple[int, ...],
     steps: int,
     beta: float,
     generator: th.Generator | None = None,
     device: th.device | str = "cpu",
-    scale: th.Tensor | None = None,
+    colouring: th.Tensor | None = None,
 ) -> th.Tensor:
     """Standard normal noise coloured along time.
 
@@ -70,20 +88,17 @@ def coloured_normal(
     :param beta: the spectrum's exponent (0: white noise, drawn as is)
     :param generator: random generator
     :param device: device of the result
-    :param scale: :func:`coloured_noise_scale` of ``steps`` and ``beta``, where the caller keeps it (None: computed here)
+    :param colouring: :func:`colouring_matrix` of ``steps`` and ``beta``, where the caller keeps it (None: computed here)
     :return: ``shape``; every number has unit variance, and each of the ``block`` coordinates is correlated over time
     """
-    white = th.randn(shape, generator=generator, device=device)
+    # split into seeded streams over threads when large, as CEM's draws (the numbers of th.randn when small)
+    white = standard_normal_(th.empty(shape, device=device), generator)
     if beta == 0.0 or steps < 2:
         return white
     *lead, dim = shape
-    block = dim // steps
-    # [..., block, steps]: time last for the transform
-    over_time = white.view(*lead, steps, block).transpose(-1, -2)
-    scale = coloured_noise_scale(steps, beta, device) if scale is None else scale
-    spectrum = th.fft.rfft(over_time, dim=-1) * scale
-    coloured = th.fft.irfft(spectrum, n=steps, dim=-1)
-    return coloured.transpose(-1, -2).reshape(shape)
+    colouring = colouring_matrix(steps, beta, device) if colouring is None else colouring
+    # [steps, steps] @ [..., steps, block]: each block coordinate filtered over the steps
+    return th.matmul(colouring, white.view(*lead, steps, dim // steps)).view(shape)
 
 
 def first_population_for(evaluations: int, n_elites: int, n_iterations: int, decay: float = 1.25) -> int:
@@ -198,14 +213,14 @@ class ICEMOptimizer(Optimizer):
         n_envs, dim = mean.shape
         populations = self.populations()
         kept = self.n_carried
-        # The same for every iteration: the spectrum's factors, and the bounds [.., 1, dim] (broadcast over candidates)
-        scale = coloured_noise_scale(steps, self.beta, mean.device) if self.beta != 0.0 and steps > 1 else None
+        # The same for every iteration: the colouring [steps, steps], and the bounds [.., 1, dim] (broadcast over candidates)
+        colouring = colouring_matrix(steps, self.beta, mean.device) if self.beta != 0.0 and steps > 1 else None
         bounds = candidate_bounds(lower, upper, mean)
         best = best_return = elites = elite_returns = None
         for i, population in enumerate(populations):
             std = var.clamp(min=self.min_var).sqrt().unsqueeze(1)
-            normals = coloured_normal((n_envs, population, dim), steps, self.beta, generator, mean.device, scale)
-            samples = mean.unsqueeze(1) + std * normals  # [n_envs, population, dim]
+            normals = coloured_normal((n_envs, population, dim), steps, self.beta, generator, mean.device, colouring)
+            samples = th.addcmul(mean.unsqueeze(1), normals, std, out=normals)  # mean + std * z [n_envs, population, dim]
             # The kept candidates take the last slots: the previous plan's (shifted) at the first iteration, this plan's
             # previous elites after it; the mean takes the very last slot of the last iteration.
             n_kept = min(kept, population - 1)
@@ -236,4 +251,4 @@ class ICEMOptimizer(Optimizer):
         )
 
 
-__all__ = ["ICEMOptimizer", "coloured_noise_scale", "coloured_normal", "first_population_for"]
+__all__ = ["ICEMOptimizer", "coloured_noise_scale", "coloured_normal", "colouring_matrix", "first_population_for"]

@@ -635,9 +635,11 @@ def write_page(
         "`benchmarks/study_definitions.py`, with the notes below. Cells give the mean ± std over seeds of the mean evaluation "
         "return at a step, with the number of seeds when fewer than the study's; wall time is the mean of the finished "
         "runs, plan ms / step the median over the runs (both measured on whatever machine ran them, often with other "
-        "runs on its cores: compare them within a study). A study's runs and this page's section and figure regenerate "
-        "with the commands at the end of each section; a rerun gives other episodes than the recorded ones (closed-loop "
-        "control is chaotic and floating-point details change between code versions), so compare means over seeds.",
+        "runs on its cores, and the machines differ between an entry's seeds and between entries: the planners' and "
+        "optimizers' speeds side by side are in docs/performance.md). A study's runs and this page's section and figure "
+        "regenerate with the commands at the end of each section; a rerun gives other episodes than the recorded ones "
+        "(closed-loop control is chaotic and floating-point details change between code versions), so compare means over "
+        "seeds.",
         "",
         *(f"- [{study.title}](#{name}) (`{name}`)" for name, study in studies.items()),
         "",

@@ -390,30 +390,35 @@ def bench_dtypes(device: th.device, rounds: int, two_threads: bool) -> list[Dtyp
 
 
 class _WarmStartedPlans:
-    """One planner per dtype, each planning warm-started steps from its own generator on one observation."""
+    """Planners side by side, each planning warm-started steps from its own generator on one observation.
 
-    def __init__(self, kind: str, device: th.device) -> None:
-        dtypes = (th.float32, th.bfloat16)
+    :param planners: the planners, by the key :meth:`step` takes
+    :param obs_dim: the size of the observation they plan from
+    """
+
+    def __init__(self, planners: dict[Any, Planner], obs_dim: int, device: th.device) -> None:
         self.device = device
-        self.planners = {dtype: build_planner(kind, PAPER, "HalfCheetah-v5", device, dtype=dtype) for dtype in dtypes}
-        self.obs = th.randn(1, ENVS["HalfCheetah-v5"][0], device=device)
-        self.means: dict[th.dtype, th.Tensor | None] = dict.fromkeys(dtypes)
-        self.generators = {dtype: th.Generator(device=device).manual_seed(0) for dtype in dtypes}
+        self.planners = planners
+        self.obs = th.randn(1, obs_dim, device=device)
+        self.means: dict[Any, th.Tensor | None] = dict.fromkeys(planners)
+        self.generators = {key: th.Generator(device=device).manual_seed(0) for key in planners}
 
-    def step(self, dtype: th.dtype) -> float:
-        """Plan one step in ``dtype``; its wall time (s)."""
+    def step(self, key: Any) -> float:
+        """Plan one step with the planner ``key``; its wall time (s)."""
         synchronize(self.device)
         start = time.perf_counter()
-        out = self.planners[dtype].plan(self.obs, self.means[dtype], self.generators[dtype])
+        out = self.planners[key].plan(self.obs, self.means[key], self.generators[key])
         synchronize(self.device)
-        self.means[dtype] = self.planners[dtype].warm_start_after(out)
+        self.means[key] = self.planners[key].warm_start_after(out)
         return time.perf_counter() - start
 
 
 def bench_dtype(kind: str, device: th.device, rounds: int, two_threads: bool) -> DtypeResult:
     """One planner of :func:`bench_dtypes`."""
     obs_dim, act_dim, _ = ENVS["HalfCheetah-v5"]
-    plans = _WarmStartedPlans(kind, device)
+    dtypes = (th.float32, th.bfloat16)
+    planners = {dtype: build_planner(kind, PAPER, "HalfCheetah-v5", device, dtype=dtype) for dtype in dtypes}
+    plans = _WarmStartedPlans(planners, obs_dim, device)
     roofs = {dtype: Roof(PAPER.members, PAPER.hidden, obs_dim + act_dim, obs_dim, device, dtype) for dtype in plans.planners}
     probe = Probe(plans.planners[th.float32], device)
     for dtype in plans.planners:
@@ -506,29 +511,22 @@ def bench_optimizers(device: th.device, rounds: int) -> list[OptimizerResult]:
             name: build_planner(kind, CPU_BUDGET, "HalfCheetah-v5", device, options=options)
             for name, options in OPTIMIZERS.items()
         }
+        plans = _WarmStartedPlans(planners, obs_dim, device)
         probes = {name: Probe(planner, device) for name, planner in planners.items()}
-        generators = {name: th.Generator(device=device).manual_seed(0) for name in planners}
-        means: dict[str, th.Tensor | None] = dict.fromkeys(planners)
-        obs = th.randn(1, obs_dim, device=device)
+        candidates: dict[str, float] = {}
+        for name, probe in probes.items():  # the warm-up step, which counts the rows the model is called on
+            with probe.installed():
+                plans.step(name)
+            candidates[name] = sum(probe.calls) / CPU_BUDGET.horizon
         steps: dict[str, list[float]] = {name: [] for name in planners}
         models: dict[str, list[float]] = {name: [] for name in planners}
-        candidates: dict[str, float] = {}
-        for round_index in range(rounds + 1):  # round 0 warms up
-            for name, planner in planners.items():
-                probe = probes[name]
+        for _ in range(rounds):
+            for name, probe in probes.items():
                 probe.reset()
                 # On CPU the probe's clock reads are the step's only overhead (see bench_planner)
                 with probe.installed():
-                    synchronize(device)
-                    start = time.perf_counter()
-                    out = planner.plan(obs, means[name], generators[name])
-                    synchronize(device)
-                    elapsed = time.perf_counter() - start
-                means[name] = planner.warm_start_after(out)
-                candidates[name] = sum(probe.calls) / CPU_BUDGET.horizon
-                if round_index:
-                    steps[name].append(elapsed)
-                    models[name].append(probe.model_s)
+                    steps[name].append(plans.step(name))
+                models[name].append(probe.model_s)
         for name in planners:
             result = OptimizerResult(
                 planner=kind,
